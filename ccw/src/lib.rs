@@ -35,6 +35,8 @@ pub use device::{CcwDevice, DeviceResult, ProgramEnd, Sense};
 pub use engine::{Completion, Ending, Engine, EngineHooks, Limits, NoHooks};
 pub use memory::{AccessError, AccessKey, GuestMemory, StorageKey, VecMemory};
 pub use orb::{Orb, OrbControls, OrbError};
+pub use pmcw::{Pmcw, PmcwChars, PmcwFlags, PmcwReserved};
+pub use schib::Schib;
 pub use scsw::{ActivityControl, FunctionControl, Scsw, ScswControls, StatusControl};
 pub use sid::{ParsedSid, SidError, SubchannelId, SubchannelIdWord};
 pub use status::{DeviceStatus, SubchannelStatus};
