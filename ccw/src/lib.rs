@@ -33,6 +33,8 @@ pub use ccw::{Ccw, Ccw0, Ccw1, CcwFlags, CcwFormat};
 pub use datastream::DataStream;
 pub use device::{CcwDevice, DeviceResult, ProgramEnd, Sense};
 pub use engine::{Completion, Ending, Engine, EngineHooks, Limits, NoHooks};
+pub use esw::{Ecw, Emw, Esw, ExtendedReportWord, SubchannelLogout};
+pub use irb::Irb;
 pub use memory::{AccessError, AccessKey, GuestMemory, StorageKey, VecMemory};
 pub use orb::{Orb, OrbControls, OrbError};
 pub use pmcw::{Pmcw, PmcwChars, PmcwFlags, PmcwReserved};
