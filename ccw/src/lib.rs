@@ -42,5 +42,6 @@ pub use orb::{Orb, OrbControls, OrbError};
 pub use pmcw::{Pmcw, PmcwChars, PmcwFlags, PmcwReserved};
 pub use schib::Schib;
 pub use scsw::{ActivityControl, FunctionControl, Scsw, ScswControls, StatusControl};
+pub use senseid::{Ciw, SenseId};
 pub use sid::{ParsedSid, SidError, SubchannelId, SubchannelIdWord};
 pub use status::{DeviceStatus, SubchannelStatus};
