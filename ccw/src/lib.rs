@@ -16,11 +16,14 @@ pub mod crw;
 pub mod datastream;
 pub mod device;
 pub mod engine;
+mod fetch;
 pub mod esw;
 pub mod idaw;
 pub mod intcode;
 pub mod irb;
 pub mod memory;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
 pub mod orb;
 pub mod pmcw;
 pub mod schib;
@@ -28,6 +31,8 @@ pub mod scsw;
 pub mod senseid;
 pub mod sid;
 pub mod status;
+#[cfg(feature = "vm-memory")]
+pub mod vm_memory;
 
 pub use ccw::{Ccw, Ccw0, Ccw1, CcwFlags, CcwFormat};
 pub use crw::Crw;
