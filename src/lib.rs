@@ -1,7 +1,13 @@
 //! # zcss — an s390 channel-subsystem emulator
 //!
-//! Facade over the member crates: [`ccw`] (formats, guest storage, the
-//! channel-program engine).
+//! Facade over the member crates — [`ccw`] (formats, guest storage, the
+//! channel-program engine), [`css`] (the channel subsystem and its I/O
+//! instructions) and [`virtio_ccw`] (virtio devices on channel I/O) — plus the
+//! trace format ([`trace`]): parse, print, replay and record `.zct` files.
 #![deny(missing_docs)]
 
 pub use zcss_ccw as ccw;
+pub use zcss_css as css;
+pub use zcss_virtio_ccw as virtio_ccw;
+
+pub mod trace;

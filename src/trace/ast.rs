@@ -1,0 +1,572 @@
+//! The syntax tree of a trace file.
+//!
+//! A [`Trace`] is a list of [`Line`]s, one per line of the file, so that
+//! comments, blank lines and line numbers survive a parse and a print (the
+//! basis of `replay --bless`). Numbers remember how they were written
+//! ([`NumStyle`]) and hex-byte operands remember their token grouping, so the
+//! printer can reproduce a canonical trace exactly.
+
+use std::fmt;
+
+/// How a number was written, so that printing reproduces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NumStyle {
+    /// Decimal digits.
+    Dec,
+    /// `0x` and this many hex digits (zero padded when printed).
+    Hex(u8),
+    /// Hex digits without `0x` (fields the contract defines as hex, like
+    /// `devno=` or `isc-mask=`), this many digits.
+    BareHex(u8),
+}
+
+/// A number with the way it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Num {
+    /// The value.
+    pub value: u64,
+    /// How it is printed.
+    pub style: NumStyle,
+}
+
+impl Num {
+    /// `value` printed as `0x` and at least 8 hex digits (16 if it needs
+    /// more than 8): the recorder's form for register values and addresses.
+    #[must_use]
+    pub fn hex(value: u64) -> Self {
+        let width = if value > u64::from(u32::MAX) { 16 } else { 8 };
+        Self {
+            value,
+            style: NumStyle::Hex(width),
+        }
+    }
+
+    /// `value` printed in decimal.
+    #[must_use]
+    pub fn dec(value: u64) -> Self {
+        Self {
+            value,
+            style: NumStyle::Dec,
+        }
+    }
+
+    /// `value` printed as bare hex digits, at least `width` of them.
+    #[must_use]
+    pub fn bare_hex(value: u64, width: u8) -> Self {
+        Self {
+            value,
+            style: NumStyle::BareHex(width),
+        }
+    }
+}
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.style {
+            NumStyle::Dec => write!(f, "{}", self.value),
+            NumStyle::Hex(w) => write!(f, "0x{:0w$x}", self.value, w = usize::from(w)),
+            NumStyle::BareHex(w) => write!(f, "{:0w$x}", self.value, w = usize::from(w)),
+        }
+    }
+}
+
+/// A subchannel written `<cssid>.<ssid>.<schno>` in hex (`fe.0.0004`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchAddr {
+    /// Channel-subsystem image id.
+    pub cssid: u8,
+    /// Subchannel-set id (0..=3).
+    pub ssid: u8,
+    /// Subchannel number.
+    pub schno: u16,
+}
+
+impl fmt::Display for SchAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}.{:x}.{:04x}", self.cssid, self.ssid, self.schno)
+    }
+}
+
+/// Raw bytes of a `store`, with the lengths of the hex tokens they were
+/// written in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HexBytes {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Bytes per token, in order; sums to `bytes.len()`.
+    pub groups: Vec<u32>,
+}
+
+impl HexBytes {
+    /// `bytes` in tokens of `group` bytes (the last may be shorter).
+    #[must_use]
+    pub fn grouped(bytes: Vec<u8>, group: usize) -> Self {
+        let group = group.max(1);
+        let groups = bytes
+            .chunks(group)
+            .map(|c| u32::try_from(c.len()).unwrap_or(u32::MAX))
+            .collect();
+        Self { bytes, groups }
+    }
+}
+
+/// The bytes of an `expect`: `None` is a `..` wildcard.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Pattern {
+    /// The expected bytes, `None` where not compared.
+    pub bytes: Vec<Option<u8>>,
+    /// Bytes per token, in order; sums to `bytes.len()`.
+    pub groups: Vec<u32>,
+}
+
+impl Pattern {
+    /// Exact bytes (no wildcard) in tokens of `group` bytes.
+    #[must_use]
+    pub fn exact(bytes: &[u8], group: usize) -> Self {
+        let g = HexBytes::grouped(bytes.to_vec(), group);
+        Self {
+            bytes: g.bytes.into_iter().map(Some).collect(),
+            groups: g.groups,
+        }
+    }
+
+    /// Whether `actual` (same length) matches, wildcards aside.
+    #[must_use]
+    pub fn matches(&self, actual: &[u8]) -> bool {
+        self.bytes.len() == actual.len() && self.bytes.iter().zip(actual).all(|(e, a)| e.is_none_or(|e| e == *a))
+    }
+}
+
+/// `on` / `off`.
+pub type OnOff = bool;
+
+/// One `key=value` of a `machine` statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MachineKey {
+    /// `memory=<bytes>`: guest storage size.
+    Memory(Num),
+    /// `mcss=on|off`: MCSS-E enabled from the start.
+    Mcss(OnOff),
+    /// `mss=on|off`: multiple subchannel sets enabled from the start.
+    Mss(OnOff),
+    /// `default-css=<hex>`: the css image a guest without MCSS-E sees.
+    DefaultCss(Num),
+}
+
+/// The device kinds the format names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    /// `virtio-blk`.
+    VirtioBlk,
+    /// `virtio-rng`.
+    VirtioRng,
+    /// `virtio-console`.
+    VirtioConsole,
+    /// `dasd-3390`.
+    Dasd3390,
+    /// `vfio-dasd`.
+    VfioDasd,
+}
+
+impl DeviceKind {
+    /// Every kind, in the order the format lists them.
+    pub const ALL: [Self; 5] = [
+        Self::VirtioBlk,
+        Self::VirtioRng,
+        Self::VirtioConsole,
+        Self::Dasd3390,
+        Self::VfioDasd,
+    ];
+
+    /// The name used in a trace.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::VirtioBlk => "virtio-blk",
+            Self::VirtioRng => "virtio-rng",
+            Self::VirtioConsole => "virtio-console",
+            Self::Dasd3390 => "dasd-3390",
+            Self::VfioDasd => "vfio-dasd",
+        }
+    }
+
+    /// The keys this kind accepts (`vfio-dasd` accepts any key besides `host`).
+    #[must_use]
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Self::VirtioBlk => &["size", "image", "readonly"],
+            Self::VirtioRng | Self::VirtioConsole => &[],
+            Self::Dasd3390 => &["model", "cu", "image", "cylinders"],
+            Self::VfioDasd => &["host"],
+        }
+    }
+}
+
+/// One `key=value` of a `device` statement, kept as written; the parser has
+/// checked the key and the value's form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Param {
+    /// The key.
+    pub key: String,
+    /// The value as written.
+    pub value: String,
+}
+
+/// `device <sch> devno=<hex4> <kind> [<key>=<value> …]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStmt {
+    /// The subchannel.
+    pub sch: SchAddr,
+    /// The device number.
+    pub devno: u16,
+    /// The kind.
+    pub kind: DeviceKind,
+    /// Further keys, in the order written.
+    pub params: Vec<Param>,
+}
+
+impl DeviceStmt {
+    /// The value of `key`, if given.
+    #[must_use]
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.params.iter().find(|p| p.key == key).map(|p| p.value.as_str())
+    }
+}
+
+/// An I/O instruction with its operands, as the CPU finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insn {
+    /// START SUBCHANNEL: GR1, ORB address.
+    Ssch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+        /// Second-operand address: the ORB.
+        orb: Num,
+    },
+    /// TEST SUBCHANNEL: GR1, IRB address.
+    Tsch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+        /// Second-operand address: the IRB.
+        irb: Num,
+    },
+    /// STORE SUBCHANNEL: GR1, SCHIB address.
+    Stsch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+        /// Second-operand address: the SCHIB.
+        schib: Num,
+    },
+    /// MODIFY SUBCHANNEL: GR1, SCHIB address.
+    Msch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+        /// Second-operand address: the SCHIB.
+        schib: Num,
+    },
+    /// CLEAR SUBCHANNEL.
+    Csch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+    },
+    /// HALT SUBCHANNEL.
+    Hsch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+    },
+    /// CANCEL SUBCHANNEL.
+    Xsch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+    },
+    /// RESUME SUBCHANNEL.
+    Rsch {
+        /// GR1: subchannel-id word.
+        gr1: Num,
+    },
+    /// RESET CHANNEL PATH.
+    Rchp {
+        /// GR1: cssid/chpid word.
+        gr1: Num,
+    },
+    /// SET ADDRESS LIMIT.
+    Sal {
+        /// GR1: the address limit.
+        gr1: Num,
+    },
+    /// SET CHANNEL MONITOR.
+    Schm {
+        /// GR1: measurement-block key, M and D bits.
+        gr1: Num,
+        /// GR2: measurement-block origin.
+        gr2: Num,
+    },
+    /// TEST PENDING INTERRUPTION.
+    Tpi {
+        /// Second-operand address (0: the prefix-area form).
+        addr: Num,
+        /// CR6 I/O-interruption subclass mask byte, if given (default 0xff).
+        isc_mask: Option<Num>,
+    },
+    /// STORE CHANNEL REPORT WORD.
+    Stcrw {
+        /// Second-operand address.
+        addr: Num,
+    },
+    /// CHANNEL SUBSYSTEM CALL.
+    Chsc {
+        /// Request-block address.
+        addr: Num,
+    },
+    /// SET INTERRUPTION CONTROLS (adapter interruptions).
+    Sic {
+        /// GR1.
+        gr1: Num,
+        /// GR3.
+        gr3: Num,
+    },
+    /// DIAGNOSE 0x500, the virtio hypercall.
+    Diag500 {
+        /// GR1: subcode.
+        gr1: Num,
+        /// GR2: subchannel-id word.
+        gr2: Num,
+        /// GR3: queue index.
+        gr3: Num,
+        /// GR4: cookie.
+        gr4: Num,
+    },
+}
+
+impl Insn {
+    /// The mnemonic.
+    #[must_use]
+    pub fn mnemonic(&self) -> &'static str {
+        match self {
+            Self::Ssch { .. } => "ssch",
+            Self::Tsch { .. } => "tsch",
+            Self::Stsch { .. } => "stsch",
+            Self::Msch { .. } => "msch",
+            Self::Csch { .. } => "csch",
+            Self::Hsch { .. } => "hsch",
+            Self::Xsch { .. } => "xsch",
+            Self::Rsch { .. } => "rsch",
+            Self::Rchp { .. } => "rchp",
+            Self::Sal { .. } => "sal",
+            Self::Schm { .. } => "schm",
+            Self::Tpi { .. } => "tpi",
+            Self::Stcrw { .. } => "stcrw",
+            Self::Chsc { .. } => "chsc",
+            Self::Sic { .. } => "sic",
+            Self::Diag500 { .. } => "diag500",
+        }
+    }
+
+    /// Which kinds of [`Outcome`] this instruction can have.
+    #[must_use]
+    pub fn outcome_class(&self) -> OutcomeClass {
+        match self {
+            Self::Schm { .. } | Self::Sal { .. } | Self::Sic { .. } => OutcomeClass::NoCc,
+            Self::Diag500 { .. } => OutcomeClass::Gr2,
+            _ => OutcomeClass::Cc,
+        }
+    }
+}
+
+/// What kind of result an instruction has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeClass {
+    /// Sets a condition code (`cc=`), or a program check.
+    Cc,
+    /// Sets no condition code (`ok`), or a program check.
+    NoCc,
+    /// DIAG 0x500: GR2 (`gr2=`), or a program check.
+    Gr2,
+}
+
+/// The program-interruption conditions a trace can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PgmName {
+    /// Operand exception.
+    Operand,
+    /// Specification exception.
+    Specification,
+    /// Addressing exception.
+    Addressing,
+    /// Protection exception.
+    Protection,
+    /// Privileged-operation exception.
+    PrivilegedOperation,
+}
+
+impl PgmName {
+    /// Every name.
+    pub const ALL: [Self; 5] = [
+        Self::Operand,
+        Self::Specification,
+        Self::Addressing,
+        Self::Protection,
+        Self::PrivilegedOperation,
+    ];
+
+    /// The name used in a trace.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Operand => "operand",
+            Self::Specification => "specification",
+            Self::Addressing => "addressing",
+            Self::Protection => "protection",
+            Self::PrivilegedOperation => "privileged-operation",
+        }
+    }
+}
+
+/// The result written after `=>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `cc=<0..3>`.
+    Cc(u8),
+    /// `ok`.
+    Ok,
+    /// `pgm=<name>`.
+    Pgm(PgmName),
+    /// `gr2=<decimal>` (DIAG 0x500).
+    Gr2(i64),
+    /// `gr2=cookie`: any non-negative GR2 (DIAG 0x500 notify).
+    Gr2Cookie,
+}
+
+impl Outcome {
+    /// Whether `actual` satisfies this expected outcome (`gr2=cookie`
+    /// accepts any non-negative GR2).
+    #[must_use]
+    pub fn accepts(self, actual: Self) -> bool {
+        match (self, actual) {
+            (Self::Gr2Cookie, Self::Gr2(v)) => v >= 0,
+            (e, a) => e == a,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cc(c) => write!(f, "cc={c}"),
+            Self::Ok => f.write_str("ok"),
+            Self::Pgm(p) => write!(f, "pgm={}", p.name()),
+            Self::Gr2(v) => write!(f, "gr2={v}"),
+            Self::Gr2Cookie => f.write_str("gr2=cookie"),
+        }
+    }
+}
+
+/// An instruction statement: the instruction and, unless omitted (an
+/// extension: the result is then not checked, and `--bless` fills it in),
+/// its expected result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsnStmt {
+    /// The instruction.
+    pub insn: Insn,
+    /// The expected result.
+    pub outcome: Option<Outcome>,
+}
+
+/// One statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// `zcss-trace <version>`.
+    Header(u32),
+    /// `machine …`.
+    Machine(Vec<MachineKey>),
+    /// `device …`.
+    Device(DeviceStmt),
+    /// `store <addr> <hex-bytes>`.
+    Store {
+        /// Guest absolute address.
+        addr: Num,
+        /// The bytes.
+        data: HexBytes,
+    },
+    /// `expect <addr> <hex-bytes>` with `..` wildcards.
+    Expect {
+        /// Guest absolute address.
+        addr: Num,
+        /// The expected bytes.
+        data: Pattern,
+    },
+    /// An instruction and its result.
+    Insn(InsnStmt),
+    /// `wait`.
+    Wait,
+}
+
+/// One line of a trace: a statement, a comment, both, or neither (blank).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Line {
+    /// The statement on the line, if any.
+    pub stmt: Option<Statement>,
+    /// The comment, from `#` to the end of the line, verbatim.
+    pub comment: Option<String>,
+}
+
+impl Line {
+    /// A line holding only `stmt`.
+    #[must_use]
+    pub fn stmt(stmt: Statement) -> Self {
+        Self {
+            stmt: Some(stmt),
+            comment: None,
+        }
+    }
+
+    /// A comment-only line; `text` gets a leading `# ` unless it starts with `#`.
+    #[must_use]
+    pub fn comment(text: &str) -> Self {
+        let comment = if text.starts_with('#') {
+            text.to_owned()
+        } else {
+            format!("# {text}")
+        };
+        Self {
+            stmt: None,
+            comment: Some(comment),
+        }
+    }
+}
+
+/// A whole trace; `lines[i]` is line `i + 1` of the file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Trace {
+    /// The lines.
+    pub lines: Vec<Line>,
+}
+
+impl Trace {
+    /// The statements with their 1-based line numbers.
+    pub fn statements(&self) -> impl Iterator<Item = (usize, &Statement)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| l.stmt.as_ref().map(|s| (i + 1, s)))
+    }
+
+    /// The `machine` keys (empty if there is no `machine` statement).
+    #[must_use]
+    pub fn machine_keys(&self) -> &[MachineKey] {
+        self.statements()
+            .find_map(|(_, s)| match s {
+                Statement::Machine(k) => Some(k.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[])
+    }
+
+    /// The `device` statements with their line numbers.
+    pub fn devices(&self) -> impl Iterator<Item = (usize, &DeviceStmt)> {
+        self.statements().filter_map(|(n, s)| match s {
+            Statement::Device(d) => Some((n, d)),
+            _ => None,
+        })
+    }
+}
