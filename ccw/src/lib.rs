@@ -40,6 +40,7 @@ pub use datastream::DataStream;
 pub use device::{CcwDevice, DeviceResult, ProgramEnd, Sense};
 pub use engine::{Completion, Ending, Engine, EngineHooks, Limits, NoHooks};
 pub use esw::{Ecw, Emw, Esw, ExtendedReportWord, SubchannelLogout};
+pub use fields::{collect_fields, diff_fields, FieldDiff, FieldList};
 pub use intcode::{InterruptionCode, InterruptionId};
 pub use irb::Irb;
 pub use memory::{AccessError, AccessKey, GuestMemory, StorageKey, VecMemory};
