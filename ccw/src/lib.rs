@@ -18,6 +18,7 @@ pub mod device;
 pub mod engine;
 mod fetch;
 pub mod esw;
+pub mod fields;
 pub mod idaw;
 pub mod intcode;
 pub mod irb;
