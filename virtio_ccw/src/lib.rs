@@ -1,5 +1,31 @@
 //! # zcss-virtio-ccw — virtio over channel I/O
 //!
 //! The virtio proxy control unit (CU type 0x3832, model = virtio device id)
-//! and virtio device back-ends behind a transport-agnostic trait.
+//! and virtio device back-ends behind a transport-agnostic trait
+//! (virtio 1.x §4.3 "Virtio Over Channel I/O").
+//!
+//! - [`proxy`]: [`VirtioCcwDevice`], the control unit (channel commands,
+//!   revisions 0–2, indicators, DIAG 0x500 notifications).
+//! - [`device`]: the [`VirtioDevice`] trait back-ends implement.
+//! - [`queue`]: split virtqueues in guest storage, both byte orders.
+//! - [`blk`], [`rng`], [`console`]: back-ends.
+//! - [`commands`]: command codes and payload sizes.
+//! - [`transfer`]: the data path of one command.
 #![deny(missing_docs)]
+
+pub mod blk;
+pub mod commands;
+pub mod console;
+pub mod device;
+pub mod proxy;
+pub mod queue;
+pub mod rng;
+pub mod transfer;
+
+pub use blk::{Block, BlockBackend};
+pub use console::{Console, ConsoleInput, ConsoleSink};
+pub use device::{VirtioDevice, VIRTIO_F_VERSION_1};
+pub use proxy::{AdapterIndicators, Indicators, VirtioCcwDevice};
+pub use queue::{Descriptor, DescriptorChain, Endian, QueueError, SetupError, SplitQueue};
+pub use rng::Rng;
+pub use transfer::{BufferTransfer, StreamTransfer, Transfer};

@@ -1,0 +1,222 @@
+//! virtio-console (virtio 1.x §5.3 "Console Device"), port 0 only: queue 0
+//! is receiveq0 (host → guest input), queue 1 is transmitq0 (guest output).
+//! Output goes to a sink the embedder chooses; input comes from a shared
+//! buffer the embedder fills, delivered when the driver offers receive
+//! buffers (on its notification) or when the embedder polls the device.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use zcss_ccw::memory::{AccessKey, GuestMemory};
+
+use crate::device::{copy_config, id, queue_bit, VirtioDevice, VIRTIO_F_VERSION_1};
+use crate::queue::{Endian, QueueError, SplitQueue};
+
+const QUEUE_SIZE: u16 = 64;
+/// receiveq0.
+pub const RECEIVEQ: usize = 0;
+/// transmitq0.
+pub const TRANSMITQ: usize = 1;
+/// Configuration space: cols, rows, max_nr_ports, emerg_wr (all zero, as
+/// no console feature is offered).
+pub const CONFIG_LEN: usize = 12;
+const CHUNK: usize = 4096;
+
+/// Bytes waiting to be delivered to the guest; the embedder pushes, the
+/// device pops.
+pub type ConsoleInput = Arc<Mutex<VecDeque<u8>>>;
+
+/// Where guest output goes.
+pub type ConsoleSink = Box<dyn Write + Send>;
+
+/// A virtio-console device with one port.
+pub struct Console {
+    sink: ConsoleSink,
+    input: ConsoleInput,
+    buf: Box<[u8; CHUNK]>,
+    sizes: [u16; 2],
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// A console writing guest output to `sink` and reading input from `input`.
+    #[must_use]
+    pub fn new(sink: ConsoleSink, input: ConsoleInput) -> Self {
+        Self {
+            sink,
+            input,
+            buf: Box::new([0; CHUNK]),
+            sizes: [QUEUE_SIZE, QUEUE_SIZE],
+        }
+    }
+
+    fn transmit(&mut self, q: &mut SplitQueue, mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+        let mut any = false;
+        while let Some(chain) = q.pop(mem)? {
+            let head = chain.head;
+            let mut off = 0u64;
+            let total = chain.readable_len();
+            while off < total {
+                let n = usize::try_from(total - off).unwrap_or(CHUNK).min(CHUNK);
+                chain.read_at(mem, off, &mut self.buf[..n])?;
+                // A failing sink loses output; the guest is not told (the
+                // device has no way to report it).
+                let _ = self.sink.write_all(&self.buf[..n]);
+                off += n as u64;
+            }
+            let _ = self.sink.flush();
+            q.add_used(mem, head, 0)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
+    fn receive(&mut self, q: &mut SplitQueue, mem: &dyn GuestMemory) -> Result<bool, QueueError> {
+        let mut any = false;
+        loop {
+            if self.input.lock().is_empty() || !q.ready() {
+                return Ok(any);
+            }
+            let Some(chain) = q.pop(mem)? else {
+                return Ok(any);
+            };
+            let head = chain.head;
+            let room = usize::try_from(chain.writable_len()).unwrap_or(usize::MAX).min(CHUNK);
+            let n = {
+                let mut input = self.input.lock();
+                let n = room.min(input.len());
+                for (dst, b) in self.buf[..n].iter_mut().zip(input.drain(..n)) {
+                    *dst = b;
+                }
+                n
+            };
+            chain.for_each_segment(true, 0, n as u64, |addr, pos, k| {
+                mem.write(addr, &self.buf[pos..pos + k], AccessKey::ZERO)
+                    .map_err(QueueError::Access)
+            })?;
+            q.add_used(mem, head, u32::try_from(n).unwrap_or(0))?;
+            any = true;
+        }
+    }
+}
+
+impl VirtioDevice for Console {
+    fn device_type(&self) -> u8 {
+        id::CONSOLE
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &self.sizes
+    }
+
+    fn features(&self) -> u64 {
+        VIRTIO_F_VERSION_1
+    }
+
+    fn config_len(&self) -> usize {
+        CONFIG_LEN
+    }
+
+    fn read_config(&self, offset: usize, data: &mut [u8], _endian: Endian) {
+        copy_config(&[0; CONFIG_LEN], offset, data);
+    }
+
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queues: &mut [SplitQueue],
+        mem: &dyn GuestMemory,
+    ) -> Result<u64, QueueError> {
+        match index {
+            TRANSMITQ => {
+                let Some(q) = queues.get_mut(TRANSMITQ) else {
+                    return Ok(0);
+                };
+                Ok(if self.transmit(q, mem)? {
+                    queue_bit(TRANSMITQ)
+                } else {
+                    0
+                })
+            }
+            RECEIVEQ => self.poll(queues, mem),
+            _ => Ok(0),
+        }
+    }
+
+    fn poll(&mut self, queues: &mut [SplitQueue], mem: &dyn GuestMemory) -> Result<u64, QueueError> {
+        let Some(q) = queues.get_mut(RECEIVEQ) else {
+            return Ok(0);
+        };
+        Ok(if self.receive(q, mem)? { queue_bit(RECEIVEQ) } else { 0 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::VIRTQ_DESC_F_WRITE;
+    use zcss_ccw::VecMemory;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn put_desc(m: &VecMemory, base: u64, i: u16, addr: u64, len: u32, flags: u16) {
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&addr.to_le_bytes());
+        raw[8..12].copy_from_slice(&len.to_le_bytes());
+        raw[12..14].copy_from_slice(&flags.to_le_bytes());
+        m.store(base + 16 * u64::from(i), &raw).unwrap();
+    }
+
+    fn rig() -> (VecMemory, Vec<SplitQueue>) {
+        let mut rx = SplitQueue::new(64);
+        rx.enable(8, 0x1000, 0x1800, 0x1c00).unwrap();
+        let mut tx = SplitQueue::new(64);
+        tx.enable(8, 0x2000, 0x2800, 0x2c00).unwrap();
+        (VecMemory::new(0x10000), vec![rx, tx])
+    }
+
+    #[test]
+    fn transmit_writes_guest_output_to_sink() {
+        let (m, mut qs) = rig();
+        let out = Shared::default();
+        let mut dev = Console::new(Box::new(out.clone()), ConsoleInput::default());
+        m.store(0x5000, b"hello, s390\n").unwrap();
+        put_desc(&m, 0x2000, 0, 0x5000, 12, 0);
+        m.store(0x2802, &1u16.to_le_bytes()).unwrap();
+        assert_eq!(dev.process_queue(TRANSMITQ, &mut qs, &m), Ok(2));
+        assert_eq!(out.0.lock().as_slice(), b"hello, s390\n");
+    }
+
+    #[test]
+    fn input_is_delivered_into_receive_buffers() {
+        let (m, mut qs) = rig();
+        let input = ConsoleInput::default();
+        let mut dev = Console::new(Box::new(std::io::sink()), input.clone());
+        put_desc(&m, 0x1000, 0, 0x6000, 4, VIRTQ_DESC_F_WRITE);
+        m.store(0x1802, &1u16.to_le_bytes()).unwrap();
+        // No input yet: the buffer stays available.
+        assert_eq!(dev.poll(&mut qs, &m), Ok(0));
+        input.lock().extend(b"abcdef");
+        assert_eq!(dev.poll(&mut qs, &m), Ok(1));
+        assert_eq!(m.fetch(0x6000, 4).unwrap(), b"abcd".to_vec());
+        assert_eq!(m.fetch(0x1c08, 4).unwrap(), vec![4, 0, 0, 0]);
+        assert_eq!(input.lock().len(), 2);
+    }
+}
