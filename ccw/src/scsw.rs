@@ -26,6 +26,11 @@
 //! | 2    | 0–7   | device status |
 //! | 2    | 8–15  | subchannel status |
 //! | 2    | 16–31 | residual count |
+//!
+//! [`FunctionControl`], [`ActivityControl`] and [`StatusControl`] hold their
+//! field in the low bits of a byte. Build them from the constants and
+//! setters (or read them from a decoded SCSW): a value made with `from_bits`
+//! that has a bit above its field set makes the `ScswControls` setter panic.
 
 use bitfield_struct::bitfield;
 
