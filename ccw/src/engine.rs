@@ -481,3 +481,7 @@ fn incorrect_length(ctx: &Ctx, out: &StreamOutcome) -> bool {
     }
     (out.residual != 0 || out.wanted_more) && !sli
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;
