@@ -660,3 +660,7 @@ impl Device for VirtioCcwDevice {
         Some(self.notify_queue(mem, queue))
     }
 }
+
+#[cfg(test)]
+#[path = "proxy_tests.rs"]
+mod tests;
