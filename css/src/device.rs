@@ -10,7 +10,9 @@
 
 use std::sync::Arc;
 
+use zcss_ccw::engine::Completion;
 use zcss_ccw::memory::GuestMemory;
+use zcss_ccw::orb::Orb;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{CcwDevice, DeviceStatus};
 
@@ -84,7 +86,9 @@ pub struct SubchannelHandle {
 
 impl std::fmt::Debug for SubchannelHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubchannelHandle").field("sid", &self.sid).finish_non_exhaustive()
+        f.debug_struct("SubchannelHandle")
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,4 +114,138 @@ impl SubchannelHandle {
     pub fn adapter_interrupt(&self, isc: u8) {
         self.sink.adapter_interrupt(isc);
     }
+}
+
+/// Why a passthrough device refused a request; START, HALT and CLEAR
+/// SUBCHANNEL forward it to the program as condition code 2 or 3 (the host
+/// subchannel's answer), and the subchannel is left as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum PassthroughError {
+    /// The device (or host subchannel) is busy: condition code 2.
+    #[error("passthrough device busy")]
+    Busy,
+    /// The device (or host subchannel) is not operational: condition code 3.
+    #[error("passthrough device not operational")]
+    NotOperational,
+}
+
+/// The final (or suspended) outcome of a channel program a passthrough
+/// device ran, sent back over the device's [`PassthroughReply`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PassthroughDone {
+    /// The subchannel.
+    pub sid: SubchannelId,
+    /// The token the css gave with the start or resume.
+    pub token: u64,
+    /// The SCSW-relevant outcome, as the channel-program engine would
+    /// report it (`Ending::Stopped` is ignored: halt and clear complete in the css).
+    pub completion: Completion,
+}
+
+/// The sending half a passthrough device completes its work through.
+/// Cloneable and `Send`: hand it to the worker thread. Sending also wakes
+/// the embedder ([`crate::Wake::Completion`]); completions are applied on
+/// the next [`crate::Css::poll`] or I/O instruction.
+#[derive(Clone)]
+pub struct PassthroughReply {
+    sid: SubchannelId,
+    tx: crossbeam_channel::Sender<PassthroughDone>,
+    wake: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for PassthroughReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PassthroughReply")
+            .field("sid", &self.sid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PassthroughReply {
+    pub(crate) fn new(
+        sid: SubchannelId,
+        tx: crossbeam_channel::Sender<PassthroughDone>,
+        wake: Arc<dyn Fn() + Send + Sync>,
+    ) -> Self {
+        Self { sid, tx, wake }
+    }
+
+    /// The subchannel the device is on.
+    #[must_use]
+    pub fn sid(&self) -> SubchannelId {
+        self.sid
+    }
+
+    /// Reports the outcome of the program started with `token`. A report
+    /// for a program that halt or clear already ended is discarded by the
+    /// css. Returns `false` if the channel subsystem is gone.
+    pub fn complete(&self, token: u64, completion: Completion) -> bool {
+        let ok = self
+            .tx
+            .send(PassthroughDone {
+                sid: self.sid,
+                token,
+                completion,
+            })
+            .is_ok();
+        (self.wake)();
+        ok
+    }
+}
+
+/// A device that takes the whole channel program at once and completes it
+/// later (vfio-ccw: the program is translated and run by the host).
+///
+/// START SUBCHANNEL calls [`PassthroughDevice::start`] with the ORB and
+/// returns as soon as the device accepted it; the device reports the outcome
+/// through the [`PassthroughReply`] it got in [`PassthroughDevice::attached`].
+/// HALT and CLEAR SUBCHANNEL overtake a program in flight: the css calls
+/// [`PassthroughDevice::halt`] or [`PassthroughDevice::clear`], completes
+/// the halt or clear function itself once the device accepted, and drops
+/// any later report for the overtaken program.
+pub trait PassthroughDevice: Send {
+    /// Identity for the SCHIB and channel-path descriptions.
+    fn info(&self) -> DeviceInfo;
+
+    /// Placed on a subchannel: keep `reply` for completions, `handle` for
+    /// unsolicited status.
+    fn attached(&mut self, _handle: SubchannelHandle, _reply: PassthroughReply) {}
+
+    /// Starts the program of `orb` (already validated, LPM path selected).
+    /// `mem` is guest storage for translating the program now; a device
+    /// that works later keeps its own handle on guest storage.
+    ///
+    /// # Errors
+    /// Busy or not operational: START SUBCHANNEL ends with cc 2 or 3.
+    fn start(&mut self, mem: &dyn GuestMemory, orb: &Orb, token: u64) -> Result<(), PassthroughError>;
+
+    /// Resumes the suspended program at the CCW at `ccw_addr` (RESUME
+    /// SUBCHANNEL). The default refuses as busy.
+    ///
+    /// # Errors
+    /// As [`PassthroughDevice::start`].
+    fn resume(
+        &mut self,
+        _mem: &dyn GuestMemory,
+        _orb: &Orb,
+        _ccw_addr: u32,
+        _token: u64,
+    ) -> Result<(), PassthroughError> {
+        Err(PassthroughError::Busy)
+    }
+
+    /// HALT SUBCHANNEL: stop the program `token` (0 if none is running).
+    ///
+    /// # Errors
+    /// Busy or not operational: HALT SUBCHANNEL ends with cc 2 or 3.
+    fn halt(&mut self, token: u64) -> Result<(), PassthroughError>;
+
+    /// CLEAR SUBCHANNEL: stop the program `token` (0 if none) and reset.
+    ///
+    /// # Errors
+    /// Not operational: CLEAR SUBCHANNEL ends with cc 3.
+    fn clear(&mut self, token: u64) -> Result<(), PassthroughError>;
+
+    /// The subchannel was disabled (MSCH with E = 0).
+    fn subchannel_disabled(&mut self) {}
 }

@@ -1,9 +1,86 @@
 //! # zcss-css — the channel subsystem
 //!
 //! css images, subchannel sets and subchannels; every I/O instruction;
-//! I/O and adapter interruptions; channel reports; CHSC; channel measurement.
+//! I/O and adapter interruptions; channel reports; CHSC; channel measurement
+//! (z/Architecture Principles of Operation, chapters 13–17).
+//!
+//! An embedder owns the CPUs and guest storage. When a guest executes an I/O
+//! instruction, the embedder decodes its operands (or lets
+//! [`intercept`] do it) and calls the [`Css`] method of the same name with
+//! an [`IoCtx`] (guest storage, PSW key, problem state). The method returns
+//! the condition code, or the program exception to present. Interruptions
+//! that become pending are taken with [`Css::next_interrupt`] (or by the
+//! guest's TPI); a waker tells the embedder when one arrives.
+//!
+//! ```
+//! use zcss_ccw::sid::SubchannelId;
+//! use zcss_ccw::{AccessKey, VecMemory};
+//! use zcss_css::mock::MockDevice;
+//! use zcss_css::{Cc, Css, CssConfig, IoCtx};
+//!
+//! let css = Css::new(CssConfig::default());
+//! let sid = SubchannelId { cssid: 0xfe, ssid: 0, schno: 0 };
+//! css.attach_cold(sid, 0x1234, Box::new(MockDevice::new(0x3832, 1))).unwrap();
+//!
+//! let mem = VecMemory::new(1 << 20);
+//! let ctx = IoCtx::new(&mem);
+//! let gr1 = 0x0001_0000; // subchannel 0 of set 0, default css
+//! // Enable the subchannel on ISC 3: STSCH, set E and the ISC, MSCH.
+//! assert_eq!(css.stsch(&ctx, gr1, 0x1000), Ok(Cc::Zero));
+//! let mut w1 = mem.fetch(0x1004, 4).unwrap();
+//! w1[0] |= 3 << 3;
+//! w1[1] |= 0x80;
+//! mem.store(0x1004, &w1).unwrap();
+//! assert_eq!(css.msch(&ctx, gr1, 0x1000), Ok(Cc::Zero));
+//! // SENSE ID (format-1 CCW at 0x2000, 256 bytes to 0x3000, SLI).
+//! mem.store(0x2000, &[0xe4, 0x20, 0x01, 0x00, 0, 0, 0x30, 0]).unwrap();
+//! // ORB: intparm, F (format 1) and LPM 0x80, channel-program address.
+//! mem.store(0x1800, &[0xca, 0xfe, 0, 0, 0x00, 0x80, 0x80, 0x00, 0, 0, 0x20, 0]).unwrap();
+//! assert_eq!(css.ssch(&ctx, gr1, 0x1800), Ok(Cc::Zero));
+//! let code = css.next_interrupt(0xff).expect("an I/O interruption");
+//! assert_eq!(code.intparm, 0xcafe_0000);
+//! assert_eq!(css.tsch(&ctx, gr1, 0x4000), Ok(Cc::Zero));
+//! assert_eq!(mem.fetch(0x3000, 1).unwrap(), [0xff]);
+//! ```
 #![deny(missing_docs)]
 
+pub mod adapter;
+pub mod crw_queue;
+mod csch;
+mod css;
+mod css_ext;
+mod ctx;
 pub mod device;
+mod error;
+mod hsch;
+pub mod intercept;
+pub mod interrupt;
+mod measure;
+pub mod measurement;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
+mod msch;
+pub mod observer;
+mod rchp;
+mod rsch;
+mod schm;
+mod sic;
+mod ssch;
+mod stcrw;
+mod stsch;
+mod subchannel;
+mod table;
+mod tpi;
+mod tsch;
+mod xsch;
 
-pub use device::{Device, DeviceInfo, InterruptSink, NotifyResult, SubchannelHandle};
+pub use css::{Css, CssConfig, DEFAULT_CSSID};
+pub use ctx::IoCtx;
+pub use device::{
+    Device, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice, PassthroughDone, PassthroughError,
+    PassthroughReply, SubchannelHandle,
+};
+pub use error::{Cc, CssError, InsnResult, ProgramCheck};
+pub use interrupt::{InterruptionCode, Wake};
+pub use observer::{Insn, Observer, Outcome, StorageAccess};
+pub use zcss_ccw::sid::SubchannelId;

@@ -1,0 +1,864 @@
+//! The channel subsystem: css images, subchannel sets, visibility, devices
+//! attached and detached, interruption delivery, and the function executor
+//! shared by START, RESUME, HALT and CLEAR SUBCHANNEL (Principles of
+//! Operation, chapters 13–17).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use zcss_ccw::engine::{Ending, Engine, Limits};
+use zcss_ccw::intcode::InterruptionCode;
+use zcss_ccw::memory::GuestMemory;
+use zcss_ccw::sid::{SubchannelId, SubchannelIdWord};
+use zcss_ccw::status::DeviceStatus;
+use zcss_ccw::ProgramEnd;
+
+use crate::adapter::AdapterInterruptions;
+use crate::ctx::IoCtx;
+use crate::device::{
+    Device, DeviceInfo, InterruptSink, PassthroughDevice, PassthroughDone, PassthroughError, PassthroughReply,
+    SubchannelHandle,
+};
+use crate::error::{CssError, ProgramCheck};
+use crate::interrupt::{Entry, IoQueues, Wake};
+use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
+use crate::subchannel::{DevSlot, SchState, StopHooks, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
+use crate::table::Tables;
+
+/// The css image a guest without MCSS-E sees (QEMU's virtual css).
+pub const DEFAULT_CSSID: u8 = 0xfe;
+
+/// Configuration of a channel subsystem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CssConfig {
+    /// The default css image: the one a program without MCSS-E sees, and
+    /// the one GR1 with M = 0 names.
+    pub default_cssid: u8,
+    /// MCSS-E enabled from the start (otherwise CHSC SDA enables it).
+    pub mcss: bool,
+    /// Multiple-subchannel-set facility enabled from the start (otherwise
+    /// CHSC SDA enables it).
+    pub mss: bool,
+    /// Work bounds of the channel-program engine.
+    pub limits: Limits,
+}
+
+impl Default for CssConfig {
+    fn default() -> Self {
+        Self {
+            default_cssid: DEFAULT_CSSID,
+            mcss: false,
+            mss: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+type Waker = Arc<dyn Fn(Wake) + Send + Sync>;
+
+/// Everything shared by the handles of one channel subsystem.
+pub(crate) struct Shared {
+    pub me: Weak<Shared>,
+    pub cfg: CssConfig,
+    pub tables: Tables,
+    pub queues: IoQueues,
+    pub adapters: AdapterInterruptions,
+    pub mcss: AtomicBool,
+    pub mss: AtomicBool,
+    pub engine: Engine,
+    waker: RwLock<Option<Waker>>,
+    observer: RwLock<Option<Arc<dyn Observer>>>,
+    has_observer: AtomicBool,
+    /// Serializes attach and detach; the device numbers in use.
+    book: Mutex<HashSet<(u8, u8, u16)>>,
+    /// Installed channel paths: (cssid, chpid) → channel-path type.
+    pub paths: Mutex<std::collections::BTreeMap<(u8, u8), u8>>,
+    pt_tx: crossbeam_channel::Sender<PassthroughDone>,
+    pt_rx: crossbeam_channel::Receiver<PassthroughDone>,
+    has_pt: AtomicBool,
+    pt_token: AtomicU64,
+    pub ext: crate::css_ext::Extensions,
+}
+
+/// The channel subsystem. Cheap to clone (a shared handle), `Send + Sync`:
+/// every CPU thread of the embedder calls the instruction methods on its
+/// own clone or a shared reference.
+#[derive(Clone)]
+pub struct Css {
+    pub(crate) sh: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Css {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Css").field("cfg", &self.sh.cfg).finish_non_exhaustive()
+    }
+}
+
+impl Default for Css {
+    fn default() -> Self {
+        Self::new(CssConfig::default())
+    }
+}
+
+struct Sink(Weak<Shared>);
+
+impl InterruptSink for Sink {
+    fn unsolicited(&self, sid: SubchannelId, status: DeviceStatus) -> bool {
+        self.0.upgrade().is_some_and(|sh| sh.unsolicited(sid, status))
+    }
+
+    fn adapter_interrupt(&self, isc: u8) {
+        if let Some(sh) = self.0.upgrade() {
+            sh.raise_adapter(isc & 7);
+        }
+    }
+}
+
+impl Css {
+    /// A channel subsystem without devices. Allocates only the top-level
+    /// image table.
+    #[must_use]
+    pub fn new(cfg: CssConfig) -> Self {
+        let (pt_tx, pt_rx) = crossbeam_channel::unbounded();
+        let sh = Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
+            cfg,
+            tables: Tables::default(),
+            queues: IoQueues::default(),
+            adapters: AdapterInterruptions::new(),
+            mcss: AtomicBool::new(cfg.mcss),
+            mss: AtomicBool::new(cfg.mss),
+            engine: Engine { limits: cfg.limits },
+            waker: RwLock::new(None),
+            observer: RwLock::new(None),
+            has_observer: AtomicBool::new(false),
+            book: Mutex::new(HashSet::new()),
+            paths: Mutex::new(std::collections::BTreeMap::new()),
+            pt_tx,
+            pt_rx,
+            has_pt: AtomicBool::new(false),
+            pt_token: AtomicU64::new(0),
+            ext: crate::css_ext::Extensions::new(),
+        });
+        Self { sh }
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &CssConfig {
+        &self.sh.cfg
+    }
+
+    /// Whether MCSS-E is enabled (by configuration or CHSC SDA).
+    #[must_use]
+    pub fn mcss_enabled(&self) -> bool {
+        self.sh.mcss.load(Ordering::Acquire)
+    }
+
+    /// Whether multiple subchannel sets are enabled.
+    #[must_use]
+    pub fn mss_enabled(&self) -> bool {
+        self.sh.mss.load(Ordering::Acquire)
+    }
+
+    /// Enables MCSS-E (what CHSC SDA operation code 0 does).
+    pub fn enable_mcss(&self) {
+        self.sh.mcss.store(true, Ordering::Release);
+    }
+
+    /// Enables multiple subchannel sets (what CHSC SDA operation code 2 does).
+    pub fn enable_mss(&self) {
+        self.sh.mss.store(true, Ordering::Release);
+    }
+
+    /// Registers the waker called whenever an interruption becomes pending,
+    /// a channel report is queued, or a passthrough device completed work.
+    /// It runs on whatever thread caused the event, after the css released
+    /// its locks; it may call back into the css.
+    pub fn set_waker(&self, waker: impl Fn(Wake) + Send + Sync + 'static) {
+        *self.sh.waker.write() = Some(Arc::new(waker));
+    }
+
+    /// Registers a crossbeam-channel sender as the waker.
+    pub fn set_waker_channel(&self, tx: crossbeam_channel::Sender<Wake>) {
+        self.set_waker(move |w| {
+            let _ = tx.try_send(w);
+        });
+    }
+
+    /// Registers (or with `None` removes) the instruction observer.
+    pub fn set_observer(&self, observer: Option<Arc<dyn Observer>>) {
+        let some = observer.is_some();
+        *self.sh.observer.write() = observer;
+        self.sh.has_observer.store(some, Ordering::Release);
+    }
+
+    /// Attaches a device before the machine runs (cold plug): no channel report.
+    ///
+    /// # Errors
+    /// Reserved css image, subchannel or device number in use.
+    pub fn attach_cold(&self, sid: SubchannelId, devno: u16, dev: Box<dyn Device>) -> Result<(), CssError> {
+        self.sh.attach(sid, devno, DevSlot::Ccw(dev), false)
+    }
+
+    /// Hot-plugs a device: the subchannel becomes valid and a channel report
+    /// (subchannel, "installed parameters initialized") is queued if the
+    /// subchannel is visible to the program.
+    ///
+    /// # Errors
+    /// As [`Css::attach_cold`].
+    pub fn attach(&self, sid: SubchannelId, devno: u16, dev: Box<dyn Device>) -> Result<(), CssError> {
+        self.sh.attach(sid, devno, DevSlot::Ccw(dev), true)
+    }
+
+    /// Attaches a passthrough device (cold plug when `hot` is false).
+    ///
+    /// # Errors
+    /// As [`Css::attach_cold`].
+    pub fn attach_passthrough(
+        &self,
+        sid: SubchannelId,
+        devno: u16,
+        dev: Box<dyn PassthroughDevice>,
+        hot: bool,
+    ) -> Result<(), CssError> {
+        self.sh.has_pt.store(true, Ordering::Release);
+        self.sh.attach(sid, devno, DevSlot::Passthrough(dev), hot)
+    }
+
+    /// Places a device automatically: the first free subchannel of the
+    /// default css image in the visible subchannel sets, with device number
+    /// `devno` or, if `None`, the subchannel number. Cold plug.
+    ///
+    /// # Errors
+    /// [`CssError::Full`] when no subchannel is free.
+    pub fn attach_auto(&self, devno: Option<u16>, dev: Box<dyn Device>) -> Result<SubchannelId, CssError> {
+        let max_ssid = if self.mss_enabled() { 3 } else { 0 };
+        let cssid = self.sh.cfg.default_cssid;
+        for ssid in 0..=max_ssid {
+            for schno in 0..=u16::MAX {
+                let sid = SubchannelId { cssid, ssid, schno };
+                let free = self.sh.tables.get(sid).is_none_or(|s| !s.state.lock().present);
+                let devno = devno.unwrap_or(schno);
+                if free && !self.sh.book.lock().contains(&(cssid, ssid, devno)) {
+                    self.sh.attach(sid, devno, DevSlot::Ccw(dev), false)?;
+                    return Ok(sid);
+                }
+            }
+        }
+        Err(CssError::Full)
+    }
+
+    /// Hot-unplugs the device of `sid`: the subchannel loses its device, its
+    /// pending interruption is withdrawn, and a channel report is queued if
+    /// the subchannel was visible. A program running on it is stopped first.
+    ///
+    /// # Errors
+    /// [`CssError::NoDevice`].
+    pub fn detach(&self, sid: SubchannelId) -> Result<(), CssError> {
+        self.sh.detach(sid, true)
+    }
+
+    /// Removes a device without a channel report (machine teardown).
+    ///
+    /// # Errors
+    /// [`CssError::NoDevice`].
+    pub fn detach_cold(&self, sid: SubchannelId) -> Result<(), CssError> {
+        self.sh.detach(sid, false)
+    }
+
+    /// Whether a device is attached at `sid`.
+    #[must_use]
+    pub fn has_device(&self, sid: SubchannelId) -> bool {
+        self.sh.tables.get(sid).is_some_and(|s| s.state.lock().present)
+    }
+
+    /// A handle for `sid`, as its device gets it (for tests and embedders
+    /// that raise unsolicited status themselves).
+    #[must_use]
+    pub fn handle(&self, sid: SubchannelId) -> SubchannelHandle {
+        self.sh.handle(sid)
+    }
+
+    /// Runs `f` on the device at `sid` (outside the subchannel's state
+    /// lock). `None` if there is no interpreted device there.
+    pub fn with_device<R>(&self, sid: SubchannelId, f: impl FnOnce(&mut dyn Device) -> R) -> Option<R> {
+        let sch = self.sh.tables.get(sid)?;
+        let mut d = sch.dev.lock();
+        match &mut *d {
+            DevSlot::Ccw(dev) => Some(f(dev.as_mut())),
+            _ => None,
+        }
+    }
+
+    /// Applies passthrough completions that arrived. Instructions do this
+    /// too; call it when woken with [`Wake::Completion`].
+    pub fn poll(&self) {
+        self.sh.poll();
+    }
+
+    /// Takes the highest-priority pending interruption enabled by
+    /// `isc_mask` (CR6 bits 32–39: 0x80 = ISC 0): ISC 0 first; within an
+    /// ISC, I/O interruptions in the order they became pending, then the
+    /// adapter interruption. The embedder stores the code at the prefix
+    /// area and loads the I/O new PSW itself.
+    pub fn next_interrupt(&self, isc_mask: u8) -> Option<InterruptionCode> {
+        self.sh.poll_if_needed();
+        let code = self.sh.take_interrupt(isc_mask)?;
+        if self.sh.has_observer.load(Ordering::Acquire) {
+            if let Some(o) = self.sh.observer.read().clone() {
+                o.interruption(&code);
+            }
+        }
+        Some(code)
+    }
+
+    /// CR6-order mask of the ISCs with a pending interruption (I/O or adapter).
+    #[must_use]
+    pub fn pending_iscs(&self) -> u8 {
+        self.sh.queues.pending_mask() | self.sh.adapters.pending_mask()
+    }
+
+    /// Checks the state invariants (fuzzing, tests): every queued
+    /// interruption belongs to a status-pending subchannel that remembers it,
+    /// exactly once; an empty function control has an empty activity
+    /// control; the channel-report queue is bounded.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.sh.check_invariants()
+    }
+
+    pub(crate) fn observed<R>(&self, insn: Insn, ctx: &IoCtx<'_>, f: impl FnOnce(&Shared, &IoCtx<'_>) -> R) -> R
+    where
+        R: Copy + Into<Outcome>,
+    {
+        if !self.sh.has_observer.load(Ordering::Acquire) {
+            return f(&self.sh, ctx);
+        }
+        let Some(obs) = self.sh.observer.read().clone() else {
+            return f(&self.sh, ctx);
+        };
+        let rec = RecordingMemory::new(ctx.mem);
+        let ctx2 = IoCtx { mem: &rec, ..*ctx };
+        let r = f(&self.sh, &ctx2);
+        obs.instruction(&insn, r.into(), &rec.take());
+        r
+    }
+}
+
+impl Shared {
+    pub fn handle(&self, sid: SubchannelId) -> SubchannelHandle {
+        let sink: Arc<dyn InterruptSink> = Arc::new(Sink(self.me.clone()));
+        SubchannelHandle::new(sid, sink)
+    }
+
+    pub fn mcss(&self) -> bool {
+        self.mcss.load(Ordering::Acquire)
+    }
+
+    pub fn mss(&self) -> bool {
+        self.mss.load(Ordering::Acquire)
+    }
+
+    /// Whether the program can see subchannels of `cssid`/`ssid`.
+    #[inline]
+    pub fn visible(&self, cssid: u8, ssid: u8) -> bool {
+        (ssid == 0 || self.mss()) && (cssid == self.cfg.default_cssid || self.mcss()) && cssid != 0xff
+    }
+
+    /// Decodes GR1: operand exception for an invalid word; `Ok(None)` for a
+    /// subchannel the program cannot see (condition code 3).
+    #[inline]
+    pub fn decode_sid(&self, gr1: u32) -> Result<Option<SubchannelId>, ProgramCheck> {
+        let p = SubchannelIdWord::from_bits(gr1)
+            .parse()
+            .map_err(|_| ProgramCheck::Operand)?;
+        let sid = p.with_default_css(self.cfg.default_cssid);
+        Ok(self.visible(sid.cssid, sid.ssid).then_some(sid))
+    }
+
+    /// The subchannel, if it holds (or once held) a device and is visible.
+    #[inline]
+    pub fn lookup(&self, gr1: u32) -> Result<Option<&Subchannel>, ProgramCheck> {
+        Ok(self.decode_sid(gr1)?.and_then(|sid| self.tables.get(sid)))
+    }
+
+    pub fn wake(&self, w: Wake) {
+        let waker = self.waker.read().clone();
+        if let Some(waker) = waker {
+            waker(w);
+        }
+    }
+
+    /// Makes the subchannel's interruption request (status just became pending).
+    pub fn queue_interrupt(&self, sid: SubchannelId, st: &mut SchState) -> u8 {
+        debug_assert!(st.queued == 0);
+        let seq = st.next_seq();
+        st.queued = seq;
+        let isc = st.isc();
+        self.queues.push(isc, Entry { sid, seq });
+        isc
+    }
+
+    /// Withdraws the subchannel's queued interruption request, if any.
+    pub fn withdraw(&self, sid: SubchannelId, st: &mut SchState) {
+        if st.queued != 0 {
+            self.queues.remove(st.isc(), sid, st.queued);
+            st.queued = 0;
+        }
+    }
+
+    pub fn take_interrupt(&self, isc_mask: u8) -> Option<InterruptionCode> {
+        loop {
+            let pending = (self.queues.pending_mask() | self.adapters.pending_mask()) & isc_mask;
+            if pending == 0 {
+                return None;
+            }
+            let isc = u8::try_from(pending.leading_zeros()).unwrap_or(7);
+            if let Some(e) = self.queues.pop(isc) {
+                let Some(sch) = self.tables.get(e.sid) else { continue };
+                let mut st = sch.state.lock();
+                if st.queued != e.seq {
+                    continue;
+                }
+                st.queued = 0;
+                return Some(InterruptionCode::io(e.sid, self.mcss(), st.pmcw.intparm, isc));
+            }
+            if self.adapters.take(0x80 >> isc).is_some() {
+                return Some(InterruptionCode::adapter(isc));
+            }
+        }
+    }
+
+    pub fn raise_adapter(&self, isc: u8) {
+        if self.adapters.raise(isc) {
+            self.wake(Wake::Adapter { isc });
+        }
+    }
+
+    fn unsolicited(&self, sid: SubchannelId, status: DeviceStatus) -> bool {
+        let Some(sch) = self.tables.get(sid) else { return false };
+        let mut st = sch.state.lock();
+        let ac = st.actl();
+        if !st.operational()
+            || st.status_pending()
+            || st.running
+            || ac.subchannel_active()
+            || ac.start_pending()
+            || ac.resume_pending()
+            || ac.halt_pending()
+            || ac.clear_pending()
+        {
+            return false;
+        }
+        st.unsolicited(status);
+        let isc = self.queue_interrupt(sid, &mut st);
+        drop(st);
+        self.wake(Wake::Io { isc });
+        true
+    }
+
+    fn attach(&self, sid: SubchannelId, devno: u16, mut slot: DevSlot, hot: bool) -> Result<(), CssError> {
+        if sid.cssid == 0xff {
+            return Err(CssError::ReservedCssid);
+        }
+        if sid.ssid > 3 {
+            return Err(CssError::BadSsid(sid.ssid));
+        }
+        let mut book = self.book.lock();
+        if book.contains(&(sid.cssid, sid.ssid, devno)) {
+            return Err(CssError::DevnoInUse {
+                cssid: sid.cssid,
+                ssid: sid.ssid,
+                devno,
+            });
+        }
+        let sch = self.tables.get_or_alloc(sid).ok_or(CssError::BadSsid(sid.ssid))?;
+        if sch.state.lock().present {
+            return Err(CssError::SubchannelInUse(sid));
+        }
+        let (info, passthrough) = match &slot {
+            DevSlot::Ccw(d) => (d.info(), false),
+            DevSlot::Passthrough(d) => (d.info(), true),
+            DevSlot::Empty => return Err(CssError::NoDevice(sid)),
+        };
+        let chpid = 0;
+        self.paths.lock().entry((sid.cssid, chpid)).or_insert(info.chpid_type);
+        let handle = self.handle(sid);
+        match &mut slot {
+            DevSlot::Ccw(d) => d.attached(handle),
+            DevSlot::Passthrough(d) => {
+                let me = self.me.clone();
+                let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                    if let Some(sh) = me.upgrade() {
+                        sh.wake(Wake::Completion);
+                    }
+                });
+                d.attached(handle, PassthroughReply::new(sid, self.pt_tx.clone(), wake));
+            }
+            DevSlot::Empty => {}
+        }
+        *sch.dev.lock() = slot;
+        {
+            let mut st = sch.state.lock();
+            let generation = st.generation.wrapping_add(1);
+            let seq = st.seq;
+            *st = SchState::attached(devno, chpid, info, passthrough, generation);
+            st.seq = seq;
+        }
+        book.insert((sid.cssid, sid.ssid, devno));
+        if let Some(set) = self.tables.set(sid.cssid, sid.ssid) {
+            if set.highest().is_none_or(|h| h < sid.schno) {
+                set.set_highest(Some(sid.schno));
+            }
+        }
+        drop(book);
+        if hot {
+            self.subchannel_report(sid);
+        }
+        Ok(())
+    }
+
+    fn detach(&self, sid: SubchannelId, hot: bool) -> Result<(), CssError> {
+        let mut book = self.book.lock();
+        let sch = self.tables.get(sid).ok_or(CssError::NoDevice(sid))?;
+        let devno = {
+            let st = sch.state.lock();
+            if !st.present {
+                return Err(CssError::NoDevice(sid));
+            }
+            st.pmcw.flags.devno()
+        };
+        // Stop a running program, then take the device (waits for the engine).
+        sch.stop.store(STOP_CLEAR, Ordering::Release);
+        let old = std::mem::replace(&mut *sch.dev.lock(), DevSlot::Empty);
+        {
+            let mut st = sch.state.lock();
+            self.withdraw(sid, &mut st);
+            st.reset_absent();
+        }
+        sch.stop.store(STOP_NONE, Ordering::Release);
+        drop(old);
+        book.remove(&(sid.cssid, sid.ssid, devno));
+        if let Some(set) = self.tables.set(sid.cssid, sid.ssid) {
+            if set.highest() == Some(sid.schno) {
+                let mut h = None;
+                for schno in (0..sid.schno).rev() {
+                    let s = SubchannelId { schno, ..sid };
+                    if self.tables.get(s).is_some_and(|x| x.state.lock().present) {
+                        h = Some(schno);
+                        break;
+                    }
+                }
+                set.set_highest(h);
+            }
+        }
+        drop(book);
+        if hot {
+            self.subchannel_report(sid);
+        }
+        Ok(())
+    }
+
+    /// Queues the channel report of a subchannel whose installed parameters
+    /// changed (hot plug, hot unplug), if the program can see it.
+    fn subchannel_report(&self, sid: SubchannelId) {
+        if !self.visible(sid.cssid, sid.ssid) {
+            return;
+        }
+        if self.ext.subchannel_crw(sid, self.mcss(), self.mss()) {
+            self.wake(Wake::ChannelReport);
+        }
+    }
+
+    /// Runs the functions posted in the activity control of `sch` until none
+    /// is left (start, resume, halt, clear), with the state lock released
+    /// around every call into the device. The caller has posted the work
+    /// and checked that nobody else runs the subchannel.
+    ///
+    /// Returns a passthrough device's refusal of a start or resume (the
+    /// subchannel is then restored).
+    pub fn run<'a>(
+        &self,
+        sch: &'a Subchannel,
+        mem: &dyn GuestMemory,
+        mut st: MutexGuard<'a, SchState>,
+    ) -> Result<(), PassthroughError> {
+        st.running = true;
+        let mut wake_mask = 0u8;
+        let mut result = Ok(());
+        loop {
+            let generation = st.generation;
+            let ac = st.actl();
+            if ac.clear_pending() {
+                let suspended = ac.suspended();
+                drop(st);
+                if let DevSlot::Ccw(dev) = &mut *sch.dev.lock() {
+                    if suspended {
+                        dev.program_end(ProgramEnd::Cleared);
+                    }
+                    dev.subchannel_reset();
+                }
+                st = sch.state.lock();
+                if st.generation != generation {
+                    return Ok(());
+                }
+                st.complete_clear();
+                st.pt_token = 0;
+                sch.stop.store(STOP_NONE, Ordering::Release);
+                let isc = self.queue_interrupt(sch.sid, &mut st);
+                wake_mask |= 0x80 >> isc;
+            } else if ac.halt_pending() {
+                if ac.suspended() {
+                    drop(st);
+                    if let DevSlot::Ccw(dev) = &mut *sch.dev.lock() {
+                        dev.program_end(ProgramEnd::Halted);
+                    }
+                    st = sch.state.lock();
+                    if st.generation != generation {
+                        return Ok(());
+                    }
+                }
+                st.complete_halt(None);
+                st.pt_token = 0;
+                sch.stop.store(STOP_NONE, Ordering::Release);
+                let isc = self.queue_interrupt(sch.sid, &mut st);
+                wake_mask |= 0x80 >> isc;
+            } else if ac.start_pending() || ac.resume_pending() {
+                let resume = !ac.start_pending();
+                let Some(path) = st.select_path() else {
+                    st.deferred_cc3();
+                    let isc = self.queue_interrupt(sch.sid, &mut st);
+                    wake_mask |= 0x80 >> isc;
+                    continue;
+                };
+                let saved = st.scsw;
+                st.activate(path);
+                self.ext.count_start(&st, mem);
+                let orb = st.orb;
+                let ccw_addr = st.scsw.cpa.wrapping_sub(8);
+                sch.stop.store(STOP_NONE, Ordering::Release);
+                if st.passthrough {
+                    let token = self.pt_token.fetch_add(1, Ordering::Relaxed) + 1;
+                    st.pt_token = token;
+                    drop(st);
+                    let r = match &mut *sch.dev.lock() {
+                        DevSlot::Passthrough(dev) => {
+                            if resume {
+                                dev.resume(mem, &orb, ccw_addr, token)
+                            } else {
+                                dev.start(mem, &orb, token)
+                            }
+                        }
+                        _ => Err(PassthroughError::NotOperational),
+                    };
+                    st = sch.state.lock();
+                    if st.generation != generation {
+                        return r;
+                    }
+                    if let Err(e) = r {
+                        // The host refused: the subchannel is as before the instruction.
+                        if st.pt_token == token {
+                            st.scsw = saved;
+                            if resume {
+                                st.set_actl(zcss_ccw::scsw::ActivityControl::SUSP);
+                            } else {
+                                st.set_fctl(zcss_ccw::scsw::FunctionControl::new());
+                                st.set_actl(zcss_ccw::scsw::ActivityControl::new());
+                            }
+                            st.pt_token = 0;
+                        }
+                        result = Err(e);
+                    }
+                    // The program now runs on the device; its completion
+                    // arrives through `poll`.
+                    break;
+                }
+                let t0 = self.ext.measurement.timer(&st);
+                drop(st);
+                let completion = {
+                    let mut d = sch.dev.lock();
+                    match &mut *d {
+                        DevSlot::Ccw(dev) => {
+                            let mut hooks = StopHooks { stop: &sch.stop };
+                            let dev: &mut dyn Device = dev.as_mut();
+                            Some(if resume {
+                                self.engine.resume(mem, &orb, ccw_addr, dev, &mut hooks)
+                            } else {
+                                self.engine.start(mem, &orb, dev, &mut hooks)
+                            })
+                        }
+                        _ => None,
+                    }
+                };
+                st = sch.state.lock();
+                if st.generation != generation {
+                    return Ok(());
+                }
+                let Some(c) = completion else {
+                    st.set_actl(zcss_ccw::scsw::ActivityControl::new());
+                    break;
+                };
+                let ac = st.actl();
+                if ac.clear_pending() {
+                    continue;
+                }
+                if ac.halt_pending() {
+                    st.complete_halt(Some(&c));
+                    sch.stop.store(STOP_NONE, Ordering::Release);
+                    let isc = self.queue_interrupt(sch.sid, &mut st);
+                    wake_mask |= 0x80 >> isc;
+                    continue;
+                }
+                let c = if let Ending::Stopped(_) = c.ending {
+                    // A stop flag left over from a raced halt: treat as ended.
+                    zcss_ccw::engine::Completion {
+                        ending: Ending::Checked,
+                        ..c
+                    }
+                } else {
+                    c
+                };
+                if st.complete_start(&c) {
+                    if st.stctl().primary() {
+                        self.ext.measurement.sample(&st, t0, mem);
+                    }
+                    let isc = self.queue_interrupt(sch.sid, &mut st);
+                    wake_mask |= 0x80 >> isc;
+                }
+            } else {
+                break;
+            }
+        }
+        st.running = false;
+        drop(st);
+        self.wake_iscs(wake_mask);
+        result
+    }
+
+    pub fn wake_iscs(&self, mask: u8) {
+        let mut m = mask;
+        while m != 0 {
+            let isc = u8::try_from(m.leading_zeros()).unwrap_or(7);
+            m &= !(0x80 >> isc);
+            self.wake(Wake::Io { isc });
+        }
+    }
+
+    /// Starts the executor for `sch` if nobody runs it; otherwise the
+    /// running thread picks up the posted work.
+    pub fn kick<'a>(
+        &self,
+        sch: &'a Subchannel,
+        mem: &dyn GuestMemory,
+        st: MutexGuard<'a, SchState>,
+    ) -> Result<(), PassthroughError> {
+        if st.running {
+            return Ok(());
+        }
+        self.run(sch, mem, st)
+    }
+
+    #[inline]
+    pub fn poll_if_needed(&self) {
+        if self.has_pt.load(Ordering::Acquire) {
+            self.poll();
+        }
+    }
+
+    pub fn poll(&self) {
+        let mut wake_mask = 0u8;
+        while let Ok(done) = self.pt_rx.try_recv() {
+            let Some(sch) = self.tables.get(done.sid) else { continue };
+            let mut st = sch.state.lock();
+            if done.token == 0 || st.pt_token != done.token || !st.present {
+                continue;
+            }
+            st.pt_token = 0;
+            let c = &done.completion;
+            if matches!(c.ending, Ending::Stopped(_)) {
+                continue;
+            }
+            if st.complete_start(c) {
+                let isc = self.queue_interrupt(sch.sid, &mut st);
+                wake_mask |= 0x80 >> isc;
+            }
+        }
+        self.wake_iscs(wake_mask);
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        let mut err = None;
+        let mut count = 0usize;
+        let snapshot = self.queues.snapshot();
+        self.tables.for_each(|sch| {
+            count += 1;
+            if err.is_some() {
+                return;
+            }
+            let st = sch.state.lock();
+            let n = snapshot.iter().filter(|(_, e)| e.sid == sch.sid).count();
+            let expect = usize::from(st.queued != 0);
+            if n != expect {
+                err = Some(format!("{}: {n} queued interruptions, state says {expect}", sch.sid));
+            } else if st.queued != 0 && !st.status_pending() {
+                err = Some(format!("{}: interruption queued but not status pending", sch.sid));
+            } else if let Some((isc, e)) = snapshot.iter().find(|(_, e)| e.sid == sch.sid) {
+                if *isc != st.isc() || e.seq != st.queued {
+                    err = Some(format!("{}: queued on ISC {isc}, PMCW ISC {}", sch.sid, st.isc()));
+                }
+            }
+            if err.is_none() && st.fctl().into_bits() == 0 && st.actl().into_bits() != 0 {
+                err = Some(format!(
+                    "{}: empty function control with activity {}",
+                    sch.sid,
+                    st.actl().names()
+                ));
+            }
+            if err.is_none() && !st.present && (st.status_pending() || st.fctl().into_bits() != 0) {
+                err = Some(format!("{}: no device but status or function", sch.sid));
+            }
+            if err.is_none() && st.running {
+                err = Some(format!("{}: executor still marked running", sch.sid));
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if snapshot.len() > count {
+            return Err(format!(
+                "{} queued interruptions for {count} subchannels",
+                snapshot.len()
+            ));
+        }
+        self.ext.check_invariants()
+    }
+}
+
+/// Stop codes for the executor.
+pub(crate) const fn stop_code(clear: bool) -> u8 {
+    if clear {
+        STOP_CLEAR
+    } else {
+        STOP_HALT
+    }
+}
+
+impl DeviceInfo {
+    /// Identity of a test device: CU 0x3832 model 0, channel-path type 0x32.
+    #[must_use]
+    pub const fn virtual_device(cu_type: u16, cu_model: u8) -> Self {
+        Self {
+            cu_type,
+            cu_model,
+            dev_type: 0,
+            dev_model: 0,
+            chpid_type: 0x32,
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! HALT SUBCHANNEL (Principles of Operation, chapter 14, "HALT
+//! SUBCHANNEL"; chapter 15, "Halt Function").
+//!
+//! Priority: privileged operation, operand (GR1). Condition codes: 3 not
+//! operational; 1 status pending with anything but intermediate status
+//! alone (primary, secondary or alert status, or status pending alone); 2 a
+//! halt or clear function is already in progress; 0 the halt function is
+//! initiated. A pending intermediate status is withdrawn. The start
+//! function stays indicated in the function control next to halt (PoO:
+//! HSCH adds the halt function; QEMU drops the start bit — zcss keeps it).
+
+use std::sync::atomic::Ordering;
+
+use zcss_ccw::scsw::StatusControl;
+
+use crate::css::stop_code;
+use crate::ctx::IoCtx;
+use crate::device::PassthroughError;
+use crate::error::{Cc, InsnResult};
+use crate::observer::Insn;
+use crate::subchannel::DevSlot;
+use crate::Css;
+
+impl Css {
+    /// HALT SUBCHANNEL.
+    ///
+    /// # Errors
+    /// The program exception the instruction recognizes.
+    pub fn hsch(&self, ctx: &IoCtx<'_>, gr1: u32) -> InsnResult {
+        let _span = tracing::trace_span!("hsch", gr1).entered();
+        self.observed(Insn::Hsch { gr1 }, ctx, |sh, ctx| {
+            ctx.privileged()?;
+            let Some(sch) = sh.lookup(gr1)? else {
+                return Ok(Cc::Three);
+            };
+            sh.poll_if_needed();
+            let mut st = sch.state.lock();
+            if !st.operational() {
+                return Ok(Cc::Three);
+            }
+            let sc = st.stctl();
+            if sc.pending() && (sc.primary() || sc.secondary() || sc.alert() || sc == StatusControl::PEND) {
+                return Ok(Cc::One);
+            }
+            let f = st.fctl();
+            if f.halt() || f.clear() {
+                return Ok(Cc::Two);
+            }
+            if st.passthrough && st.pt_token != 0 {
+                let token = st.pt_token;
+                let generation = st.generation;
+                drop(st);
+                let r = match &mut *sch.dev.lock() {
+                    DevSlot::Passthrough(dev) => dev.halt(token),
+                    _ => Err(PassthroughError::NotOperational),
+                };
+                match r {
+                    Err(PassthroughError::Busy) => return Ok(Cc::Two),
+                    Err(PassthroughError::NotOperational) => return Ok(Cc::Three),
+                    Ok(()) => {}
+                }
+                st = sch.state.lock();
+                if st.generation != generation || !st.operational() {
+                    return Ok(Cc::Three);
+                }
+                if st.status_pending() || st.fctl().halt() || st.fctl().clear() {
+                    // The program completed (or was cleared) meanwhile.
+                    return Ok(Cc::One);
+                }
+                st.pt_token = 0;
+            }
+            if sc.pending() {
+                // Intermediate status alone: withdrawn by the halt.
+                sh.withdraw(sch.sid, &mut st);
+                st.set_stctl(StatusControl::new());
+            }
+            let f = st.fctl().with_halt(true);
+            st.set_fctl(f);
+            let a = st.actl().with_halt_pending(true);
+            st.set_actl(a);
+            sch.stop.store(stop_code(false), Ordering::Release);
+            let _ = sh.kick(sch, ctx.mem, st);
+            Ok(Cc::Zero)
+        })
+    }
+}

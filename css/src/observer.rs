@@ -1,0 +1,229 @@
+//! The observer hook: every I/O instruction reported with its operands, its
+//! outcome and the guest storage it fetched and stored, for trace recorders
+//! (see the trace format: an instruction statement with its result, plus
+//! `store`/`expect` lines for the storage it touched).
+//!
+//! Without an observer the css pays one atomic load per instruction; with
+//! one, guest storage is wrapped in a [`RecordingMemory`] for the duration
+//! of the instruction.
+
+use parking_lot::Mutex;
+use zcss_ccw::intcode::InterruptionCode;
+use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory, StorageKey};
+
+use crate::error::{Cc, ProgramCheck};
+
+/// An I/O instruction with the operands it found (the trace-format
+/// statement, before `=>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Insn {
+    /// START SUBCHANNEL.
+    Ssch {
+        /// GR1.
+        gr1: u32,
+        /// ORB address.
+        orb_addr: u64,
+    },
+    /// TEST SUBCHANNEL.
+    Tsch {
+        /// GR1.
+        gr1: u32,
+        /// IRB address.
+        irb_addr: u64,
+    },
+    /// STORE SUBCHANNEL.
+    Stsch {
+        /// GR1.
+        gr1: u32,
+        /// SCHIB address.
+        schib_addr: u64,
+    },
+    /// MODIFY SUBCHANNEL.
+    Msch {
+        /// GR1.
+        gr1: u32,
+        /// SCHIB address.
+        schib_addr: u64,
+    },
+    /// CLEAR SUBCHANNEL.
+    Csch {
+        /// GR1.
+        gr1: u32,
+    },
+    /// HALT SUBCHANNEL.
+    Hsch {
+        /// GR1.
+        gr1: u32,
+    },
+    /// CANCEL SUBCHANNEL.
+    Xsch {
+        /// GR1.
+        gr1: u32,
+    },
+    /// RESUME SUBCHANNEL.
+    Rsch {
+        /// GR1.
+        gr1: u32,
+    },
+    /// TEST PENDING INTERRUPTION.
+    Tpi {
+        /// Operand address (0: prefix area).
+        addr: u64,
+        /// CR6 I/O-interruption subclass mask.
+        isc_mask: u8,
+    },
+    /// STORE CHANNEL REPORT WORD.
+    Stcrw {
+        /// Operand address.
+        addr: u64,
+    },
+    /// RESET CHANNEL PATH.
+    Rchp {
+        /// GR1.
+        gr1: u32,
+    },
+    /// SET ADDRESS LIMIT.
+    Sal {
+        /// GR1.
+        gr1: u32,
+    },
+    /// SET CHANNEL MONITOR.
+    Schm {
+        /// GR1.
+        gr1: u32,
+        /// GR2.
+        gr2: u64,
+    },
+    /// CHANNEL SUBSYSTEM CALL.
+    Chsc {
+        /// Request-block address.
+        addr: u64,
+    },
+    /// SET INTERRUPTION CONTROLS.
+    Sic {
+        /// GR R1.
+        gr1: u64,
+        /// GR R3.
+        gr3: u64,
+    },
+}
+
+/// How an instruction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Completed with a condition code.
+    Cc(Cc),
+    /// Completed; the instruction sets no condition code.
+    Ok,
+    /// A program interruption instead of completion.
+    Program(ProgramCheck),
+}
+
+impl From<Result<Cc, ProgramCheck>> for Outcome {
+    fn from(r: Result<Cc, ProgramCheck>) -> Self {
+        match r {
+            Ok(cc) => Self::Cc(cc),
+            Err(p) => Self::Program(p),
+        }
+    }
+}
+
+impl From<Result<(), ProgramCheck>> for Outcome {
+    fn from(r: Result<(), ProgramCheck>) -> Self {
+        match r {
+            Ok(()) => Self::Ok,
+            Err(p) => Self::Program(p),
+        }
+    }
+}
+
+/// One successful guest-storage access during an instruction (operand
+/// accesses and the channel program's data transfers alike).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StorageAccess {
+    /// `true` for a store, `false` for a fetch.
+    pub store: bool,
+    /// Absolute address.
+    pub addr: u64,
+    /// The bytes fetched or stored.
+    pub data: Vec<u8>,
+}
+
+/// Receives every instruction; set with [`crate::Css::set_observer`].
+pub trait Observer: Send + Sync {
+    /// An instruction completed (or ended in a program interruption).
+    fn instruction(&self, insn: &Insn, outcome: Outcome, accesses: &[StorageAccess]);
+
+    /// An interruption was taken through [`crate::Css::next_interrupt`].
+    fn interruption(&self, _code: &InterruptionCode) {}
+}
+
+/// Guest storage that records every successful access.
+pub struct RecordingMemory<'a> {
+    inner: &'a dyn GuestMemory,
+    log: Mutex<Vec<StorageAccess>>,
+}
+
+impl std::fmt::Debug for RecordingMemory<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingMemory").finish_non_exhaustive()
+    }
+}
+
+impl<'a> RecordingMemory<'a> {
+    /// Wraps `inner`.
+    #[must_use]
+    pub fn new(inner: &'a dyn GuestMemory) -> Self {
+        Self {
+            inner,
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The accesses recorded so far, in order.
+    pub fn take(&self) -> Vec<StorageAccess> {
+        std::mem::take(&mut *self.log.lock())
+    }
+
+    fn record(&self, store: bool, addr: u64, data: &[u8]) {
+        self.log.lock().push(StorageAccess {
+            store,
+            addr,
+            data: data.to_vec(),
+        });
+    }
+}
+
+impl GuestMemory for RecordingMemory<'_> {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+        self.inner.read(addr, buf, key)?;
+        self.record(false, addr, buf);
+        Ok(())
+    }
+
+    fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+        self.inner.write(addr, data, key)?;
+        self.record(true, addr, data);
+        Ok(())
+    }
+
+    fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
+        let old = self.inner.fetch_or_u8(addr, mask, key)?;
+        self.record(true, addr, &[old | mask]);
+        Ok(old)
+    }
+
+    fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
+        let old = self.inner.fetch_or_u64_be(addr, mask, key)?;
+        self.record(true, addr, &(old | mask).to_be_bytes());
+        Ok(old)
+    }
+
+    fn storage_key(&self, addr: u64) -> Option<StorageKey> {
+        self.inner.storage_key(addr)
+    }
+}

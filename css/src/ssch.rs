@@ -1,0 +1,58 @@
+//! START SUBCHANNEL (Principles of Operation, chapter 14, "START
+//! SUBCHANNEL"; chapter 15, "Start Function").
+//!
+//! Priority: privileged operation, specification (ORB address not on a word
+//! boundary), operand (GR1), access to the ORB, operand (invalid ORB), then
+//! the condition code: 3 not operational (no device, not valid, not
+//! enabled), 1 status pending, 2 a function in progress, 0 the start
+//! function is initiated. Emulated devices run the whole channel program
+//! before the instruction returns.
+
+use zcss_ccw::orb::Orb;
+
+use crate::ctx::{aligned, IoCtx};
+use crate::device::PassthroughError;
+use crate::error::{Cc, InsnResult, ProgramCheck};
+use crate::observer::Insn;
+use crate::Css;
+
+impl Css {
+    /// START SUBCHANNEL: GR1 holds the subchannel-identification word,
+    /// `orb_addr` is the second-operand address of the ORB.
+    ///
+    /// # Errors
+    /// The program exception the instruction recognizes.
+    pub fn ssch(&self, ctx: &IoCtx<'_>, gr1: u32, orb_addr: u64) -> InsnResult {
+        let _span = tracing::trace_span!("ssch", gr1, orb_addr).entered();
+        self.observed(Insn::Ssch { gr1, orb_addr }, ctx, |sh, ctx| {
+            ctx.privileged()?;
+            aligned(orb_addr, 4)?;
+            let sch = sh.lookup(gr1)?;
+            let mut raw = [0u8; Orb::EXTENDED_LEN];
+            ctx.fetch(orb_addr, &mut raw[..Orb::BASIC_LEN])?;
+            if raw[7] & 1 != 0 {
+                ctx.fetch(orb_addr + 12, &mut raw[Orb::BASIC_LEN..])?;
+            }
+            let orb = Orb::decode(&raw).ok_or(ProgramCheck::Operand)?;
+            orb.validate().map_err(|_| ProgramCheck::Operand)?;
+            sh.poll_if_needed();
+            let Some(sch) = sch else { return Ok(Cc::Three) };
+            let mut st = sch.state.lock();
+            if !st.operational() {
+                return Ok(Cc::Three);
+            }
+            if st.status_pending() {
+                return Ok(Cc::One);
+            }
+            if st.fctl().into_bits() != 0 || st.running {
+                return Ok(Cc::Two);
+            }
+            st.begin_start(&orb);
+            match sh.run(sch, ctx.mem, st) {
+                Ok(()) => Ok(Cc::Zero),
+                Err(PassthroughError::Busy) => Ok(Cc::Two),
+                Err(PassthroughError::NotOperational) => Ok(Cc::Three),
+            }
+        })
+    }
+}

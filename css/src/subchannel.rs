@@ -1,0 +1,435 @@
+//! One subchannel: its PMCW, SCSW and saved ORB, the device behind it, and
+//! the state transitions of the start, halt, clear and cancel functions
+//! (Principles of Operation, chapter 15, "Subchannel", and chapter 16,
+//! "Subchannel-Status Word": function, activity and status control).
+//!
+//! The state sits behind one lock per subchannel; the device sits behind a
+//! second lock. The css never holds the state lock while it calls into the
+//! device (see [`crate::device`]).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+use zcss_ccw::engine::{Completion, Ending, EngineHooks};
+use zcss_ccw::esw::{Ecw, Esw, ExtendedReportWord};
+use zcss_ccw::orb::Orb;
+use zcss_ccw::pmcw::{Pmcw, PmcwFlags};
+use zcss_ccw::schib::Schib;
+use zcss_ccw::scsw::{ActivityControl, FunctionControl, Scsw, StatusControl};
+use zcss_ccw::sid::SubchannelId;
+use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
+use zcss_ccw::ProgramEnd;
+
+use crate::device::{Device, DeviceInfo, PassthroughDevice};
+
+/// No stop requested.
+pub(crate) const STOP_NONE: u8 = 0;
+/// HALT SUBCHANNEL asked the running program to stop.
+pub(crate) const STOP_HALT: u8 = 1;
+/// CLEAR SUBCHANNEL asked the running program to stop.
+pub(crate) const STOP_CLEAR: u8 = 2;
+
+/// What drives the subchannel's device.
+pub(crate) enum DevSlot {
+    /// No device.
+    Empty,
+    /// A device interpreted CCW by CCW.
+    Ccw(Box<dyn Device>),
+    /// A device that takes whole channel programs.
+    Passthrough(Box<dyn PassthroughDevice>),
+}
+
+/// A subchannel. Allocated once per subchannel number that ever held a
+/// device; never freed while the css lives (a detached subchannel keeps its
+/// slot, without a device).
+pub(crate) struct Subchannel {
+    pub sid: SubchannelId,
+    pub state: Mutex<SchState>,
+    pub dev: Mutex<DevSlot>,
+    /// Halt or clear requested while a program runs ([`STOP_HALT`], [`STOP_CLEAR`]).
+    pub stop: AtomicU8,
+}
+
+impl Subchannel {
+    pub fn new(sid: SubchannelId) -> Self {
+        Self {
+            sid,
+            state: Mutex::new(SchState::default()),
+            dev: Mutex::new(DevSlot::Empty),
+            stop: AtomicU8::new(STOP_NONE),
+        }
+    }
+}
+
+/// The architected state of a subchannel plus the css's bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SchState {
+    /// A device is attached (the subchannel is "provided" and valid).
+    pub present: bool,
+    /// The device is a passthrough device.
+    pub passthrough: bool,
+    /// Identity of the device.
+    pub info: Option<DeviceInfo>,
+    pub pmcw: Pmcw,
+    pub scsw: Scsw,
+    /// Measurement-block address (format-1 measurement blocks).
+    pub mba: u64,
+    /// ORB of the current start function.
+    pub orb: Orb,
+    /// Extended-report word of the pending status.
+    pub erw: ExtendedReportWord,
+    /// Extended-control word (concurrent sense) of the pending status.
+    pub ecw: Ecw,
+    /// Sequence number of the queued I/O-interruption request, 0 = none queued.
+    pub queued: u32,
+    /// Last sequence number used.
+    pub seq: u32,
+    /// A thread (or a passthrough device) is performing this subchannel's
+    /// functions; others only post requests in the activity control.
+    pub running: bool,
+    /// Token of the passthrough start in flight (0 = none).
+    pub pt_token: u64,
+    /// Generation, bumped on attach and detach: work begun for an older
+    /// device is discarded.
+    pub generation: u32,
+}
+
+impl SchState {
+    /// The state of a freshly attached device: PMCW defaults (not enabled,
+    /// DNV, one channel path), SCSW zero.
+    pub fn attached(devno: u16, chpid: u8, info: DeviceInfo, passthrough: bool, generation: u32) -> Self {
+        let mut chpids = [0u8; 8];
+        chpids[0] = chpid;
+        Self {
+            present: true,
+            passthrough,
+            info: Some(info),
+            pmcw: Pmcw {
+                flags: PmcwFlags::new().with_dnv(true).with_devno(devno),
+                lpm: 0x80,
+                pim: 0x80,
+                pam: 0x80,
+                pom: 0xff,
+                chpid: chpids,
+                ..Pmcw::default()
+            },
+            generation,
+            ..Self::default()
+        }
+    }
+
+    /// The subchannel is valid and enabled: operational for SSCH, HSCH,
+    /// CSCH, XSCH, RSCH and TSCH.
+    pub fn operational(&self) -> bool {
+        self.present && self.pmcw.flags.dnv() && self.pmcw.flags.enabled()
+    }
+
+    pub fn status_pending(&self) -> bool {
+        self.scsw.ctrl.stctl().pending()
+    }
+
+    pub fn fctl(&self) -> FunctionControl {
+        self.scsw.ctrl.fctl()
+    }
+
+    pub fn actl(&self) -> ActivityControl {
+        self.scsw.ctrl.actl()
+    }
+
+    pub fn stctl(&self) -> StatusControl {
+        self.scsw.ctrl.stctl()
+    }
+
+    pub fn set_fctl(&mut self, f: FunctionControl) {
+        self.scsw.ctrl.set_fctl(f);
+    }
+
+    pub fn set_actl(&mut self, a: ActivityControl) {
+        self.scsw.ctrl.set_actl(a);
+    }
+
+    pub fn set_stctl(&mut self, s: StatusControl) {
+        self.scsw.ctrl.set_stctl(s);
+    }
+
+    pub fn isc(&self) -> u8 {
+        self.pmcw.flags.isc()
+    }
+
+    /// The next interruption sequence number (never 0).
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq
+    }
+
+    /// The SCHIB STORE SUBCHANNEL stores.
+    pub fn schib(&self) -> Schib {
+        Schib {
+            pmcw: self.pmcw,
+            scsw: self.scsw,
+            mba: self.mba,
+            mda: [0; 4],
+        }
+    }
+
+    /// The ESW of the pending status (LPUM, and the ERW with concurrent sense).
+    pub fn esw(&self) -> Esw {
+        let mut esw = Esw::with_lpum(self.pmcw.lpum);
+        esw.erw = self.erw;
+        esw
+    }
+
+    /// Begins the start function (START SUBCHANNEL accepted with cc 0):
+    /// the ORB's controls go into the SCSW, its interruption parameter and
+    /// LPM into the PMCW; function control start, activity control start
+    /// pending. Device and subchannel status are cleared; the residual count
+    /// is not (PoO: only the fields the start function defines change).
+    pub fn begin_start(&mut self, orb: &Orb) {
+        let c = orb.ctrl;
+        self.orb = *orb;
+        self.pmcw.intparm = orb.intparm;
+        self.pmcw.lpm = c.lpm();
+        let ctrl = self
+            .scsw
+            .ctrl
+            .with_key(c.key())
+            .with_suspend(c.suspend())
+            .with_esw_format(false)
+            .with_cc(0)
+            .with_format1(c.format1())
+            .with_prefetch(c.prefetch())
+            .with_initial_status(c.initial_status())
+            .with_address_limit(c.address_limit())
+            .with_suppress_suspended(c.suppress_suspended())
+            .with_zero_cc(false)
+            .with_extended_control(false)
+            .with_path_not_operational(false)
+            .with_fctl(FunctionControl::START)
+            .with_actl(ActivityControl::START_PEND)
+            .with_stctl(StatusControl::new());
+        self.scsw.ctrl = ctrl;
+        self.scsw.dstat = DeviceStatus::new();
+        self.scsw.cstat = SubchannelStatus::new();
+        self.erw = ExtendedReportWord::new();
+        self.ecw = [0; 32];
+    }
+
+    /// Path selection for a start or resume: the first path in LPM that is
+    /// installed, available and operational. `None` is the "no path
+    /// available" case (deferred condition code 3).
+    pub fn select_path(&self) -> Option<u8> {
+        let p = &self.pmcw;
+        let usable = p.lpm & p.pim & p.pam & p.pom;
+        if usable == 0 {
+            None
+        } else {
+            Some(0x80 >> usable.leading_zeros())
+        }
+    }
+
+    /// No path was available for the start function: deferred condition
+    /// code 3, alert status (PoO: "status pending with deferred condition
+    /// code 3"; the paths in LPM that were tried are shown in PNOM).
+    pub fn deferred_cc3(&mut self) {
+        let p = &mut self.pmcw;
+        p.pnom = p.lpm & !p.pom;
+        self.scsw.ctrl = self
+            .scsw
+            .ctrl
+            .with_cc(3)
+            .with_path_not_operational(self.pmcw.pnom != 0)
+            .with_actl(ActivityControl::new())
+            .with_stctl(StatusControl::ALERT | StatusControl::PEND);
+    }
+
+    /// The device was selected on `path`: subchannel and device active.
+    pub fn activate(&mut self, path: u8) {
+        self.pmcw.lpum = path;
+        let ac = self
+            .actl()
+            .with_start_pending(false)
+            .with_resume_pending(false)
+            .with_suspended(false);
+        self.set_actl(ac.with_subchannel_active(true).with_device_active(true));
+    }
+
+    /// Applies the outcome of the channel program to the SCSW (start or
+    /// resume function ended, suspended or stopped by halt). Returns whether
+    /// the subchannel became status pending (an interruption is to be queued).
+    ///
+    /// `csense`: the PMCW concurrent-sense bit.
+    pub fn complete_start(&mut self, c: &Completion) -> bool {
+        self.scsw.cpa = c.cpa;
+        self.scsw.count = c.count;
+        self.scsw.dstat = c.dstat;
+        self.scsw.cstat = SubchannelStatus::from_bits(self.scsw.cstat.into_bits() | c.cstat.into_bits());
+        let initial = self.scsw.ctrl.initial_status();
+        match c.ending {
+            Ending::Suspended => {
+                self.set_actl(ActivityControl::SUSP);
+                if self.scsw.ctrl.suppress_suspended() && !c.cstat.pci() {
+                    // U: no intermediate interruption for the suspension.
+                    self.set_stctl(StatusControl::new());
+                    return false;
+                }
+                self.scsw.ctrl.set_zero_cc(initial);
+                self.set_stctl(StatusControl::INTER | StatusControl::PEND);
+                true
+            }
+            Ending::Completed | Ending::Checked | Ending::Stopped(_) => {
+                self.set_actl(ActivityControl::new());
+                let mut sc = StatusControl::PRIM_SEC_PEND;
+                if c.dstat.busy() && c.ccws <= 1 {
+                    // The device was busy at initial selection: deferred cc 1.
+                    self.scsw.ctrl.set_cc(1);
+                    sc = StatusControl::PRIM | StatusControl::PEND;
+                }
+                if initial {
+                    // The initial-status condition (Z) merged into the final status.
+                    self.scsw.ctrl.set_zero_cc(true);
+                    sc = sc | StatusControl::INTER;
+                }
+                if alert_condition(c.dstat, c.cstat) || self.scsw.ctrl.cc() != 0 {
+                    sc = sc | StatusControl::ALERT;
+                }
+                self.set_stctl(sc);
+                if c.dstat.unit_check() && self.pmcw.chars.csense() {
+                    if let Some(sense) = c.sense {
+                        let n = sense.as_slice().len();
+                        self.ecw = [0; 32];
+                        self.ecw[..n].copy_from_slice(sense.as_slice());
+                        self.erw = ExtendedReportWord::with_sense(u8::try_from(n).unwrap_or(32));
+                        self.scsw.ctrl = self.scsw.ctrl.with_esw_format(true).with_extended_control(true);
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Performs the end of the halt function (PoO: "Halt Function"): the
+    /// start function (if any) is terminated; the subchannel becomes status
+    /// pending. `stopped` is the engine's outcome if the halt stopped a
+    /// running program.
+    pub fn complete_halt(&mut self, stopped: Option<&Completion>) {
+        let ac = self.actl();
+        let was_suspended = ac.suspended();
+        let was_start_pending = ac.start_pending() || ac.resume_pending();
+        let mut dstat = DeviceStatus::new();
+        if let Some(c) = stopped {
+            self.scsw.cpa = c.cpa;
+            self.scsw.count = c.count;
+            dstat = c.dstat;
+            self.scsw.cstat = c.cstat;
+        }
+        if stopped.is_some() || !(was_start_pending || was_suspended) {
+            // The device was signalled (active, or idle): it ends with device end.
+            dstat = dstat.with_device_end(true);
+        }
+        if was_suspended && stopped.is_none() {
+            self.scsw.cpa = self.scsw.cpa.wrapping_add(8);
+        }
+        self.scsw.dstat = dstat;
+        self.set_actl(ActivityControl::new());
+        let mut sc = StatusControl::PEND;
+        if alert_condition(dstat, self.scsw.cstat) {
+            sc = sc | StatusControl::ALERT;
+        }
+        self.set_stctl(sc);
+    }
+
+    /// Performs the clear function (PoO: "Clear Function"): every function
+    /// is terminated, path masks reset, the subchannel becomes status
+    /// pending with status pending alone and clear in the function control.
+    pub fn complete_clear(&mut self) {
+        self.pmcw.pom = 0xff;
+        self.pmcw.pnom = 0;
+        self.scsw.ctrl = self
+            .scsw
+            .ctrl
+            .with_cc(0)
+            .with_path_not_operational(false)
+            .with_zero_cc(false)
+            .with_esw_format(false)
+            .with_extended_control(false)
+            .with_fctl(FunctionControl::CLEAR)
+            .with_actl(ActivityControl::new())
+            .with_stctl(StatusControl::PEND);
+        self.scsw.dstat = DeviceStatus::new();
+        self.scsw.cstat = SubchannelStatus::new();
+        self.erw = ExtendedReportWord::new();
+        self.ecw = [0; 32];
+    }
+
+    /// TEST SUBCHANNEL with status pending clears the status (PoO: "TEST
+    /// SUBCHANNEL": function, activity and status control are cleared when
+    /// the status is a function's final status; intermediate status alone
+    /// leaves the function going).
+    pub fn clear_status(&mut self) {
+        // The function has ended when no activity is left (or primary
+        // status is presented); a suspended or still-running start keeps
+        // its function and activity control.
+        let final_status = self.stctl().primary() || self.actl().into_bits() == 0;
+        let mut ctrl = self
+            .scsw
+            .ctrl
+            .with_zero_cc(false)
+            .with_esw_format(false)
+            .with_extended_control(false)
+            .with_path_not_operational(false)
+            .with_stctl(StatusControl::new());
+        if final_status {
+            ctrl = ctrl
+                .with_cc(0)
+                .with_fctl(FunctionControl::new())
+                .with_actl(ActivityControl::new());
+        } else {
+            // Intermediate status of a suspended or running start: the PCI
+            // indication goes with the interruption.
+            self.scsw.cstat = self.scsw.cstat.with_pci(false);
+        }
+        self.scsw.ctrl = ctrl;
+        self.erw = ExtendedReportWord::new();
+        self.ecw = [0; 32];
+    }
+
+    /// Unsolicited device status (alert status alone).
+    pub fn unsolicited(&mut self, status: DeviceStatus) {
+        self.scsw.dstat = status;
+        self.scsw.cstat = SubchannelStatus::new();
+        self.set_stctl(StatusControl::ALERT | StatusControl::PEND);
+    }
+
+    /// Back to the state of a subchannel without a device.
+    pub fn reset_absent(&mut self) {
+        let generation = self.generation.wrapping_add(1);
+        let seq = self.seq;
+        *self = Self {
+            generation,
+            seq,
+            ..Self::default()
+        };
+    }
+}
+
+/// Status that makes the interruption an alert interruption (PoO, "Alert
+/// Status"): attention, unit check, or a subchannel-detected check.
+pub(crate) fn alert_condition(dstat: DeviceStatus, cstat: SubchannelStatus) -> bool {
+    const CHECKS: u8 = 0x3f; // PC, PROT, CDC, CCC, ICC, CHC
+    dstat.attention() || dstat.unit_check() || cstat.into_bits() & CHECKS != 0
+}
+
+/// Engine hooks of a running start or resume: poll the stop flag.
+pub(crate) struct StopHooks<'a> {
+    pub stop: &'a AtomicU8,
+}
+
+impl EngineHooks for StopHooks<'_> {
+    fn stop_requested(&mut self) -> Option<ProgramEnd> {
+        match self.stop.load(Ordering::Acquire) {
+            STOP_HALT => Some(ProgramEnd::Halted),
+            STOP_CLEAR => Some(ProgramEnd::Cleared),
+            _ => None,
+        }
+    }
+}
