@@ -11,12 +11,16 @@
 //! - [`blk`], [`rng`], [`console`]: back-ends.
 //! - [`commands`]: command codes and payload sizes.
 //! - [`transfer`]: the data path of one command.
+//! - `mock` (feature `test-utils`): recording storage and sink, the
+//!   hostile-guest harness used by the fuzz target.
 #![deny(missing_docs)]
 
 pub mod blk;
 pub mod commands;
 pub mod console;
 pub mod device;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
 pub mod proxy;
 pub mod queue;
 pub mod rng;
