@@ -10,4 +10,6 @@ pub use zcss_ccw as ccw;
 pub use zcss_css as css;
 pub use zcss_virtio_ccw as virtio_ccw;
 
+pub mod decode;
+pub mod machine;
 pub mod trace;

@@ -10,6 +10,7 @@
 pub mod ast;
 pub mod parse;
 pub mod print;
+pub mod replay;
 
 pub use ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,

@@ -1,0 +1,470 @@
+//! A machine built from a trace's `machine` and `device` statements: guest
+//! storage, a channel subsystem and its devices, and the dispatch of trace
+//! instructions to the css.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use zcss_ccw::memory::{GuestMemory, VecMemory};
+use zcss_ccw::schib::Schib;
+use zcss_ccw::sid::SubchannelId;
+use zcss_css::{Css, CssConfig, Device, IoCtx};
+use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
+
+use crate::trace::{DeviceKind, DeviceStmt, Insn, MachineKey, Outcome, PgmName, SchAddr, Statement, Trace};
+
+/// Default guest storage: 16 MiB.
+pub const DEFAULT_MEMORY: u64 = 16 << 20;
+/// Largest guest storage a trace may ask for: 4 GiB.
+pub const MAX_MEMORY: u64 = 4 << 30;
+/// Smallest guest storage: one 4K frame (the prefix area lives there).
+pub const MIN_MEMORY: u64 = 4096;
+/// Default virtio-blk capacity: 1 MiB.
+pub const DEFAULT_BLK_SIZE: u64 = 1 << 20;
+/// Largest in-memory virtio-blk disk: 1 GiB.
+pub const MAX_BLK_SIZE: u64 = 1 << 30;
+
+/// Why a machine cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// Storage size out of range.
+    #[error("memory={0} is out of range (4 KiB to 4 GiB)")]
+    MemorySize(u64),
+    /// A device kind this build has no model for.
+    #[error("device kind `{0}` is not available in this build")]
+    KindNotAvailable(&'static str),
+    /// A virtio-blk size that is no multiple of 512 or too large.
+    #[error("virtio-blk size={0} must be a multiple of 512 between 512 and 1 GiB")]
+    BlkSize(u64),
+    /// A virtio-blk image larger than `size=`.
+    #[error("virtio-blk image {path} ({len} bytes) is larger than size={size}")]
+    ImageTooLarge {
+        /// The image.
+        path: PathBuf,
+        /// Its length.
+        len: u64,
+        /// The `size=` given.
+        size: u64,
+    },
+    /// An image file could not be read.
+    #[error("cannot read image {path}: {source}")]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key value the builder cannot use.
+    #[error("bad value `{value}` for `{key}`")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// The css refused the device.
+    #[error("cannot attach the device: {0}")]
+    Attach(#[from] zcss_css::CssError),
+}
+
+impl MachineError {
+    /// Whether this is an I/O error (a file), as opposed to a trace the
+    /// build cannot run.
+    #[must_use]
+    pub fn is_io(&self) -> bool {
+        matches!(self, Self::Image { .. })
+    }
+}
+
+/// The machine a trace describes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MachineConfig {
+    /// Guest storage size in bytes.
+    pub memory: u64,
+    /// MCSS-E enabled from the start.
+    pub mcss: bool,
+    /// Multiple subchannel sets enabled from the start.
+    pub mss: bool,
+    /// The default css image.
+    pub default_css: u8,
+    /// The devices, with the line of their statement (0 if not from a file).
+    pub devices: Vec<(usize, DeviceStmt)>,
+}
+
+impl Default for MachineConfig {
+    fn default() -> Self {
+        Self {
+            memory: DEFAULT_MEMORY,
+            mcss: false,
+            mss: false,
+            default_css: 0xfe,
+            devices: Vec::new(),
+        }
+    }
+}
+
+impl MachineConfig {
+    /// The configuration a trace's `machine` and `device` statements give.
+    #[must_use]
+    pub fn from_trace(trace: &Trace) -> Self {
+        let mut cfg = Self::default();
+        for k in trace.machine_keys() {
+            match *k {
+                MachineKey::Memory(n) => cfg.memory = n.value,
+                MachineKey::Mcss(b) => cfg.mcss = b,
+                MachineKey::Mss(b) => cfg.mss = b,
+                MachineKey::DefaultCss(n) => cfg.default_css = u8::try_from(n.value).unwrap_or(0xfe),
+            }
+        }
+        cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
+        cfg
+    }
+
+    /// The `machine` statement for this configuration (only non-default keys).
+    #[must_use]
+    pub fn machine_statement(&self) -> Statement {
+        let d = Self::default();
+        let mut keys = Vec::new();
+        if self.memory != d.memory {
+            keys.push(MachineKey::Memory(crate::trace::Num::hex(self.memory)));
+        }
+        if self.mcss {
+            keys.push(MachineKey::Mcss(true));
+        }
+        if self.mss {
+            keys.push(MachineKey::Mss(true));
+        }
+        if self.default_css != d.default_css {
+            keys.push(MachineKey::DefaultCss(crate::trace::Num::bare_hex(
+                u64::from(self.default_css),
+                2,
+            )));
+        }
+        Statement::Machine(keys)
+    }
+}
+
+/// A deterministic entropy stream (xorshift64*), so that replayed
+/// virtio-rng reads give the bytes they gave when recorded with it.
+#[derive(Debug)]
+pub struct DeterministicEntropy(u64);
+
+impl Default for DeterministicEntropy {
+    fn default() -> Self {
+        Self(0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+impl Read for DeterministicEntropy {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        for chunk in buf.chunks_mut(8) {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(buf.len())
+    }
+}
+
+/// A built machine: storage, channel subsystem, devices.
+pub struct Machine {
+    /// Guest storage.
+    pub mem: Arc<VecMemory>,
+    /// What the css and devices access storage through (the storage itself,
+    /// or a recorder's wrapper around it).
+    pub io_mem: Arc<dyn GuestMemory>,
+    /// The channel subsystem.
+    pub css: Css,
+    /// The configuration it was built from.
+    pub config: MachineConfig,
+    /// What guests wrote to virtio consoles.
+    pub console_output: Arc<Mutex<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `Write` into a shared buffer.
+struct SharedSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut v = self.0.lock();
+        // Bounded: a guest cannot grow host memory without limit.
+        let room = (1usize << 20).saturating_sub(v.len());
+        v.extend_from_slice(&buf[..buf.len().min(room)]);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn sid_of(s: SchAddr) -> SubchannelId {
+    SubchannelId {
+        cssid: s.cssid,
+        ssid: s.ssid & 3,
+        schno: s.schno,
+    }
+}
+
+impl Machine {
+    /// Builds the machine of `trace`; image paths are relative to `base`.
+    ///
+    /// # Errors
+    /// The line of the statement that cannot be built, and why.
+    pub fn from_trace(trace: &Trace, base: &Path) -> Result<Self, (usize, MachineError)> {
+        Self::build(&MachineConfig::from_trace(trace), base, |m| m)
+    }
+
+    /// Builds a machine; `wrap` may wrap the storage the css and the devices
+    /// use (a recorder's wrapper); the identity for plain use.
+    ///
+    /// # Errors
+    /// The line of the statement that cannot be built (0 for `machine`), and why.
+    pub fn build(
+        cfg: &MachineConfig,
+        base: &Path,
+        wrap: impl FnOnce(Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory>,
+    ) -> Result<Self, (usize, MachineError)> {
+        if !(MIN_MEMORY..=MAX_MEMORY).contains(&cfg.memory) {
+            return Err((0, MachineError::MemorySize(cfg.memory)));
+        }
+        let mem = Arc::new(VecMemory::new(cfg.memory));
+        let io_mem = wrap(mem.clone());
+        let css = Css::new(CssConfig {
+            default_cssid: cfg.default_css,
+            mcss: cfg.mcss,
+            mss: cfg.mss,
+            ..CssConfig::default()
+        });
+        let console_output = Arc::new(Mutex::new(Vec::new()));
+        for (line, d) in &cfg.devices {
+            let dev = Self::device(d, base, &io_mem, &console_output).map_err(|e| (*line, e))?;
+            css.attach_cold(sid_of(d.sch), d.devno, dev)
+                .map_err(|e| (*line, e.into()))?;
+        }
+        Ok(Self {
+            mem,
+            io_mem,
+            css,
+            config: cfg.clone(),
+            console_output,
+        })
+    }
+
+    fn device(
+        d: &DeviceStmt,
+        base: &Path,
+        io_mem: &Arc<dyn GuestMemory>,
+        console: &Arc<Mutex<Vec<u8>>>,
+    ) -> Result<Box<dyn Device>, MachineError> {
+        let backend: Box<dyn zcss_virtio_ccw::VirtioDevice> = match d.kind {
+            DeviceKind::VirtioBlk => Box::new(Self::block(d, base)?),
+            DeviceKind::VirtioRng => Box::new(Rng::with_source(Some(Box::new(DeterministicEntropy::default())))),
+            DeviceKind::VirtioConsole => Box::new(Console::new(
+                Box::new(SharedSink(console.clone())),
+                Arc::new(Mutex::new(VecDeque::new())),
+            )),
+            DeviceKind::Dasd3390 | DeviceKind::VfioDasd => return Err(MachineError::KindNotAvailable(d.kind.name())),
+        };
+        Ok(Box::new(
+            VirtioCcwDevice::new(backend).with_guest_memory(io_mem.clone()),
+        ))
+    }
+
+    fn block(d: &DeviceStmt, base: &Path) -> Result<Block, MachineError> {
+        let size = match d.param("size") {
+            Some(v) => {
+                let n = parse_number(v).ok_or_else(|| MachineError::BadValue {
+                    key: "size".into(),
+                    value: v.into(),
+                })?;
+                if n == 0 || n % 512 != 0 || n > MAX_BLK_SIZE {
+                    return Err(MachineError::BlkSize(n));
+                }
+                Some(n)
+            }
+            None => None,
+        };
+        let mut data = match d.param("image") {
+            Some(p) => {
+                let path = base.join(p);
+                let bytes = std::fs::read(&path).map_err(|source| MachineError::Image {
+                    path: path.clone(),
+                    source,
+                })?;
+                let len = bytes.len() as u64;
+                if len > size.unwrap_or(MAX_BLK_SIZE) {
+                    return Err(MachineError::ImageTooLarge {
+                        path,
+                        len,
+                        size: size.unwrap_or(MAX_BLK_SIZE),
+                    });
+                }
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let size = size.unwrap_or(if data.is_empty() {
+            DEFAULT_BLK_SIZE
+        } else {
+            (data.len() as u64).next_multiple_of(512)
+        });
+        data.resize(usize::try_from(size).unwrap_or(0), 0);
+        let readonly = d.param("readonly") == Some("on");
+        Block::new(BlockBackend::Memory(data), readonly).map_err(|source| MachineError::Image {
+            path: PathBuf::from("<memory>"),
+            source,
+        })
+    }
+
+    /// Executes one instruction with the operands the trace gives, in the
+    /// supervisor state with PSW key 0 and prefix 0.
+    pub fn execute(&self, insn: &Insn) -> Outcome {
+        let ctx = IoCtx::new(&*self.io_mem);
+        let w = |n: crate::trace::Num| u32::try_from(n.value & 0xffff_ffff).unwrap_or(0);
+        let cc = |r: zcss_css::InsnResult| match r {
+            Ok(cc) => Outcome::Cc(cc.value()),
+            Err(p) => Outcome::Pgm(pgm(p)),
+        };
+        let ok = |r: Result<(), zcss_css::ProgramCheck>| match r {
+            Ok(()) => Outcome::Ok,
+            Err(p) => Outcome::Pgm(pgm(p)),
+        };
+        match *insn {
+            Insn::Ssch { gr1, orb } => cc(self.css.ssch(&ctx, w(gr1), orb.value)),
+            Insn::Tsch { gr1, irb } => cc(self.css.tsch(&ctx, w(gr1), irb.value)),
+            Insn::Stsch { gr1, schib } => cc(self.css.stsch(&ctx, w(gr1), schib.value)),
+            Insn::Msch { gr1, schib } => cc(self.css.msch(&ctx, w(gr1), schib.value)),
+            Insn::Csch { gr1 } => cc(self.css.csch(&ctx, w(gr1))),
+            Insn::Hsch { gr1 } => cc(self.css.hsch(&ctx, w(gr1))),
+            Insn::Xsch { gr1 } => cc(self.css.xsch(&ctx, w(gr1))),
+            Insn::Rsch { gr1 } => cc(self.css.rsch(&ctx, w(gr1))),
+            Insn::Rchp { gr1 } => cc(self.css.rchp(&ctx, w(gr1))),
+            Insn::Sal { gr1 } => ok(self.css.sal(&ctx, w(gr1))),
+            Insn::Schm { gr1, gr2 } => ok(self.css.schm(&ctx, w(gr1), gr2.value)),
+            Insn::Tpi { addr, isc_mask } => {
+                let mask = isc_mask.map_or(0xff, |m| u8::try_from(m.value).unwrap_or(0xff));
+                cc(self.css.tpi(&ctx, addr.value, mask))
+            }
+            Insn::Stcrw { addr } => cc(self.css.stcrw(&ctx, addr.value)),
+            Insn::Chsc { addr } => self.chsc(&ctx, addr.value),
+            Insn::Sic { gr1, gr3 } => ok(self.css.sic(&ctx, gr1.value, gr3.value)),
+            Insn::Diag500 { gr1, gr2, gr3, gr4 } => self.diag500(gr1.value, gr2.value, gr3.value, gr4.value),
+        }
+    }
+
+    /// CHANNEL SUBSYSTEM CALL: not in the css of this build yet; reported
+    /// as an operand exception (the CHSC facility is not installed).
+    fn chsc(&self, _ctx: &IoCtx<'_>, _addr: u64) -> Outcome {
+        Outcome::Pgm(PgmName::Operand)
+    }
+
+    /// DIAGNOSE 0x500 (the virtio hypercall). Subcode 3 notifies the device
+    /// on the subchannel GR2 names of queue GR3 with cookie GR4; GR2 gets
+    /// the new cookie, or -22 (EINVAL) when the subchannel holds no virtio
+    /// device. Other subcodes are a specification exception.
+    fn diag500(&self, gr1: u64, gr2: u64, gr3: u64, gr4: u64) -> Outcome {
+        const EINVAL: i64 = -22;
+        if gr1 != 3 {
+            return Outcome::Pgm(PgmName::Specification);
+        }
+        let word = u32::try_from(gr2 & 0xffff_ffff).unwrap_or(0);
+        let Ok(sid) = SubchannelId::from_word(word, self.config.default_css) else {
+            return Outcome::Gr2(EINVAL);
+        };
+        let r = self
+            .css
+            .with_device(sid, |d| d.notify(&*self.io_mem, gr3, gr4))
+            .flatten();
+        Outcome::Gr2(r.unwrap_or(EINVAL))
+    }
+
+    /// The listing of the machine's subchannels in the layout of
+    /// s390-tools' `lscss`: one row per device, from STORE SUBCHANNEL.
+    #[must_use]
+    pub fn lscss(&self) -> String {
+        let mut s = String::from("Device   Subchan.  DevType CU Type Use  PIM PAM POM  CHPIDs\n");
+        s.push_str(&"-".repeat(70));
+        s.push('\n');
+        let mut devs: Vec<&DeviceStmt> = self.config.devices.iter().map(|(_, d)| d).collect();
+        devs.sort_by_key(|d| d.sch);
+        let scratch = VecMemory::new(4096);
+        let ctx = IoCtx::new(&scratch);
+        for d in devs {
+            let sid = sid_of(d.sch);
+            let visible_cssid = if self.css.mcss_enabled() { d.sch.cssid } else { 0 };
+            let word = sid.to_word(self.css.mcss_enabled());
+            let (pim, pam, pom, chpids, enabled) = match self.css.stsch(&ctx, word, 0) {
+                Ok(c) if c.value() == 0 => {
+                    let b = scratch.fetch(0, Schib::LEN).unwrap_or_default();
+                    match Schib::decode(&b) {
+                        Some(schib) => {
+                            let p = &schib.pmcw;
+                            (p.pim, p.pam, p.pom, p.chpid, p.flags.enabled())
+                        }
+                        None => (0, 0, 0, [0; 8], false),
+                    }
+                }
+                _ => (0, 0, 0, [0; 8], false),
+            };
+            let info = self.css.with_device(sid, |dev| dev.info());
+            let (dt, dm, ct, cm) = info.map_or((0, 0, 0, 0), |i| (i.dev_type, i.dev_model, i.cu_type, i.cu_model));
+            let _ = writeln!(
+                s,
+                "0.{:x}.{:04x} {:x}.{:x}.{:04x}  {dt:04x}/{dm:02x} {ct:04x}/{cm:02x} {:<3}  {pim:02x}  {pam:02x}  {pom:02x}   {} {}",
+                d.sch.ssid,
+                d.devno,
+                visible_cssid,
+                d.sch.ssid,
+                d.sch.schno,
+                if enabled { "yes" } else { "" },
+                hex4(&chpids[..4]),
+                hex4(&chpids[4..]),
+            );
+        }
+        s
+    }
+
+    /// The subchannel-identification word for `sch` as the guest sees it.
+    #[must_use]
+    pub fn sid_word(&self, sch: SchAddr) -> u32 {
+        sid_of(sch).to_word(self.css.mcss_enabled())
+    }
+}
+
+fn hex4(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn pgm(p: zcss_css::ProgramCheck) -> PgmName {
+    use zcss_css::ProgramCheck as P;
+    match p {
+        P::Operand => PgmName::Operand,
+        P::Specification => PgmName::Specification,
+        P::Addressing => PgmName::Addressing,
+        P::Protection => PgmName::Protection,
+        P::PrivilegedOperation => PgmName::PrivilegedOperation,
+    }
+}
+
+/// A trace number (`0x…` or decimal).
+fn parse_number(v: &str) -> Option<u64> {
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
