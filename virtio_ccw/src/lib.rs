@@ -11,6 +11,8 @@
 //! - [`blk`], [`rng`], [`console`]: back-ends.
 //! - [`commands`]: command codes and payload sizes.
 //! - [`transfer`]: the data path of one command.
+//! - `driver_model` (feature `test-utils`): the Linux guest driver's probe
+//!   sequence and I/O over the public `Css` API.
 //! - `mock` (feature `test-utils`): recording storage and sink, the
 //!   hostile-guest harness used by the fuzz target.
 #![deny(missing_docs)]
@@ -19,6 +21,8 @@ pub mod blk;
 pub mod commands;
 pub mod console;
 pub mod device;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod driver_model;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 pub mod proxy;
