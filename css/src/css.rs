@@ -508,7 +508,7 @@ impl Shared {
             let mut st = sch.state.lock();
             let generation = st.generation.wrapping_add(1);
             let seq = st.seq;
-            *st = SchState::attached(devno, chpid, info, passthrough, generation);
+            *st = SchState::attached(devno, chpid, passthrough, generation);
             st.seq = seq;
         }
         book.insert((sid.cssid, sid.ssid, devno));

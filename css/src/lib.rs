@@ -45,6 +45,8 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
+pub mod chsc;
+mod chsc_insn;
 pub mod crw_queue;
 mod csch;
 mod css;
@@ -52,6 +54,7 @@ mod css_ext;
 mod ctx;
 pub mod device;
 mod error;
+mod execute;
 mod hsch;
 pub mod intercept;
 pub mod interrupt;
@@ -81,6 +84,7 @@ pub use device::{
     PassthroughReply, SubchannelHandle,
 };
 pub use error::{Cc, CssError, InsnResult, ProgramCheck};
+pub use execute::{Executed, DIAG500_EINVAL};
 pub use interrupt::{InterruptionCode, Wake};
 pub use observer::{Insn, Observer, Outcome, StorageAccess};
 pub use zcss_ccw::sid::SubchannelId;

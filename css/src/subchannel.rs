@@ -20,7 +20,7 @@ use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
 use zcss_ccw::ProgramEnd;
 
-use crate::device::{Device, DeviceInfo, PassthroughDevice};
+use crate::device::{Device, PassthroughDevice};
 
 /// No stop requested.
 pub(crate) const STOP_NONE: u8 = 0;
@@ -68,8 +68,6 @@ pub(crate) struct SchState {
     pub present: bool,
     /// The device is a passthrough device.
     pub passthrough: bool,
-    /// Identity of the device.
-    pub info: Option<DeviceInfo>,
     pub pmcw: Pmcw,
     pub scsw: Scsw,
     /// Measurement-block address (format-1 measurement blocks).
@@ -97,13 +95,12 @@ pub(crate) struct SchState {
 impl SchState {
     /// The state of a freshly attached device: PMCW defaults (not enabled,
     /// DNV, one channel path), SCSW zero.
-    pub fn attached(devno: u16, chpid: u8, info: DeviceInfo, passthrough: bool, generation: u32) -> Self {
+    pub fn attached(devno: u16, chpid: u8, passthrough: bool, generation: u32) -> Self {
         let mut chpids = [0u8; 8];
         chpids[0] = chpid;
         Self {
             present: true,
             passthrough,
-            info: Some(info),
             pmcw: Pmcw {
                 flags: PmcwFlags::new().with_dnv(true).with_devno(devno),
                 lpm: 0x80,
