@@ -45,6 +45,8 @@
 //! Linux issues SSD for each subchannel and SDCAL once at boot; QEMU
 //! answers both "not provided".
 
+use zcss_ccw::pmcw::Pmcw;
+
 /// Size of the CHSC operand area.
 pub const CHSC_AREA_LEN: usize = 4096;
 /// Smallest valid request length.
@@ -163,6 +165,118 @@ pub enum SeiEvent {
         /// Content-code-dependent field (truncated to the room left).
         ccdf: Vec<u8>,
     },
+}
+
+impl SubchannelDescription {
+    /// The description of a subchannel from its PMCW: type, DNV, device
+    /// number, PIM and CHPIDs; `unit_addr` is the device's unit address
+    /// (for a virtual device any stable value, e.g. the low byte of the
+    /// device number). Virtual paths have no full link addresses.
+    #[must_use]
+    pub fn from_pmcw(pmcw: &Pmcw, unit_addr: u8) -> Self {
+        Self {
+            subchannel_type: pmcw.chars.subchannel_type(),
+            dnv: pmcw.flags.dnv(),
+            devno: pmcw.flags.devno(),
+            unit_addr,
+            pim: pmcw.pim,
+            chpids: pmcw.chpid,
+            fla_valid_mask: 0,
+            fla: [0; 8],
+        }
+    }
+}
+
+/// SEI content codes of notification type 0 that a channel subsystem
+/// reports about channel paths (Linux `chsc_process_sei_nt0`).
+pub mod content_code {
+    /// Link incident.
+    pub const LINK_INCIDENT: u8 = 1;
+    /// I/O resources (behind a channel path) may have become accessible.
+    pub const RESOURCE_ACCESSIBILITY: u8 = 2;
+    /// Channel-path availability changed (bitmap of CHPIDs).
+    pub const CHANNEL_PATH_AVAILABILITY: u8 = 7;
+    /// Channel-path configuration notification (configure/deconfigure request).
+    pub const CHANNEL_PATH_CONFIGURATION: u8 = 8;
+}
+
+/// Reporting-source values of notification-type-0 events.
+pub mod reporting_source {
+    /// The channel subsystem itself.
+    pub const CSS: u8 = 0;
+    /// A channel path (RSID = CHPID).
+    pub const CHANNEL_PATH: u8 = 4;
+}
+
+/// Operation of a channel-path configuration notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChpConfigOp {
+    /// The paths are to be configured (brought online).
+    Configure = 0,
+    /// The paths are to be deconfigured.
+    Deconfigure = 1,
+    /// A pending deconfigure request is cancelled.
+    CancelDeconfigure = 2,
+}
+
+/// A 256-bit CHPID map, bit `0x80 >> (chpid % 8)` of byte `chpid / 8`.
+fn chpid_map(chpids: &[u8]) -> [u8; 32] {
+    let mut map = [0u8; 32];
+    for &c in chpids {
+        map[usize::from(c / 8)] |= 0x80 >> (c % 8);
+    }
+    map
+}
+
+impl SeiEvent {
+    /// I/O resources behind channel path `chpid` may have become
+    /// accessible (e.g. a path was hot-plugged): the program re-probes the
+    /// subchannels using it.
+    #[must_use]
+    pub fn resource_accessibility(chpid: u8) -> Self {
+        Self::Nt0 {
+            overflow: false,
+            validity: 0,
+            reporting_source: reporting_source::CHANNEL_PATH,
+            content_code: content_code::RESOURCE_ACCESSIBILITY,
+            fla: 0,
+            rsid: u16::from(chpid),
+            ccdf: Vec::new(),
+        }
+    }
+
+    /// The availability of `chpids` changed: the program refreshes their
+    /// descriptions (SCPD) and creates paths it did not know.
+    #[must_use]
+    pub fn channel_path_availability(chpids: &[u8]) -> Self {
+        Self::Nt0 {
+            overflow: false,
+            validity: 0,
+            reporting_source: reporting_source::CSS,
+            content_code: content_code::CHANNEL_PATH_AVAILABILITY,
+            fla: 0,
+            rsid: 0,
+            ccdf: chpid_map(chpids).to_vec(),
+        }
+    }
+
+    /// A configuration request for `chpids`: 32-byte CHPID map, then the
+    /// operation and a zero byte.
+    #[must_use]
+    pub fn channel_path_configuration(chpids: &[u8], op: ChpConfigOp) -> Self {
+        let mut ccdf = chpid_map(chpids).to_vec();
+        ccdf.push(op as u8);
+        ccdf.push(0);
+        Self::Nt0 {
+            overflow: false,
+            validity: 0,
+            reporting_source: reporting_source::CSS,
+            content_code: content_code::CHANNEL_PATH_CONFIGURATION,
+            fla: 0,
+            rsid: 0,
+            ccdf,
+        }
+    }
 }
 
 /// The channel-subsystem characteristics SCSC stores: the first 256 bits of
@@ -1330,6 +1444,53 @@ mod tests {
         let mut ctx = Fake::new();
         assert_eq!(code_of(24, command::SEI, &[], &mut ctx), response::REQUEST_ERROR);
         assert_eq!(code_of(16, command::SEI, &[1, 0, 0], &mut ctx), response::REQUEST_ERROR);
+    }
+
+    #[test]
+    fn sei_event_constructors_match_linux_layouts() {
+        let mut ctx = Fake::new();
+        ctx.events.push_back(SeiEvent::resource_accessibility(0x42));
+        ctx.events
+            .push_back(SeiEvent::channel_path_availability(&[0x00, 0x09, 0xff]));
+        ctx.events
+            .push_back(SeiEvent::channel_path_configuration(&[0x08], ChpConfigOp::Deconfigure));
+        let mut a = sei_req(0);
+        run(&mut a, &mut ctx);
+        assert_eq!(&a[24..32], &[0x80, 0, 4, 2, 0, 0, 0, 0x42]);
+        let mut a = sei_req(0);
+        let r = run(&mut a, &mut ctx);
+        assert_eq!(r.len, 8 + 16 + 32);
+        assert_eq!(&a[24..28], &[0x80, 0, 0, 7]);
+        let map = &a[40..72];
+        assert_eq!((map[0], map[1], map[31]), (0x80, 0x40, 0x01));
+        assert!(map[2..31].iter().all(|&b| b == 0));
+        let mut a = sei_req(0);
+        let r = run(&mut a, &mut ctx);
+        assert_eq!(r.len, 8 + 16 + 34);
+        assert_eq!(&a[24..28], &[0x00, 0, 0, 8]);
+        assert_eq!((a[40 + 1], a[40 + 32], a[40 + 33]), (0x80, 1, 0));
+    }
+
+    #[test]
+    fn subchannel_description_from_pmcw() {
+        let mut pmcw = Pmcw::default();
+        pmcw.flags = pmcw.flags.with_dnv(true).with_devno(0x4711);
+        pmcw.pim = 0xc0;
+        pmcw.chpid = [0x10, 0x20, 0, 0, 0, 0, 0, 0];
+        let d = SubchannelDescription::from_pmcw(&pmcw, 0x11);
+        assert_eq!(
+            d,
+            SubchannelDescription {
+                subchannel_type: 0,
+                dnv: true,
+                devno: 0x4711,
+                unit_addr: 0x11,
+                pim: 0xc0,
+                chpids: [0x10, 0x20, 0, 0, 0, 0, 0, 0],
+                fla_valid_mask: 0,
+                fla: [0; 8],
+            }
+        );
     }
 
     // ---- SDA ----
