@@ -637,7 +637,6 @@ impl Shared {
                     wake_mask |= 0x80 >> isc;
                     continue;
                 };
-                let saved = st.scsw;
                 st.activate(path);
                 self.ext.count_start(&st, mem);
                 let orb = st.orb;
@@ -664,7 +663,6 @@ impl Shared {
                     if let Err(e) = r {
                         // The host refused: the subchannel is as before the instruction.
                         if st.pt_token == token {
-                            st.scsw = saved;
                             if resume {
                                 st.set_actl(zcss_ccw::scsw::ActivityControl::SUSP);
                             } else {

@@ -47,12 +47,22 @@ impl Css {
             if st.fctl().into_bits() != 0 || st.running {
                 return Ok(Cc::Two);
             }
+            let before = (st.scsw, st.pmcw.intparm, st.pmcw.lpm, st.generation);
             st.begin_start(&orb);
-            match sh.run(sch, ctx.mem, st) {
-                Ok(()) => Ok(Cc::Zero),
-                Err(PassthroughError::Busy) => Ok(Cc::Two),
-                Err(PassthroughError::NotOperational) => Ok(Cc::Three),
+            let cc = match sh.run(sch, ctx.mem, st) {
+                Ok(()) => return Ok(Cc::Zero),
+                Err(PassthroughError::Busy) => Cc::Two,
+                Err(PassthroughError::NotOperational) => Cc::Three,
+            };
+            // A passthrough device refused the program: the subchannel is
+            // left exactly as before the instruction.
+            let mut st = sch.state.lock();
+            if st.generation == before.3 && st.fctl().into_bits() == 0 && !st.running {
+                st.scsw = before.0;
+                st.pmcw.intparm = before.1;
+                st.pmcw.lpm = before.2;
             }
+            Ok(cc)
         })
     }
 }
