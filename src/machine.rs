@@ -15,6 +15,7 @@ use zcss_ccw::sid::SubchannelId;
 use zcss_css::{Css, CssConfig, Device, IoCtx};
 use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
 
+use crate::trace::record::Recorder;
 use crate::trace::{DeviceKind, DeviceStmt, Insn, MachineKey, Outcome, PgmName, SchAddr, Statement, Trace};
 
 /// Default guest storage: 16 MiB.
@@ -124,14 +125,12 @@ impl MachineConfig {
         cfg
     }
 
-    /// The `machine` statement for this configuration (only non-default keys).
+    /// The `machine` statement for this configuration (the storage size and
+    /// the keys that differ from their defaults).
     #[must_use]
     pub fn machine_statement(&self) -> Statement {
         let d = Self::default();
-        let mut keys = Vec::new();
-        if self.memory != d.memory {
-            keys.push(MachineKey::Memory(crate::trace::Num::hex(self.memory)));
-        }
+        let mut keys = vec![MachineKey::Memory(crate::trace::Num::hex(self.memory))];
         if self.mcss {
             keys.push(MachineKey::Mcss(true));
         }
@@ -226,24 +225,28 @@ impl Machine {
     /// # Errors
     /// The line of the statement that cannot be built, and why.
     pub fn from_trace(trace: &Trace, base: &Path) -> Result<Self, (usize, MachineError)> {
-        Self::build(&MachineConfig::from_trace(trace), base, |m| m)
+        Self::build(&MachineConfig::from_trace(trace), base, None)
     }
 
-    /// Builds a machine; `wrap` may wrap the storage the css and the devices
-    /// use (a recorder's wrapper); the identity for plain use.
+    /// Builds a machine. With a `recorder`, the css reports to it, and the
+    /// storage the css and the devices use and the devices' notifications
+    /// are recorded too ([`Recorder::wrap_memory`], [`Recorder::wrap_device`]).
     ///
     /// # Errors
     /// The line of the statement that cannot be built (0 for `machine`), and why.
     pub fn build(
         cfg: &MachineConfig,
         base: &Path,
-        wrap: impl FnOnce(Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory>,
+        recorder: Option<&Arc<Recorder>>,
     ) -> Result<Self, (usize, MachineError)> {
         if !(MIN_MEMORY..=MAX_MEMORY).contains(&cfg.memory) {
             return Err((0, MachineError::MemorySize(cfg.memory)));
         }
         let mem = Arc::new(VecMemory::new(cfg.memory));
-        let io_mem = wrap(mem.clone());
+        let io_mem: Arc<dyn GuestMemory> = match recorder {
+            Some(r) => r.wrap_memory(mem.clone()),
+            None => mem.clone(),
+        };
         let css = Css::new(CssConfig {
             default_cssid: cfg.default_css,
             mcss: cfg.mcss,
@@ -252,9 +255,15 @@ impl Machine {
         });
         let console_output = Arc::new(Mutex::new(Vec::new()));
         for (line, d) in &cfg.devices {
-            let dev = Self::device(d, base, &io_mem, &console_output).map_err(|e| (*line, e))?;
+            let mut dev = Self::device(d, base, &io_mem, &console_output).map_err(|e| (*line, e))?;
+            if let Some(r) = recorder {
+                dev = r.wrap_device(dev);
+            }
             css.attach_cold(sid_of(d.sch), d.devno, dev)
                 .map_err(|e| (*line, e.into()))?;
+        }
+        if let Some(r) = recorder {
+            css.set_observer(Some(r.clone() as Arc<dyn zcss_css::Observer>));
         }
         Ok(Self {
             mem,
@@ -361,36 +370,15 @@ impl Machine {
                 cc(self.css.tpi(&ctx, addr.value, mask))
             }
             Insn::Stcrw { addr } => cc(self.css.stcrw(&ctx, addr.value)),
-            Insn::Chsc { addr } => self.chsc(&ctx, addr.value),
+            Insn::Chsc { addr } => cc(self.css.chsc(&ctx, addr.value)),
             Insn::Sic { gr1, gr3 } => ok(self.css.sic(&ctx, gr1.value, gr3.value)),
-            Insn::Diag500 { gr1, gr2, gr3, gr4 } => self.diag500(gr1.value, gr2.value, gr3.value, gr4.value),
+            Insn::Diag500 { gr1, gr2, gr3, gr4 } => {
+                match self.css.diag500(&ctx, gr1.value, gr2.value, gr3.value, gr4.value) {
+                    Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
+                    Err(p) => Outcome::Pgm(pgm(p)),
+                }
+            }
         }
-    }
-
-    /// CHANNEL SUBSYSTEM CALL: not in the css of this build yet; reported
-    /// as an operand exception (the CHSC facility is not installed).
-    fn chsc(&self, _ctx: &IoCtx<'_>, _addr: u64) -> Outcome {
-        Outcome::Pgm(PgmName::Operand)
-    }
-
-    /// DIAGNOSE 0x500 (the virtio hypercall). Subcode 3 notifies the device
-    /// on the subchannel GR2 names of queue GR3 with cookie GR4; GR2 gets
-    /// the new cookie, or -22 (EINVAL) when the subchannel holds no virtio
-    /// device. Other subcodes are a specification exception.
-    fn diag500(&self, gr1: u64, gr2: u64, gr3: u64, gr4: u64) -> Outcome {
-        const EINVAL: i64 = -22;
-        if gr1 != 3 {
-            return Outcome::Pgm(PgmName::Specification);
-        }
-        let word = u32::try_from(gr2 & 0xffff_ffff).unwrap_or(0);
-        let Ok(sid) = SubchannelId::from_word(word, self.config.default_css) else {
-            return Outcome::Gr2(EINVAL);
-        };
-        let r = self
-            .css
-            .with_device(sid, |d| d.notify(&*self.io_mem, gr3, gr4))
-            .flatten();
-        Outcome::Gr2(r.unwrap_or(EINVAL))
     }
 
     /// The listing of the machine's subchannels in the layout of

@@ -10,6 +10,7 @@
 pub mod ast;
 pub mod parse;
 pub mod print;
+pub mod record;
 pub mod replay;
 
 pub use ast::{
@@ -18,3 +19,4 @@ pub use ast::{
 };
 pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;
+pub use record::Recorder;
