@@ -45,6 +45,8 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
+#[cfg(test)]
+mod cc_matrix;
 pub mod chsc;
 mod chsc_insn;
 pub mod crw_queue;
