@@ -43,6 +43,10 @@ fn blk_config() -> MachineConfig {
 fn record_blk_run() -> (String, Vec<u8>) {
     let cfg = blk_config();
     let rec = Recorder::new(&cfg);
+    rec.comment("Linux's virtio-blk probe and a sector written and read back, recorded from the");
+    rec.comment("guest-driver model of the virtio_ccw crate (drivers/s390/virtio/virtio_ccw.c's");
+    rec.comment("sequence). Interruptions the driver took are written as TPI with the prefix-area");
+    rec.comment("form; DIAG 0x500 is the queue notification; adapter indicators at 0x5010/0x5018.");
     let m = Machine::build(&cfg, Path::new("."), Some(&rec)).unwrap();
     let sid = SubchannelId {
         cssid: 0xfe,

@@ -187,8 +187,8 @@ impl State {
         self.absorb(&pending, &mut stores, &mut writes);
         self.absorb(extra, &mut stores, &mut writes);
         self.emit_stores(&stores);
-        let comment = match stmt.insn {
-            Insn::Ssch { orb, .. } => self.describe_program(orb.value),
+        let comment = match (stmt.insn, stmt.outcome) {
+            (Insn::Ssch { orb, .. }, Some(Outcome::Cc(0))) => self.describe_program(orb.value),
             _ => None,
         };
         self.lines.push(Line {
