@@ -150,6 +150,7 @@ pub struct LinuxDriver {
     pub interrupts: Vec<Interruption>,
     /// Commands issued, in order (for tests comparing with Linux's sequence).
     pub trace: Vec<u8>,
+    cookie: u64,
 }
 
 impl std::fmt::Debug for LinuxDriver {
@@ -182,6 +183,7 @@ impl LinuxDriver {
             queues: Vec::new(),
             interrupts: Vec::new(),
             trace: Vec::new(),
+            cookie: 0,
         }
     }
 
@@ -600,21 +602,23 @@ impl LinuxDriver {
         Ok(e.u32([elem[4], elem[5], elem[6], elem[7]]))
     }
 
-    /// DIAG 0x500 subcode 3 for queue `q` (GR2 = subchannel-id word, GR3 =
-    /// queue, GR4 = cookie).
+    /// DIAG 0x500 subcode 3 for queue `q` through [`Css::diag500`] (GR2 =
+    /// subchannel-id word, GR3 = queue, GR4 = the cookie the last
+    /// notification returned).
     ///
     /// # Errors
     /// A negative return value.
     pub fn notify(&mut self, q: usize) -> Result<i64, DriverError> {
-        let mem = Arc::clone(&self.mem);
-        let r = self
+        let ctx = self.ctx();
+        let gr2 = self
             .css
-            .with_device(self.sid, |d| d.notify(mem.as_ref(), q as u64, 0))
-            .flatten()
-            .unwrap_or(-22);
+            .diag500(&ctx, 3, u64::from(self.gr1), q as u64, self.cookie)
+            .map_err(|pc| DriverError::Program { insn: "diag 0x500", pc })?;
+        let r = i64::from_ne_bytes(gr2.to_ne_bytes());
         if r < 0 {
             return Err(DriverError::Notify(r));
         }
+        self.cookie = gr2;
         Ok(r)
     }
 

@@ -175,3 +175,69 @@ fn bring_up_blk_small(drv: &mut LinuxDriver) {
     drv.find_vqs(1).unwrap();
     drv.driver_ok().unwrap();
 }
+
+/// Stores `data` at the model's payload area and runs one CCW on it.
+fn raw(
+    drv: &mut LinuxDriver,
+    cmd: u8,
+    flags: u8,
+    count: u16,
+    data: &[u8],
+) -> Result<zcss_ccw::scsw::Scsw, DriverError> {
+    drv.mem.store(layout::DATA, data).unwrap();
+    drv.ccw(cmd, flags, count, u32::try_from(layout::DATA).unwrap())
+}
+
+#[test]
+fn count_longer_than_payload_without_sli_gives_incorrect_length() {
+    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
+    let r = raw(&mut drv, CCW_CMD_WRITE_FEAT, 0, 6, &[1, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(
+            r,
+            Err(DriverError::Io {
+                cstat: 0x40,
+                dstat: 0x0c,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn count_longer_than_payload_with_sli_completes_with_residual() {
+    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
+    let s = raw(&mut drv, CCW_CMD_WRITE_FEAT, 0x20, 8, &[1, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    assert_eq!(s.count, 3);
+}
+
+#[test]
+fn count_shorter_than_payload_is_command_reject() {
+    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
+    let r = raw(&mut drv, CCW_CMD_SET_IND_ADAPTER, 0x20, 20, &[0; 25]);
+    assert_eq!(r, Err(DriverError::Rejected(CCW_CMD_SET_IND_ADAPTER)));
+}
+
+#[test]
+fn read_conf_beyond_config_space_without_sli_gives_incorrect_length() {
+    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
+    let partial = raw(&mut drv, CCW_CMD_READ_CONF, 0, 8, &[0; 8]).unwrap();
+    assert_eq!(partial.count, 0);
+    let r = raw(&mut drv, CCW_CMD_READ_CONF, 0, 64, &[0; 64]);
+    assert!(matches!(r, Err(DriverError::Io { cstat: 0x40, .. })), "{r:?}");
+}
+
+#[test]
+fn read_feat_through_indirect_addressing_is_rejected() {
+    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
+    // Format-1 IDAL (ORB C64 = 0): one IDAW pointing at the payload.
+    drv.mem.store(0x3800, &0x3000u32.to_be_bytes()).unwrap();
+    let r = drv.ccw(CCW_CMD_READ_FEAT, 0x04, 5, 0x3800);
+    assert_eq!(r, Err(DriverError::Rejected(CCW_CMD_READ_FEAT)));
+}
