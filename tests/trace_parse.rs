@@ -467,3 +467,64 @@ fn parse_error_display_names_line_and_column() {
     let e = parse("zcss-trace 1\ncsch\n").unwrap_err();
     assert_eq!(e.to_string(), "2:5: missing gr1");
 }
+
+mod roundtrip {
+    use proptest::prelude::*;
+    use zcss::trace::{parse, print};
+
+    /// Tokens that make up plausible and implausible trace lines.
+    fn token() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("zcss-trace".to_owned()),
+            Just("1".to_owned()),
+            Just("machine".to_owned()),
+            Just("device".to_owned()),
+            Just("store".to_owned()),
+            Just("expect".to_owned()),
+            Just("ssch".to_owned()),
+            Just("tsch".to_owned()),
+            Just("tpi".to_owned()),
+            Just("diag500".to_owned()),
+            Just("wait".to_owned()),
+            Just("=>".to_owned()),
+            Just("cc=0".to_owned()),
+            Just("ok".to_owned()),
+            Just("gr2=-22".to_owned()),
+            Just("pgm=operand".to_owned()),
+            Just("fe.0.0000".to_owned()),
+            Just("devno=0001".to_owned()),
+            Just("virtio-rng".to_owned()),
+            Just("memory=0x100000".to_owned()),
+            Just("isc-mask=80".to_owned()),
+            Just("#".to_owned()),
+            Just("..".to_owned()),
+            "0x[0-9a-fA-F]{1,17}",
+            "[0-9]{1,21}",
+            "[0-9a-f.]{1,10}",
+            "[ -~]{0,6}",
+            "\\PC{0,3}",
+        ]
+    }
+
+    fn line() -> impl Strategy<Value = String> {
+        (prop::collection::vec(token(), 0..7), "[ \t]{1,3}").prop_map(|(t, sep)| t.join(&sep))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Whatever parses prints to text that parses to the same tree and
+        /// prints the same again; nothing panics.
+        #[test]
+        fn parse_print_parse_is_stable(lines in prop::collection::vec(line(), 0..8), header in any::<bool>()) {
+            let mut text = if header { "zcss-trace 1\n".to_owned() } else { String::new() };
+            text.push_str(&lines.join("\n"));
+            if let Ok(t) = parse(&text) {
+                let printed = print(&t);
+                let again = parse(&printed).unwrap();
+                prop_assert_eq!(&t, &again);
+                prop_assert_eq!(print(&again), printed);
+            }
+        }
+    }
+}
