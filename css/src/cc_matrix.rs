@@ -49,7 +49,7 @@ fn machine(state: State) -> (Css, VecMemory, u32) {
     let orb = Orb {
         intparm: 1,
         ctrl: OrbControls::new().with_format1(true).with_lpm(0x80),
-        cpa: CCW as u32,
+        cpa: 0x2000,
         ..Orb::default()
     };
     mem.store(ORB, &orb.encode().0[..12]).unwrap();

@@ -15,6 +15,12 @@ use crate::Css;
 /// `-EINVAL`, what DIAG 0x500 notify returns in GR2 for a bad subchannel.
 pub const DIAG500_EINVAL: i64 = -22;
 
+/// The register image of a signed result (two's complement).
+#[must_use]
+pub const fn gr_bits(v: i64) -> u64 {
+    u64::from_ne_bytes(v.to_ne_bytes())
+}
+
 /// What the embedder does after [`Css::execute`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Executed {
@@ -92,7 +98,7 @@ impl Css {
     /// Privileged operation, specification.
     pub fn diag500(&self, ctx: &IoCtx<'_>, subcode: u64, gr2: u64, gr3: u64, gr4: u64) -> Result<u64, ProgramCheck> {
         ctx.privileged()?;
-        let einval = DIAG500_EINVAL.cast_unsigned();
+        let einval = gr_bits(DIAG500_EINVAL);
         match subcode {
             0 => Ok(gr2),
             3 => {
@@ -100,7 +106,7 @@ impl Css {
                 let Ok(Some(sid)) = self.sh.decode_sid(word) else {
                     return Ok(einval);
                 };
-                Ok(self.notify(ctx, sid, gr3, gr4).map_or(einval, i64::cast_unsigned))
+                Ok(self.notify(ctx, sid, gr3, gr4).map_or(einval, gr_bits))
             }
             4 => Ok(ctx.mem.size().saturating_sub(1)),
             _ => Err(ProgramCheck::Specification),

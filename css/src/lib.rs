@@ -86,7 +86,7 @@ pub use device::{
     PassthroughReply, SubchannelHandle,
 };
 pub use error::{Cc, CssError, InsnResult, ProgramCheck};
-pub use execute::{Executed, DIAG500_EINVAL};
+pub use execute::{gr_bits, Executed, DIAG500_EINVAL};
 pub use interrupt::{InterruptionCode, Wake};
 pub use observer::{Insn, Observer, Outcome, StorageAccess};
 pub use zcss_ccw::sid::SubchannelId;

@@ -157,7 +157,7 @@ fn hsch_from_another_thread_stops_running_program_with_one_interruption() {
     for i in 0..8u64 {
         m.ccw1(CCW + 8 * i, 0x03, if i < 7 { 0x60 } else { 0x20 }, 0, 0);
     }
-    m.orb(7, Machine::fmt1(), CCW as u32);
+    m.orb(7, Machine::fmt1(), CCW32);
     let m2 = Arc::clone(&m);
     let t = std::thread::spawn(move || m2.css.ssch(&m2.ctx(), gr1(0), ORB));
     std::thread::sleep(Duration::from_millis(80));

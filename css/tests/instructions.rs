@@ -59,7 +59,7 @@ fn no_path_in_lpm_gives_deferred_cc3() {
     let m = Machine::new(1);
     m.enable(gr1(0), 3);
     m.ccw1(CCW, 0x03, 0x20, 0, 0);
-    m.orb(1, Machine::fmt1().with_lpm(0x40), CCW as u32);
+    m.orb(1, Machine::fmt1().with_lpm(0x40), CCW32);
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     let (cc, irb) = m.tsch(gr1(0));
     assert_eq!(cc, Ok(Cc::Zero));
@@ -85,7 +85,7 @@ fn initial_status_request_sets_z_with_the_final_status() {
     let m = Machine::new(1);
     m.enable(gr1(0), 3);
     m.ccw1(CCW, 0x03, 0x20, 0, 0);
-    m.orb(1, Machine::fmt1().with_initial_status(true), CCW as u32);
+    m.orb(1, Machine::fmt1().with_initial_status(true), CCW32);
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     assert!(m.css.next_interrupt(0xff).is_some());
     assert_eq!(m.css.next_interrupt(0xff), None, "one interruption");
@@ -101,7 +101,7 @@ fn suspend_then_resume_runs_the_rest_of_the_program() {
     m.enable(gr1(0), 3);
     m.ccw1(CCW, 0x03, 0x20 | 0x40, 0, 0); // NOP, CC
     m.ccw1(CCW + 8, 0x13, 0x20 | 0x02, 0, 0); // control 0x13, suspend
-    m.orb(1, Machine::fmt1().with_suspend(true), CCW as u32);
+    m.orb(1, Machine::fmt1().with_suspend(true), CCW32);
     let ctx = m.ctx();
     assert_eq!(m.css.ssch(&ctx, gr1(0), ORB), Ok(Cc::Zero));
     assert_eq!(m.ctl[0].commands(), vec![0x03]);
@@ -109,7 +109,7 @@ fn suspend_then_resume_runs_the_rest_of_the_program() {
     assert_eq!(cc, Ok(Cc::Zero));
     assert_eq!(irb.scsw.ctrl.stctl(), StatusControl::INTER | StatusControl::PEND);
     assert_eq!(irb.scsw.ctrl.actl(), ActivityControl::SUSP);
-    assert_eq!(irb.scsw.cpa, (CCW + 16) as u32);
+    assert_eq!(irb.scsw.cpa, CCW32 + 16);
     // The program clears the S flag, then resumes.
     m.ccw1(CCW + 8, 0x13, 0x20, 0, 0);
     assert_eq!(m.css.rsch(&ctx, gr1(0)), Ok(Cc::Zero));
@@ -128,7 +128,7 @@ fn suspend_with_u_makes_no_interruption() {
     m.orb(
         1,
         Machine::fmt1().with_suspend(true).with_suppress_suspended(true),
-        CCW as u32,
+        CCW32,
     );
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     assert_eq!(m.css.next_interrupt(0xff), None);
@@ -137,7 +137,7 @@ fn suspend_with_u_makes_no_interruption() {
     let m = Machine::new(1);
     m.enable(gr1(0), 3);
     m.ccw1(CCW, 0x03, 0x20 | 0x02, 0, 0);
-    m.orb(1, Machine::fmt1(), CCW as u32);
+    m.orb(1, Machine::fmt1(), CCW32);
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     let (_, irb) = m.tsch(gr1(0));
     assert!(irb.scsw.cstat.program_check(), "suspend flag without ORB S");
@@ -418,7 +418,7 @@ fn execute_dispatches_intercepted_instructions() {
     let r = m.css.execute(&ctx, &d, 0xff);
     assert_eq!(
         r.gr2,
-        Some(DIAG500_EINVAL.cast_unsigned()),
+        Some(zcss_css::gr_bits(DIAG500_EINVAL)),
         "the mock takes no notifications"
     );
     let d = IoInstruction::Diag500 {

@@ -81,8 +81,8 @@ fn kut_sense_id_ssch_tsch_interrupt_and_irb() {
     let m = Machine::new(1);
     m.enable(gr1(0), 3);
     // SENSE ID, SLI, count 256; ORB: intparm = schid, I (ISIC) | F, LPM 0x80, no P, no c64.
-    m.ccw1(CCW, 0xe4, 0x20, 256, DATA as u32);
-    m.orb(gr1(0), Machine::fmt1().with_initial_status(true), CCW as u32);
+    m.ccw1(CCW, 0xe4, 0x20, 256, DATA32);
+    m.orb(gr1(0), Machine::fmt1().with_initial_status(true), CCW32);
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     let code = m.css.next_interrupt(ISC3).expect("one I/O interruption");
     assert_eq!(code.sid, gr1(0));

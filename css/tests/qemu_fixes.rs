@@ -153,7 +153,7 @@ fn qemu_6c86462220_xsch_status_pending_cc1_active_cc2() {
     m.orb(
         1,
         Machine::fmt1().with_suspend(true).with_suppress_suspended(true),
-        CCW as u32,
+        CCW32,
     );
     assert_eq!(m.css.ssch(&ctx, gr1(0), ORB), Ok(Cc::Zero));
     assert_eq!(m.stsch(gr1(0)).scsw.ctrl.actl(), ActivityControl::SUSP);
@@ -202,7 +202,7 @@ fn qemu_6b7741c2be_start_clears_cstat_resume_keeps_it() {
     m.orb(
         3,
         Machine::fmt1().with_suspend(true).with_suppress_suspended(true),
-        CCW as u32,
+        CCW32,
     );
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     let s = m.stsch(gr1(0)).scsw;
@@ -217,7 +217,7 @@ fn qemu_4c6bf79a22_csch_sets_clear_pending_while_program_runs() {
     m.ctl[0].set_delay(Some(Duration::from_millis(300)));
     m.ccw1(CCW, 0x03, 0x20 | 0x40, 0, 0);
     m.ccw1(CCW + 8, 0x03, 0x20, 0, 0);
-    m.orb(1, Machine::fmt1(), CCW as u32);
+    m.orb(1, Machine::fmt1(), CCW32);
     let m2 = std::sync::Arc::clone(&m);
     let t = std::thread::spawn(move || m2.css.ssch(&m2.ctx(), gr1(0), ORB));
     std::thread::sleep(Duration::from_millis(100));
@@ -239,10 +239,10 @@ fn qemu_2ed982b6a9_scsw_cpa_points_after_last_ccw() {
     m.enable(gr1(0), 3);
     m.ccw1(CCW, 0x03, 0x20 | 0x40, 0, 0);
     m.ccw1(CCW + 8, 0x03, 0x20, 0, 0);
-    m.orb(1, Machine::fmt1(), CCW as u32);
+    m.orb(1, Machine::fmt1(), CCW32);
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     let (_, irb) = m.tsch(gr1(0));
-    assert_eq!(irb.scsw.cpa, (CCW + 16) as u32);
+    assert_eq!(irb.scsw.cpa, CCW32 + 16);
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn qemu_485dd69088_scsw_format_follows_orb() {
     m.enable(gr1(0), 3);
     // Format 0: cmd, 24-bit address, flags, reserved, count.
     m.mem.store(CCW, &[0x03, 0, 0, 0, 0x20, 0, 0, 0]).unwrap();
-    m.orb(1, OrbControls::new().with_lpm(0x80), CCW as u32);
+    m.orb(1, OrbControls::new().with_lpm(0x80), CCW32);
     assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Ok(Cc::Zero));
     assert!(!m.tsch(gr1(0)).1.scsw.ctrl.format1());
     assert_eq!(m.start(gr1(0), 1, 0x03, 0x20, 0), Ok(Cc::Zero));
@@ -489,7 +489,7 @@ fn qemu_unfixed_passthrough_halt_and_clear_interrupt() {
     assert_eq!(code.intparm, 2);
     let (_, irb) = m.tsch(gr1(0));
     assert_eq!(irb.scsw.dstat, DeviceStatus::CE_DE);
-    assert_eq!(irb.scsw.cpa, (CCW + 8) as u32);
+    assert_eq!(irb.scsw.cpa, CCW32 + 8);
     // Clear overtakes too.
     script.lock().delay = Duration::from_millis(200);
     assert_eq!(m.start(gr1(0), 3, 0x03, 0, 0), Ok(Cc::Zero));

@@ -13,6 +13,8 @@ pub const SCHIB: u64 = 0x1000;
 pub const ORB: u64 = 0x1800;
 pub const CCW: u64 = 0x2000;
 pub const DATA: u64 = 0x3000;
+pub const CCW32: u32 = 0x2000;
+pub const DATA32: u32 = 0x3000;
 pub const IRB: u64 = 0x4000;
 pub const SCRATCH: u64 = 0x6000;
 pub const CHSC_BLOCK: u64 = 0x8000;
@@ -107,8 +109,8 @@ impl Machine {
 
     /// One format-1 CCW at [`CCW`] with data at [`DATA`], ORB at [`ORB`]; SSCH.
     pub fn start(&self, gr1: u32, intparm: u32, cmd: u8, flags: u8, count: u16) -> Result<Cc, ProgramCheck> {
-        self.ccw1(CCW, cmd, flags, count, DATA as u32);
-        self.orb(intparm, Self::fmt1(), CCW as u32);
+        self.ccw1(CCW, cmd, flags, count, DATA32);
+        self.orb(intparm, Self::fmt1(), CCW32);
         self.css.ssch(&self.ctx(), gr1, ORB)
     }
 
