@@ -57,6 +57,9 @@ mod ctx;
 pub mod device;
 mod error;
 mod execute;
+#[cfg(any(test, feature = "test-utils"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod hsch;
 pub mod intercept;
 pub mod interrupt;
