@@ -333,6 +333,14 @@ impl Css {
         self.sh.check_invariants()
     }
 
+    /// Bytes one allocated subchannel occupies (state, device slot, locks),
+    /// not counting its device.
+    #[doc(hidden)]
+    #[must_use]
+    pub const fn subchannel_footprint() -> usize {
+        std::mem::size_of::<Subchannel>()
+    }
+
     pub(crate) fn observed<R>(&self, insn: Insn, ctx: &IoCtx<'_>, f: impl FnOnce(&Shared, &IoCtx<'_>) -> R) -> R
     where
         R: Copy + Into<Outcome>,
