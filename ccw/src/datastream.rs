@@ -49,9 +49,16 @@ pub(crate) enum StreamStop {
 enum Addressing {
     /// Direct addressing: the next data address.
     Direct { next: u64 },
-    /// IDAL: the current block position, bytes left in the block, and the
-    /// address of the next IDAW.
-    Idal { cur: u64, left: u64, next_idaw: u64 },
+    /// IDAL: the current position, bytes left in the current (possibly
+    /// coalesced) run of blocks, the address of the next IDAW, and an IDAW
+    /// already fetched by look-ahead but not contiguous (or invalid), to be
+    /// used — never refetched — when the stream reaches it.
+    Idal {
+        cur: u64,
+        left: u64,
+        next_idaw: u64,
+        pending: Option<Result<u64, CheckCause>>,
+    },
     /// MIDAL: the current MIDAW position, bytes left in it, its skip flag,
     /// and the address of the next MIDAW.
     Midal {
@@ -195,6 +202,7 @@ impl<'a> DataStream<'a> {
                 cur,
                 left: block - cur % block,
                 next_idaw: cda + self.ctx.idaw.idaw_len(),
+                pending: None,
             }
         } else if self.ccw.flags.mida() {
             let m = fetch_midaw(self.mem, &self.ctx, cda, self.remaining)?;
@@ -381,11 +389,35 @@ impl<'a> DataStream<'a> {
                 }
                 Ok((*next, want.min(limit - *next), false))
             }
-            Addressing::Idal { cur, left, next_idaw } => {
+            Addressing::Idal {
+                cur,
+                left,
+                next_idaw,
+                pending,
+            } => {
+                let block = self.ctx.idaw.block();
+                let len = self.ctx.idaw.idaw_len();
                 if *left == 0 {
-                    *cur = fetch_idaw(self.mem, &self.ctx, *next_idaw, false)?;
-                    *left = self.ctx.idaw.block();
-                    *next_idaw += self.ctx.idaw.idaw_len();
+                    *cur = match pending.take() {
+                        Some(p) => p?,
+                        None => {
+                            let a = fetch_idaw(self.mem, &self.ctx, *next_idaw, false)?;
+                            *next_idaw += len;
+                            a
+                        }
+                    };
+                    *left = block;
+                }
+                // Look-ahead: the transfer needs `want` bytes, so the IDAWs
+                // covering them are needed anyway; fetch them now (once each)
+                // and merge contiguous blocks into one run.
+                while *left < want && pending.is_none() {
+                    let next = fetch_idaw(self.mem, &self.ctx, *next_idaw, false);
+                    *next_idaw += len;
+                    match next {
+                        Ok(a) if a == cur.wrapping_add(*left) => *left += block,
+                        other => *pending = Some(other),
+                    }
                 }
                 Ok((*cur, want.min(*left), skip_ccw))
             }

@@ -427,7 +427,8 @@ impl Engine {
                 }
                 (None, Some(res)) => {
                     let st = res.status;
-                    let il = incorrect_length(&ctx, &out);
+                    // Length is judged at channel end; without CE (busy) there is none.
+                    let il = st.channel_end() && incorrect_length(&ctx, &out);
                     let unusual = st.unit_check() || st.unit_exception() || st.attention() || st.busy();
                     let chain = out.ccw.flags.cc() && !il && !unusual && st.channel_end() && st.device_end();
                     if !chain {

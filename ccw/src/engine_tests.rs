@@ -216,7 +216,23 @@ fn busy_on_first_command_is_reported_as_is() {
     assert_eq!(c.ending, Ending::Completed);
     assert_eq!(c.dstat, DeviceStatus::new().with_busy(true));
     assert_eq!(c.cpa, PROG + 8);
+    assert_eq!(c.count, 8);
+    assert_eq!(c.cstat, SubchannelStatus::new());
     assert_eq!(c.ccws, 1);
+}
+
+#[test]
+fn contiguous_idaws_are_coalesced_and_each_fetched_once() {
+    // Three contiguous 2K IDAWs then a fourth elsewhere: same data as
+    // block-by-block, and the list is not read past the IDAWs needed.
+    let (c, m) = idal_run(orb1(), 0, &[0x8000, 0x8800, 0x9000, 0xc000], 0x1c00);
+    assert_eq!(c, done(PROG + 8, 0, CE_DE, 0, 1));
+    assert_eq!(
+        m.fetch(0x8fff, 2).unwrap(),
+        vec![u8::try_from(0xfff % 251).unwrap(), u8::try_from(0x1000 % 251).unwrap()]
+    );
+    assert_eq!(m.fetch(0xc000, 1).unwrap(), vec![u8::try_from(0x1800 % 251).unwrap()]);
+    assert_eq!(m.fetch(0x9800, 1).unwrap(), vec![0]);
 }
 
 #[test]
