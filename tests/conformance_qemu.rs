@@ -1207,3 +1207,281 @@ fn qemu_halt_and_clear_set_lpum_0x80() {
     assert_eq!(g.tsch(0).1[13], 0x80, "ESW LPUM after clear");
     assert_eq!(g.stsch(0).1[10], 0x80, "PMCW LPUM after clear");
 }
+
+// ---------------------------------------------------------------------------
+// Host → guest notification: classic indicators (unsolicited status) and
+// adapter interruptions (virtio_ccw_notify)
+// ---------------------------------------------------------------------------
+
+const IND: u64 = 0x8000;
+const SUMMARY: u64 = 0x8100;
+const DEV_IND: u64 = 0x8200;
+const ENTROPY: u64 = 0x9000;
+const QUEUE_NUM: u16 = 8;
+
+/// Probes the virtio-rng at subchannel 0 as Linux does (revision 1), sets up
+/// queue 0 with `QUEUE_NUM` entries at `RING`, the given indicators, and
+/// DRIVER_OK; then posts one 16-byte device-writable buffer.
+fn rng_ready(thin: bool) -> Guest {
+    let g = Guest::with(&[(0, Kind::Rng)]);
+    g.enable(0, true);
+    assert_ok_irb("SET_VIRTIO_REV 1", &g.command(0, 0x83, 0, 4, &[0, 1, 0, 0]), 0);
+    for status in [0x01u8, 0x03] {
+        assert_ok_irb("WRITE_STATUS", &g.command(0, 0x31, 0, 1, &[status]), 0);
+    }
+    assert_ok_irb("WRITE_FEAT 1", &g.command(0, 0x11, 0, 5, &[1, 0, 0, 0, 1]), 0);
+    assert_ok_irb("WRITE_STATUS", &g.command(0, 0x31, 0, 1, &[0x0b]), 0);
+    let mut vq = Vec::new();
+    vq.extend(RING.to_be_bytes());
+    vq.extend([0u8; 4]);
+    vq.extend(0u16.to_be_bytes());
+    vq.extend(QUEUE_NUM.to_be_bytes());
+    vq.extend((RING + 0x1000).to_be_bytes());
+    vq.extend((RING + 0x2000).to_be_bytes());
+    assert_ok_irb("SET_VQ", &g.command(0, 0x13, 0, 32, &vq), 0);
+    if thin {
+        let mut t = Vec::new();
+        t.extend(SUMMARY.to_be_bytes());
+        t.extend(DEV_IND.to_be_bytes());
+        t.extend(0u64.to_be_bytes());
+        t.push(ISC);
+        assert_ok_irb("SET_IND_ADAPTER", &g.command(0, 0x73, CCW_SLI, 25, &t), 0);
+    } else {
+        assert_ok_irb("SET_IND", &g.command(0, 0x43, 0, 8, &IND.to_be_bytes()), 0);
+    }
+    assert_ok_irb("WRITE_STATUS DRIVER_OK", &g.command(0, 0x31, 0, 1, &[0x0f]), 0);
+    // Descriptor 0 (little-endian, virtio 1): ENTROPY, 16 bytes, WRITE.
+    let mut d = Vec::new();
+    d.extend(ENTROPY.to_le_bytes());
+    d.extend(16u32.to_le_bytes());
+    d.extend(2u16.to_le_bytes());
+    d.extend(0u16.to_le_bytes());
+    g.put(RING, &d);
+    // Available ring: flags 0, idx 1, ring[0] = 0.
+    g.put(RING + 0x1000, &[0, 0, 1, 0, 0, 0]);
+    g.put(IND, &[0; 8]);
+    g.put(SUMMARY, &[0]);
+    g.put(DEV_IND, &[0]);
+    g
+}
+
+#[test]
+fn notify_with_classic_indicators_sets_queue_bit_and_interrupts() {
+    // virtio_ccw_notify: OR 1 << vq into the big-endian u64 at the indicator
+    // address (queue 0 → byte 7 bit 0x01), then css_conditional_io_interrupt:
+    // alert + status pending, an I/O interruption with the PMCW intparm (the
+    // last ORB's) on the subchannel's ISC.
+    let g = rng_ready(false);
+    let gr2 = g
+        .css
+        .diag500(&g.ctx(), 3, u64::from(sid_word(0)), 0, 0)
+        .expect("notify");
+    assert!(i64::try_from(gr2).is_ok_and(|v| v >= 0));
+    assert_eq!(g.get(RING + 0x2002, 2), [1, 0], "used index");
+    assert_eq!(g.get(IND, 8), [0, 0, 0, 0, 0, 0, 0, 0x01]);
+    let (cc, code) = g.tpi(CR6_ISC3);
+    assert_eq!(cc, Cc::One);
+    assert_eq!(&code[..8], &words(&[sid_word(0), 0x0bad_cafe])[..]);
+    let (cc, irb_bytes) = g.tsch(0);
+    assert_eq!(cc, Cc::Zero);
+    // SC alert|pending, no function; the rest of the SCSW is what the last
+    // I/O left: F, CPA = CCW + 8, CE|DE, residual 0 (QEMU never rewrites
+    // them for unsolicited status). The device-status byte: see
+    // qemu_unsolicited_status_keeps_last_device_status.
+    assert_masked(
+        "IRB of the unsolicited interruption",
+        &irb_bytes,
+        &irb([SCSW_F | SC_ALERT | SC_PEND, CCW32 + 8, CE_DE << 24], ESW0, 0, &[]),
+        &[(0, SCSW_ORB_COPIES_BUT_F), (2, 0xff00_0000), ESW_FVF],
+    );
+}
+
+#[test]
+#[ignore = "zcss: unsolicited status has device status 0; QEMU keeps the previous CE|DE (css_conditional_io_interrupt); decision pending"]
+fn qemu_unsolicited_status_keeps_last_device_status() {
+    let g = rng_ready(false);
+    let _ = g
+        .css
+        .diag500(&g.ctx(), 3, u64::from(sid_word(0)), 0, 0)
+        .expect("notify");
+    let (_, irb_bytes) = g.tsch(0);
+    assert_eq!(irb_bytes[8], 0x0c);
+}
+
+#[test]
+fn notify_with_adapter_indicators_raises_adapter_interruption() {
+    // virtio_ccw_notify (thin interrupts): device indicator byte
+    // DEV_IND + (ind_bit + vq) / 8 |= 0x80 >> ((ind_bit + vq) % 8); summary
+    // byte |= 0x01; it was 0, so css_adapter_interrupt: code (0, 0,
+    // 0x80000000 | isc << 27).
+    let g = rng_ready(true);
+    let _ = g
+        .css
+        .diag500(&g.ctx(), 3, u64::from(sid_word(0)), 0, 0)
+        .expect("notify");
+    assert_eq!(g.get(DEV_IND, 1), [0x80]);
+    assert_eq!(g.get(SUMMARY, 1), [0x01]);
+    g.put(0xb8, &[0xee; 12]);
+    assert_eq!(g.css.tpi(&g.ctx(), 0, CR6_ISC3), Ok(Cc::One));
+    assert_words(
+        "adapter-interruption code at 0xb8",
+        &g.get(0xb8, 12),
+        &words(&[0, 0, 0x8000_0000 | u32::from(ISC) << 27]),
+    );
+    // No I/O interruption for the subchannel: TSCH finds no status.
+    assert_eq!(g.tsch(0).0, Cc::One);
+}
+
+#[test]
+fn second_notify_with_summary_set_raises_no_new_adapter_interruption() {
+    // The adapter interruption is raised only when the summary byte was 0.
+    let g = rng_ready(true);
+    let _ = g
+        .css
+        .diag500(&g.ctx(), 3, u64::from(sid_word(0)), 0, 0)
+        .expect("notify");
+    assert_eq!(g.tpi(CR6_ISC3).0, Cc::One);
+    // Post a second buffer; the guest has not cleared the summary byte.
+    g.put(RING + 0x1000, &[0, 0, 2, 0, 0, 0, 0, 0]);
+    let _ = g
+        .css
+        .diag500(&g.ctx(), 3, u64::from(sid_word(0)), 0, 0)
+        .expect("notify");
+    assert_eq!(g.get(RING + 0x2002, 2), [2, 0], "used index");
+    assert_eq!(g.tpi(0xff).0, Cc::Zero);
+}
+
+// ---------------------------------------------------------------------------
+// MCSS-E and MSS enabled by CHSC SDA: subchannel-id words and chained CRWs
+// ---------------------------------------------------------------------------
+
+fn sda(g: &Guest, oc: u32) {
+    g.put(CHSC, &[0; 0x410]);
+    g.put(CHSC, &words(&[0x0400_0031, oc]));
+    assert_eq!(g.css.chsc(&g.ctx(), CHSC), Ok(Cc::Zero));
+    // ioinst_handle_chsc_sda: response length 8, code 1.
+    assert_eq!(g.get(CHSC + 0x400, 8), words(&[0x0008_0001, 0]));
+}
+
+#[test]
+fn mcss_enabled_interruption_code_carries_cssid_and_m_bit() {
+    // css_build_subchannel_id with max_cssid > 0: cssid << 8 | 8 | ssid << 1 | 1.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    sda(&g, 0);
+    let gr1 = 0xfe09_0000;
+    assert_eq!(g.css.stsch(&g.ctx(), gr1, SCHIB), Ok(Cc::Zero));
+    let mut s = g.get(SCHIB, 52);
+    s[4] |= ISC << 3;
+    s[5] |= 0x80;
+    g.put(SCHIB, &s);
+    assert_eq!(g.css.msch(&g.ctx(), gr1, SCHIB), Ok(Cc::Zero));
+    g.put(ORB, &orb(0x77, ORB_F, 0x80, CCW32));
+    g.put(CCW, &ccw1(0x03, CCW_SLI, 0, 0));
+    assert_eq!(g.css.ssch(&g.ctx(), gr1, ORB), Ok(Cc::Zero));
+    let (cc, code) = g.tpi(CR6_ISC3);
+    assert_eq!(cc, Cc::One);
+    assert_eq!(&code[..8], &words(&[0xfe09_0000, 0x77])[..]);
+}
+
+#[test]
+fn mss_enabled_hot_plug_crw_is_chained_with_css_and_set() {
+    // css_generate_sch_crws with max_ssid > 0: RSC 3/ERC 4/RSID schid with
+    // the chain bit, then RSC 3/ERC 4 with RSID cssid << 8 | ssid << 4 (the
+    // default css shown as 0 while MCSS-E is off).
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    sda(&g, 2);
+    g.css
+        .attach(
+            SubchannelId {
+                cssid: 0xfe,
+                ssid: 1,
+                schno: 3,
+            },
+            0x0003,
+            g.device(Kind::Rng),
+        )
+        .expect("hot plug");
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::Zero));
+    assert_eq!(g.get(CRW, 4), 0x1304_0003u32.to_be_bytes());
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::Zero));
+    assert_eq!(g.get(CRW, 4), 0x0304_0010u32.to_be_bytes());
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::One));
+}
+
+#[test]
+fn mcss_enabled_rchp_crw_is_chained_with_cssid() {
+    // css_do_rchp with max_cssid > 0: S|C|RSC 4|ERC 2, RSID chpid; then
+    // S|RSC 4|ERC 2, RSID cssid << 8.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    sda(&g, 0);
+    assert_eq!(g.css.rchp(&g.ctx(), 0x00fe_0000), Ok(Cc::Zero));
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::Zero));
+    assert_eq!(g.get(CRW, 4), 0x5402_0000u32.to_be_bytes());
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::Zero));
+    assert_eq!(g.get(CRW, 4), 0x4402_fe00u32.to_be_bytes());
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::One));
+}
+
+#[test]
+fn rchp_naming_a_css_above_max_cssid_is_operand_exception() {
+    // css_do_rchp: cssid > max_cssid → -EINVAL → operand exception.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    assert_eq!(g.css.rchp(&g.ctx(), 0x00fe_0000), Err(ProgramCheck::Operand));
+}
+
+// ---------------------------------------------------------------------------
+// kvm-unit-tests exception cases on a virtio device
+// ---------------------------------------------------------------------------
+
+#[test]
+fn kut_msch_reserved_pmcw_bits_are_operand_and_bit5_is_ignored() {
+    // ioinst_schib_valid: word-1 flag bits 0, 1, 6, 7 (mask 0xc300) →
+    // operand exception; bit 5 is ignored by css_do_msch and reads back 0.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    for bit in [0u32, 1, 6, 7] {
+        let (_, mut s) = g.stsch(0);
+        let flags = u16::from_be_bytes([s[4], s[5]]) | (0x8000 >> bit);
+        s[4..6].copy_from_slice(&flags.to_be_bytes());
+        g.put(SCHIB, &s);
+        assert_eq!(
+            g.css.msch(&g.ctx(), sid_word(0), SCHIB),
+            Err(ProgramCheck::Operand),
+            "bit {bit}"
+        );
+        assert_words("SCHIB after rejected MSCH", &g.stsch(0).1, &reset_schib(0));
+    }
+    let (_, mut s) = g.stsch(0);
+    s[4] |= 0x04; // bit 5
+    g.put(SCHIB, &s);
+    assert_eq!(g.css.msch(&g.ctx(), sid_word(0), SCHIB), Ok(Cc::Zero));
+    assert_words("SCHIB after MSCH with bit 5", &g.stsch(0).1, &reset_schib(0));
+}
+
+#[test]
+fn kut_stsch_tsch_ssch_operand_and_specification() {
+    // ioinst_handle_stsch/tsch/ssch: operand address not on a word boundary
+    // → specification; subchannel-id word without the one bit → operand; an
+    // all-ones ORB → operand.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    let ctx = g.ctx();
+    for off in [1u64, 2] {
+        assert_eq!(
+            g.css.stsch(&ctx, sid_word(0), SCHIB + off),
+            Err(ProgramCheck::Specification)
+        );
+        assert_eq!(
+            g.css.tsch(&ctx, sid_word(0), IRB + off),
+            Err(ProgramCheck::Specification)
+        );
+        assert_eq!(
+            g.css.ssch(&ctx, sid_word(0), ORB + off),
+            Err(ProgramCheck::Specification)
+        );
+    }
+    assert_eq!(g.css.stsch(&ctx, 0x0000_ffff, SCHIB), Err(ProgramCheck::Operand));
+    assert_eq!(g.css.tsch(&ctx, 0x0000_ffff, IRB), Err(ProgramCheck::Operand));
+    assert_eq!(g.css.stsch(&ctx, 0x0001_ffff, SCHIB), Ok(Cc::Three));
+    assert_eq!(g.css.tsch(&ctx, 0x0001_ffff, IRB), Ok(Cc::Three));
+    g.put(ORB, &[0xff; 12]);
+    assert_eq!(g.css.ssch(&ctx, sid_word(0), ORB), Err(ProgramCheck::Operand));
+}
