@@ -10,8 +10,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{Ccw, CcwFlags, DeviceStatus, GuestMemory, VecMemory};
-use zcss_css::{Device, InterruptSink, SubchannelHandle};
+use zcss_css::{Css, CssConfig, Device, InterruptSink, IoCtx, SubchannelHandle};
 use zcss_virtio_ccw::commands::*;
+use zcss_virtio_ccw::driver_model::{layout, LinuxDriver};
 use zcss_virtio_ccw::queue::{VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
 use zcss_virtio_ccw::{Block, BufferTransfer, VirtioCcwDevice};
 
@@ -89,6 +90,10 @@ fn device() -> VirtioCcwDevice {
 /// Builds BATCH chains (header, 4K data, status) and fills every slot of
 /// the available ring with them.
 fn rings(m: &VecMemory) {
+    rings_at(m, DESC, AVAIL);
+}
+
+fn rings_at(m: &VecMemory, desc: u64, avail: u64) {
     for c in 0..u64::from(BATCH) {
         let descs = [
             (HDRS + 16 * c, 16u32, VIRTQ_DESC_F_NEXT, 3 * c + 1),
@@ -101,7 +106,7 @@ fn rings(m: &VecMemory) {
             raw[8..12].copy_from_slice(&l.to_le_bytes());
             raw[12..14].copy_from_slice(&f.to_le_bytes());
             raw[14..].copy_from_slice(&u16::try_from(*n).unwrap_or(0).to_le_bytes());
-            m.store(DESC + 16 * (3 * c + k as u64), &raw).unwrap();
+            m.store(desc + 16 * (3 * c + k as u64), &raw).unwrap();
         }
         let mut hdr = [0u8; 16];
         hdr[8..].copy_from_slice(&(8 * c).to_le_bytes()); // IN, sector 8c
@@ -109,11 +114,34 @@ fn rings(m: &VecMemory) {
     }
     for slot in 0..u64::from(QSIZE) {
         let head = u16::try_from(3 * (slot % u64::from(BATCH))).unwrap_or(0);
-        m.store(AVAIL + 4 + 2 * slot, &head.to_le_bytes()).unwrap();
+        m.store(avail + 4 + 2 * slot, &head.to_le_bytes()).unwrap();
     }
 }
 
+/// A css with a revision-2 virtio-blk probed by the Linux driver model
+/// (adapter interruptions); returns the css, storage and subchannel word.
+fn linux_machine() -> (Css, Arc<VecMemory>, LinuxDriver) {
+    let mem = Arc::new(VecMemory::new(4 << 20));
+    let css = Css::new(CssConfig::default());
+    let sid = SubchannelId::new(0xfe, 0, 0).expect("sid");
+    let d = VirtioCcwDevice::new(Box::new(Block::in_memory(2048))).with_guest_memory(mem.clone());
+    css.attach_cold(sid, 1, Box::new(d)).expect("attach");
+    let mut drv = LinuxDriver::new(css.clone(), mem.clone(), sid);
+    drv.enable().expect("enable");
+    drv.probe(u64::MAX).expect("probe");
+    drv.find_vqs(1).expect("queues");
+    drv.driver_ok().expect("driver ok");
+    (css, mem, drv)
+}
+
 fn bench(c: &mut Criterion) {
+    c.bench_function("virtio_probe_linux_over_css", |b| {
+        b.iter(|| {
+            let (_, _, drv) = linux_machine();
+            black_box(drv.revision())
+        });
+    });
+
     c.bench_function("virtio_probe_sequence", |b| {
         b.iter(|| {
             let mut d = device();
@@ -158,8 +186,23 @@ fn bench(c: &mut Criterion) {
             black_box(&dst);
         });
     });
+    // The same through the css: DIAG 0x500 → device → used ring → adapter
+    // indicator, on the rings the Linux driver model set up.
+    let (css, gm, _drv) = linux_machine();
+    rings_at(&gm, layout::RINGS, layout::RINGS + 0x8000);
+    let mut gidx: u16 = 0;
+    g.throughput(Throughput::Elements(u64::from(BATCH)));
+    g.bench_function("batch_of_64_via_diag500", |b| {
+        b.iter(|| {
+            gidx = gidx.wrapping_add(BATCH);
+            gm.store(layout::RINGS + 0x8000 + 2, &gidx.to_le_bytes()).unwrap();
+            let ctx = IoCtx::new(gm.as_ref());
+            black_box(css.diag500(&ctx, 3, 0x0001_0000, 0, 0).unwrap())
+        });
+    });
     g.finish();
     assert_eq!(m.fetch(STATUS, 1).unwrap(), vec![0], "requests succeed");
+    assert_eq!(gm.fetch(STATUS, 1).unwrap(), vec![0], "requests via diag500 succeed");
     assert_eq!(d.status() & 0x40, 0, "device healthy");
 }
 

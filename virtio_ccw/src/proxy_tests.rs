@@ -452,11 +452,15 @@ fn read_conf_beyond_config_space_leaves_residual() {
 }
 
 #[test]
-fn write_conf_is_accepted() {
-    let mut d = blk();
-    rev(&mut d, 1);
-    let io = ok(&mut d, CCW_CMD_WRITE_CONF, &[1; 4]);
-    assert_eq!(io.residual(), 0);
+fn write_conf_is_accepted_at_every_revision() {
+    for r in 0..=2 {
+        let mut d = blk();
+        rev(&mut d, r);
+        let io = ok(&mut d, CCW_CMD_WRITE_CONF, &[1; 4]);
+        assert_eq!(io.residual(), 0);
+        let io = ok(&mut d, CCW_CMD_WRITE_CONF, &[1; 40]);
+        assert_eq!(io.residual(), 40 - crate::blk::CONFIG_LEN);
+    }
 }
 
 // ---- status -------------------------------------------------------------------
@@ -525,15 +529,21 @@ fn write_status_with_no_data_is_rejected() {
 
 #[test]
 fn vdev_reset_clears_status_queues_and_indicators_but_keeps_revision() {
+    for r in 1..=2 {
+        vdev_reset_at(r);
+    }
+}
+
+fn vdev_reset_at(r: u16) {
     let mut d = blk();
-    ready_blk(&mut d, 2);
+    ready_blk(&mut d, r);
     ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
     ok(&mut d, CCW_CMD_SET_CONF_IND, &0x8008u64.to_be_bytes());
     ok(&mut d, CCW_CMD_VDEV_RESET, &[]);
     assert_eq!(d.status(), 0);
     assert_eq!(d.indicators(), Indicators::default());
     assert!(!d.queue(0).unwrap().ready());
-    assert_eq!(d.revision(), Some(2));
+    assert_eq!(d.revision(), Some(u8::try_from(r).unwrap()));
     ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
 }
 
@@ -649,13 +659,15 @@ fn read_vq_conf_returns_max_size_per_revision() {
 
 #[test]
 fn set_ind_accepts_once_and_zero_clears() {
-    let mut d = blk();
-    rev(&mut d, 1);
-    ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
-    assert!(rejected(&mut d, CCW_CMD_SET_IND, &0x9000u64.to_be_bytes()));
-    assert_eq!(d.indicators().classic, Some(0x8000));
-    ok(&mut d, CCW_CMD_SET_IND, &[0; 8]);
-    assert_eq!(d.indicators().classic, None);
+    for r in 0..=2 {
+        let mut d = blk();
+        rev(&mut d, r);
+        ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
+        assert!(rejected(&mut d, CCW_CMD_SET_IND, &0x9000u64.to_be_bytes()));
+        assert_eq!(d.indicators().classic, Some(0x8000));
+        ok(&mut d, CCW_CMD_SET_IND, &[0; 8]);
+        assert_eq!(d.indicators().classic, None);
+    }
 }
 
 #[test]
@@ -947,4 +959,17 @@ fn config_change_signal_sets_bit_and_interrupts() {
     assert_eq!(m.fetch(0x8008, 8).unwrap(), vec![0, 0, 0, 0, 0, 0, 0, 1]);
     assert_eq!(rec.unsolicited.lock().len(), 1);
     let _ = m.read(0, &mut [0u8; 1], AccessKey::ZERO);
+}
+
+#[test]
+fn vdev_reset_at_revision_0_keeps_revision_0() {
+    let mut d = blk();
+    rev(&mut d, 0);
+    ok(&mut d, CCW_CMD_SET_VQ, &vq_legacy(0x10000, 4096, 0, 256));
+    ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
+    status(&mut d, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_DRIVER_OK);
+    ok(&mut d, CCW_CMD_VDEV_RESET, &[]);
+    assert_eq!((d.status(), d.revision()), (0, Some(0)));
+    assert_eq!(d.indicators(), Indicators::default());
+    assert!(!d.queue(0).unwrap().ready());
 }
