@@ -1585,3 +1585,52 @@ fn ccw_format_bit_follows_each_orb() {
     assert_eq!(irb_bytes[1] & 0x80, 0, "F after a format-0 ORB");
     assert_eq!(irb_bytes[8], 0x0c);
 }
+
+#[test]
+fn chsc_scpd_describes_the_virtio_channel_path() {
+    // ioinst_handle_chsc_scpd / css_collect_chp_desc: one descriptor per
+    // CHPID in use, 0x80000000 | type << 8 | chpid (virtio: CHPID 0, type
+    // 0x32), zero-padded to 8 bytes (format 0) or 32 bytes (C = 1, rfmt 1);
+    // response length 8 + descriptors, code 1, parameter = response format.
+    let g = Guest::with(&[(0, Kind::Blk), (1, Kind::Rng)]);
+    // Linux chsc_determine_base_channel_path_desc: fmt 0, rfmt 0, c 0, CHPIDs 0..=0xff.
+    g.put(CHSC, &[0xee; 4096]);
+    g.put(CHSC, &words(&[0x0010_0002, 0x0000_0000, 0x0000_00ff, 0]));
+    assert_eq!(g.css.chsc(&g.ctx(), CHSC), Ok(Cc::Zero));
+    assert_words(
+        "SCPD format-0 response",
+        &g.get(CHSC + 16, 16),
+        &words(&[0x0010_0001, 0, 0x8000_3200, 0]),
+    );
+    // Linux chsc_determine_fmt1_channel_path_desc: c 1, rfmt 1.
+    g.put(CHSC, &[0xee; 4096]);
+    g.put(CHSC, &words(&[0x0010_0002, 0x1000_0100, 0x0000_00ff, 0]));
+    assert_eq!(g.css.chsc(&g.ctx(), CHSC), Ok(Cc::Zero));
+    let mut want = words(&[0x0028_0001, 1, 0x8000_3200]);
+    want.resize(40, 0);
+    assert_words("SCPD format-1 response", &g.get(CHSC + 16, 40), &want);
+}
+
+#[test]
+fn chsc_sei_without_events_answers_no_event() {
+    // ioinst_handle_chsc_sei: no event → length 8, code 5.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    g.put(CHSC, &[0xee; 64]);
+    // Linux chsc_sei: length 0x10, code 0x000e, ntsm (NT0 | NT2) at +8.
+    g.put(CHSC, &words(&[0x0010_000e, 0, 0xa000_0000, 0]));
+    assert_eq!(g.css.chsc(&g.ctx(), CHSC), Ok(Cc::Zero));
+    assert_eq!(g.get(CHSC + 16, 4), words(&[0x0008_0005]));
+}
+
+#[test]
+fn hot_unplug_queues_subchannel_crw_and_subchannel_disappears() {
+    // css_generate_sch_crws(add = 0): a CRW for every removal; the subchannel
+    // was the last one, so STSCH now answers cc 3 (css_schid_final).
+    let g = Guest::with(&[(0, Kind::Blk), (1, Kind::Rng)]);
+    g.css.detach(sid(1)).expect("unplug");
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::Zero));
+    assert_eq!(g.get(CRW, 4), 0x0304_0001u32.to_be_bytes());
+    assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::One));
+    assert_eq!(g.stsch(1).0, Cc::Three);
+    assert_eq!(g.stsch(0).0, Cc::Zero);
+}
