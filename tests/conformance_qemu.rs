@@ -30,7 +30,27 @@
 //! and says why. Where zcss follows the PoO but QEMU (outside those lists)
 //! does not, the QEMU value is asserted in a separate `qemu_*` test so the
 //! rest of each sequence stays checked; those tests are `#[ignore]`d with the
-//! reason until the lead decides which side zcss takes.
+//! reason until the lead decides which side zcss takes
+//! (`cargo test --test conformance_qemu -- --ignored` lists them failing):
+//!
+//! | test | QEMU | zcss today |
+//! |---|---|---|
+//! | `qemu_scsw_takes_only_the_format_bit_from_the_orb` | SCSW word 0 flags = F only | key/S/P/I/A/U from the ORB |
+//! | `qemu_kut_sense_id_irb_exact_bytes` | `00804007 …1208 0c000000 00800000` | Z + intermediate (ISIC), residual 248, ESW FVF |
+//! | `qemu_start_function_leaves_lpum_unchanged` | PMCW LPUM 0 after a start | 0x80 |
+//! | `qemu_halt_and_clear_set_lpum_0x80` | LPUM 0x80 after HSCH/CSCH | 0 (no path recorded) |
+//! | `qemu_deferred_cc3_keeps_start_pending` | `03004411`, LPM kept | `03804011`, LPM from the ORB |
+//! | `qemu_esw_word0_without_checks_has_no_validity_flag` | ESW word 0 `00800000` | `00804000` |
+//! | `qemu_erw_concurrent_sense_value` | ERW `01002000` | `01200000` (PoO SCNT bits) |
+//! | `qemu_command_reject_is_unit_check_alone` | dstat UC | CE\|DE\|UC |
+//! | `qemu_wrong_count_without_sli_is_channel_program_check` | cstat 0x20, dstat 0 | UC\|CE\|DE + IL, count kept |
+//! | `qemu_sense_id_transfers_256_bytes` | min(count, 256) bytes, residual 0 | 8 bytes, residual count − 8 |
+//! | `qemu_sense_id_byte0_is_zero_below_four_bytes` | byte 0 = 0 if < 4 bytes | 0xff |
+//! | `qemu_unsolicited_status_keeps_last_device_status` | dstat of the last I/O | 0 |
+//! | `qemu_chsc_scsc_response_is_qemu_characteristics` | words `03000000 00079000 0 00080000` / `40000000 0 0 00040000` | `… 00468000 0 0` / `50000000 …` |
+//! | `qemu_chsc_ssd_is_not_provided` | SSD → code 4 | SSD implemented |
+//! | `qemu_measurement_blocks_hold_only_the_start_count` | only the start count | sample count too |
+//! | `qemu_diag500_subcode0_answers_like_qemu` | 0 / −EINVAL | GR2 unchanged |
 
 use std::sync::Arc;
 
@@ -1633,4 +1653,66 @@ fn hot_unplug_queues_subchannel_crw_and_subchannel_disappears() {
     assert_eq!(g.css.stcrw(&g.ctx(), CRW), Ok(Cc::One));
     assert_eq!(g.stsch(1).0, Cc::Three);
     assert_eq!(g.stsch(0).0, Cc::Zero);
+}
+
+/// Word 0-2 of the IRB after a command reject without concurrent sense.
+#[track_caller]
+fn assert_reject_irb(what: &str, irb_bytes: &[u8]) {
+    let want = irb(
+        [
+            SCSW_F | FC_START | SC_ALERT | SC_PRIMARY | SC_SECONDARY | SC_PEND,
+            CCW32 + 8,
+            UC << 24,
+        ],
+        ESW0,
+        0,
+        &[],
+    );
+    assert_masked(
+        what,
+        irb_bytes,
+        &want,
+        &[(0, SCSW_ORB_COPIES_BUT_F), REJECT_CE_DE, ESW_FVF],
+    );
+}
+
+#[test]
+fn set_virtio_rev_once_per_enablement_and_kept_over_vdev_reset() {
+    // virtio_ccw_cb SET_VIRTIO_REV: rejected once a revision is set;
+    // VDEV_RESET keeps it; disabling the subchannel (virtio_sch_disable_cb)
+    // forgets it.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    g.enable(0, false);
+    assert_ok_irb("SET_VIRTIO_REV 1", &g.command(0, 0x83, 0, 4, &[0, 1, 0, 0]), 0);
+    assert_reject_irb("second SET_VIRTIO_REV", &g.command(0, 0x83, 0, 4, &[0, 1, 0, 0]));
+    assert_ok_irb("VDEV_RESET", &g.command(0, 0x33, 0, 0, &[]), 0);
+    assert_reject_irb(
+        "SET_VIRTIO_REV after VDEV_RESET",
+        &g.command(0, 0x83, 0, 4, &[0, 1, 0, 0]),
+    );
+    // Disable (E = 0), enable again.
+    let (_, mut s) = g.stsch(0);
+    s[5] &= !0x80;
+    g.put(SCHIB, &s);
+    assert_eq!(g.css.msch(&g.ctx(), sid_word(0), SCHIB), Ok(Cc::Zero));
+    g.enable(0, false);
+    assert_ok_irb(
+        "SET_VIRTIO_REV after re-enable",
+        &g.command(0, 0x83, 0, 4, &[0, 2, 0, 0]),
+        0,
+    );
+}
+
+#[test]
+fn legacy_command_first_fixes_revision_zero() {
+    // A transitional device given any other command first runs at revision
+    // 0: a later SET_VIRTIO_REV is rejected, and SET_VQ takes the 16-byte
+    // legacy block.
+    let g = Guest::with(&[(0, Kind::Blk)]);
+    g.enable(0, false);
+    assert_ok_irb("READ_FEAT", &g.command(0, 0x12, 0, 5, &[0; 5]), 0);
+    assert_reject_irb(
+        "SET_VIRTIO_REV after a legacy command",
+        &g.command(0, 0x83, 0, 4, &[0, 1, 0, 0]),
+    );
 }
