@@ -69,6 +69,7 @@ pub(crate) struct Shared {
     pub mss: AtomicBool,
     pub engine: Engine,
     waker: RwLock<Option<Waker>>,
+    has_waker: AtomicBool,
     observer: RwLock<Option<Arc<dyn Observer>>>,
     has_observer: AtomicBool,
     /// Serializes attach and detach; the device numbers in use.
@@ -132,6 +133,7 @@ impl Css {
             mss: AtomicBool::new(cfg.mss),
             engine: Engine { limits: cfg.limits },
             waker: RwLock::new(None),
+            has_waker: AtomicBool::new(false),
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
             book: Mutex::new(HashSet::new()),
@@ -173,12 +175,50 @@ impl Css {
         self.sh.mss.store(true, Ordering::Release);
     }
 
+    /// I/O-system reset (PoO chapter 17, "I/O-System Reset"): every
+    /// subchannel back to its initial state (not enabled, no function, no
+    /// status; devices told through `subchannel_reset`), no interruption
+    /// pending, no channel report, monitoring off, every ISC in
+    /// all-interruptions mode, MCSS-E and MSS as configured. Devices stay
+    /// attached. A program running on another thread is stopped first.
+    pub fn reset(&self) {
+        let sh = &self.sh;
+        sh.tables.for_each(|sch| {
+            sch.stop.store(STOP_CLEAR, Ordering::Release);
+            let mut dev = sch.dev.lock();
+            let mut st = sch.state.lock();
+            sh.withdraw(sch.sid, &mut st);
+            if st.present {
+                let generation = st.generation.wrapping_add(1);
+                let seq = st.seq;
+                let (devno, chpid) = (st.pmcw.flags.devno(), st.pmcw.chpid[0]);
+                *st = SchState::attached(devno, chpid, st.passthrough, generation);
+                st.seq = seq;
+            }
+            drop(st);
+            match &mut *dev {
+                DevSlot::Ccw(d) => d.subchannel_reset(),
+                DevSlot::Passthrough(d) => {
+                    let _ = d.clear(0);
+                }
+                DevSlot::Empty => {}
+            }
+            sch.stop.store(STOP_NONE, Ordering::Release);
+        });
+        sh.adapters.reset();
+        sh.ext.crw.lock().reset();
+        sh.ext.measurement.monitor.reset();
+        sh.mcss.store(sh.cfg.mcss, Ordering::Release);
+        sh.mss.store(sh.cfg.mss, Ordering::Release);
+    }
+
     /// Registers the waker called whenever an interruption becomes pending,
     /// a channel report is queued, or a passthrough device completed work.
     /// It runs on whatever thread caused the event, after the css released
     /// its locks; it may call back into the css.
     pub fn set_waker(&self, waker: impl Fn(Wake) + Send + Sync + 'static) {
         *self.sh.waker.write() = Some(Arc::new(waker));
+        self.sh.has_waker.store(true, Ordering::Release);
     }
 
     /// Registers a crossbeam-channel sender as the waker.
@@ -397,6 +437,9 @@ impl Shared {
     }
 
     pub fn wake(&self, w: Wake) {
+        if !self.has_waker.load(Ordering::Acquire) {
+            return;
+        }
         let waker = self.waker.read().clone();
         if let Some(waker) = waker {
             waker(w);

@@ -42,6 +42,49 @@
 //! assert_eq!(css.tsch(&ctx, gr1, 0x4000), Ok(Cc::Zero));
 //! assert_eq!(mem.fetch(0x3000, 1).unwrap(), [0xff]);
 //! ```
+//!
+//! ## Concurrency
+//!
+//! [`Css`] is `Send + Sync` and cheap to clone. Each subchannel has its own
+//! state lock and its own device lock; there is no global lock on the
+//! instruction path (the per-ISC interruption queues are the only shared
+//! structure). The state lock is never held while the css calls into a
+//! device. START SUBCHANNEL on an interpreted device ([`Device`]) runs the
+//! channel program on the calling thread before it returns; HALT or CLEAR
+//! SUBCHANNEL from another thread set a stop flag the engine polls between
+//! CCWs, and the thread running the program completes the halt or clear.
+//! A [`PassthroughDevice`] gets the whole program and completes it later
+//! through its [`PassthroughReply`]; halt and clear overtake it.
+//!
+//! ## Choices where the architecture leaves room or QEMU differs
+//!
+//! * Provided subchannels: in each visible set, numbers 0 up to the highest
+//!   one with a device. A number in that range without a device has a zero
+//!   SCHIB (DNV = 0, cc 0 for STSCH and MSCH, cc 3 for the others); numbers
+//!   above it are not provided (cc 3). This is what the guest's discovery
+//!   loop (STSCH until cc 3) needs, and what QEMU does.
+//! * "Not operational" (cc 3) for SSCH, TSCH, HSCH, CSCH, XSCH and RSCH:
+//!   not provided, DNV = 0, or not enabled.
+//! * GR1: bit 15 must be one and bits 8–11 zero, M = 0 requires CSSID 0
+//!   (operand exception). M = 1 names a css image directly even before
+//!   MCSS-E is enabled; an image the program cannot see answers cc 3 (as
+//!   QEMU). css image 255 is reserved: it can hold no device.
+//! * HSCH keeps the start function indicated next to halt (QEMU drops it).
+//! * Alert status accompanies unit check, attention, any subchannel-detected
+//!   check (program, protection, channel-data, channel-control,
+//!   interface-control, chaining check), unsolicited status and deferred
+//!   condition codes.
+//! * A device presenting busy to the first command gives deferred cc 1.
+//! * The initial-status request (ORB I) is honoured: the Z bit and
+//!   intermediate status are presented with the final status of the same
+//!   interruption, since an interpreted program ends before SSCH returns.
+//! * Concurrent sense: the ERW sense count is in bits 10–15 (PoO and Linux
+//!   layout; QEMU stores it elsewhere).
+//! * The invariant of the interruption queues: a subchannel has at most one
+//!   queued I/O-interruption request, and it has one only while status
+//!   pending. TPI or [`Css::next_interrupt`] takes the request but leaves
+//!   the subchannel status pending until TEST SUBCHANNEL, as the
+//!   architecture says.
 #![deny(missing_docs)]
 
 pub mod adapter;

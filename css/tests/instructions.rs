@@ -444,3 +444,24 @@ fn attach_rejects_duplicates_and_auto_places() {
     assert!(m.css.has_device(sid(1)));
     assert!(m.css.detach(sid(7)).is_err());
 }
+
+#[test]
+fn reset_returns_subchannels_to_initial_state_and_drops_pending_work() {
+    let m = Machine::new(2);
+    m.enable(gr1(0), 3);
+    m.enable(gr1(1), 4);
+    assert_eq!(m.start(gr1(0), 1, 0x03, 0x20, 0), Ok(Cc::Zero));
+    m.css.adapter_interrupt(2);
+    assert_eq!(m.css.rchp(&m.ctx(), 0), Ok(Cc::Zero));
+    m.css.enable_mss();
+    m.css.reset();
+    assert_eq!(m.css.pending_iscs(), 0);
+    assert_eq!(m.css.pending_crws(), 0);
+    assert!(!m.css.mss_enabled());
+    let s = m.stsch(gr1(0));
+    assert!(!s.pmcw.flags.enabled());
+    assert!(s.pmcw.flags.dnv());
+    assert_eq!(s.scsw.ctrl.stctl(), StatusControl::new());
+    assert_eq!(m.ctl[0].with_state(|st| st.resets), 1);
+    m.css.check_invariants().unwrap();
+}
