@@ -166,6 +166,7 @@ fn cmd_replay(files: &[PathBuf], verbose: bool, bless: bool, quiet: bool) -> u8 
     let mut stdout = std::io::stdout().lock();
     let show_progress = !verbose && std::io::stderr().is_terminal();
     for path in files {
+        let file_start = Instant::now();
         let trace = match load(path) {
             Ok(t) => t,
             Err(code) => {
@@ -189,7 +190,7 @@ fn cmd_replay(files: &[PathBuf], verbose: bool, bless: bool, quiet: bool) -> u8 
         if let Some(p) = progress {
             p.finish();
         }
-        let report = match result {
+        let mut report = match result {
             Ok(r) => r,
             Err(ReplayError::Machine { line, error }) => {
                 eprintln!("{}:{line}: {error}", path.display());
@@ -197,6 +198,8 @@ fn cmd_replay(files: &[PathBuf], verbose: bool, bless: bool, quiet: bool) -> u8 
                 continue;
             }
         };
+        // The file's time includes reading and parsing it.
+        report.elapsed = file_start.elapsed();
         for m in &report.mismatches {
             let _ = writeln!(stdout, "{}:{}: {}", path.display(), m.line, m.message);
         }

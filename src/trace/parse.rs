@@ -8,7 +8,6 @@
 //! devices on one subchannel) run as the lines are collected.
 
 use nom::bytes::complete::take_till1;
-use nom::character::complete::space0;
 use nom::combinator::all_consuming;
 use nom::error::{ErrorKind, ParseError as NomParseError};
 use nom::{IResult, Parser};
@@ -182,31 +181,51 @@ fn token(i: &str) -> Res<'_, &str> {
     take_till1(is_space)(i)
 }
 
+/// `i` without its leading blanks.
+#[inline]
+fn skip_blanks(i: &str) -> &str {
+    let n = i.bytes().take_while(|&b| b == b' ' || b == b'\t').count();
+    // Blanks are ASCII, so `n` is a character boundary.
+    i.get(n..).unwrap_or("")
+}
+
+/// The token at the start of `j` (no leading blank) and the rest.
+#[inline]
+fn split_token(j: &str) -> (&str, &str) {
+    let n = j.bytes().position(|b| b == b' ' || b == b'\t').unwrap_or(j.len());
+    (j.get(..n).unwrap_or(j), j.get(n..).unwrap_or(""))
+}
+
 /// A blank and the next operand token; `what` names the operand if the line
 /// ends (or reaches `=>`) first.
+#[inline]
 fn operand<'a>(i: &'a str, what: &'static str) -> Res<'a, &'a str> {
-    if first_token(i.trim_start_matches(is_space)) == "=>" {
-        return fail(i.trim_start_matches(is_space), SyntaxError::MissingOperand(what));
+    let j = skip_blanks(i);
+    if split_token(j).0 == "=>" {
+        return fail(j, SyntaxError::MissingOperand(what));
     }
     any_operand(i, what)
 }
 
 /// A blank and the next token, whatever it is.
+#[inline]
 fn any_operand<'a>(i: &'a str, what: &'static str) -> Res<'a, &'a str> {
-    let (j, _) = space0(i)?;
+    let j = skip_blanks(i);
     if j.is_empty() {
         return fail(j, SyntaxError::MissingOperand(what));
     }
     if j.len() == i.len() {
         return fail(j, SyntaxError::UnexpectedText(first_token(j).to_owned()));
     }
-    token(j)
+    let (tok, rest) = split_token(j);
+    Ok((rest, tok))
 }
 
 /// The next token if the line goes on (after a blank).
+#[inline]
 fn peek_token(i: &str) -> Option<&str> {
-    let j = i.trim_start_matches(is_space);
-    (!j.is_empty() && j.len() < i.len()).then(|| first_token(j))
+    let j = skip_blanks(i);
+    (!j.is_empty() && j.len() < i.len()).then(|| split_token(j).0)
 }
 
 /// A number token: `0x` + 1..=16 hex digits, or decimal digits.
@@ -228,13 +247,19 @@ fn num_value(tok: &str, what: &'static str) -> Result<Num, SyntaxError> {
 /// 1..=16 hex digits (more only if leading zeros keep it in range is not
 /// accepted: the width must fit the canonical form).
 fn hex_value(h: &str, what: &'static str) -> Result<(u64, u8), SyntaxError> {
-    if h.is_empty() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if h.is_empty() {
         return Err(SyntaxError::BadNumber(what));
+    }
+    let mut v = 0u64;
+    for b in h.bytes() {
+        let Some(d) = hex_nibble(b) else {
+            return Err(SyntaxError::BadNumber(what));
+        };
+        v = (v << 4) | u64::from(d);
     }
     if h.len() > 16 {
         return Err(SyntaxError::NumberOutOfRange(what));
     }
-    let v = u64::from_str_radix(h, 16).map_err(|_| SyntaxError::NumberOutOfRange(what))?;
     // h.len() <= 16 checked above.
     Ok((v, u8::try_from(h.len()).unwrap_or(16)))
 }
@@ -667,7 +692,7 @@ fn column(line: &str, at: &str) -> usize {
 /// The column and kind of the first error on the line (line number 0; the
 /// caller sets it).
 pub fn parse_line(text: &str) -> Result<Line, ParseError> {
-    let (stmt_part, comment) = match text.find('#') {
+    let (stmt_part, comment) = match text.bytes().position(|b| b == b'#') {
         Some(k) => (&text[..k], Some(text[k..].to_owned())),
         None => (text, None),
     };
@@ -760,6 +785,7 @@ pub fn parse(text: &str) -> Result<Trace, ParseError> {
     // A final newline ends the last line; it does not start another.
     let body = text.strip_suffix('\n').unwrap_or(text);
     let pieces = (!text.is_empty()).then(|| body.split('\n')).into_iter().flatten();
+    lines.reserve(body.bytes().filter(|&b| b == b'\n').count() + 1);
     for (n, raw) in pieces.enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         let line = parse_line(raw).map_err(|e| ParseError { line: n + 1, ..e })?;
