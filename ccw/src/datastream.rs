@@ -128,9 +128,14 @@ pub(crate) fn cpa_after(addr: u64) -> u32 {
 impl<'a> DataStream<'a> {
     /// A stream over one direct-addressed CCW, outside any channel program:
     /// for device unit tests. `format` decides the address limit; the command
-    /// code decides the direction (skip applies to input commands).
+    /// code decides the direction (skip applies to input commands). The CD
+    /// flag is ignored (there is no program to chain data from).
     #[must_use]
     pub fn direct(mem: &'a dyn GuestMemory, format: CcwFormat, key: AccessKey, ccw: Ccw) -> Self {
+        let ccw = Ccw {
+            flags: ccw.flags.with_cd(false),
+            ..ccw
+        };
         let orb = Orb {
             ctrl: OrbControls::new()
                 .with_key(key.get())
