@@ -32,7 +32,9 @@ fuzz_target!(|input: Input| {
         .map(|op| match op {
             Op::Command { cmd, sli, data } => HostileOp::Command { cmd, sli, data },
             Op::Store { addr, bytes } => HostileOp::Store { addr, bytes },
-            Op::Notify { queue } => HostileOp::Notify { queue: u64::from(queue) },
+            Op::Notify { queue } => HostileOp::Notify {
+                queue: u64::from(queue),
+            },
             Op::Input { bytes } => HostileOp::Input { bytes },
             Op::Disable => HostileOp::Disable,
         })
