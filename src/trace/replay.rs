@@ -418,13 +418,20 @@ pub fn replay(
         blessed: opts.bless.then(|| trace.clone()),
     };
     for (idx, l) in trace.lines.iter().enumerate() {
-        let Some(stmt) = &l.stmt else { continue };
+        let Some(stmt) = &l.stmt else {
+            if run.opts.verbose {
+                if let Some(c) = &l.comment {
+                    let _ = writeln!(run.out, "{:>5}  {c}", idx + 1);
+                }
+            }
+            continue;
+        };
         run.report.statements += 1;
         if idx % 4096 == 0 {
             progress(idx + 1);
         }
         if run.opts.verbose {
-            let _ = writeln!(run.out, "{:>5}  {stmt}", idx + 1);
+            let _ = writeln!(run.out, "{:>5}  {l}", idx + 1);
         }
         match stmt {
             Statement::Header(_) | Statement::Machine(_) | Statement::Device(_) => {}
