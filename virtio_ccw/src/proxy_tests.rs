@@ -973,3 +973,50 @@ fn vdev_reset_at_revision_0_keeps_revision_0() {
     assert_eq!(d.indicators(), Indicators::default());
     assert!(!d.queue(0).unwrap().ready());
 }
+
+#[test]
+fn poll_delivers_console_input_and_sets_indicator() {
+    let m = VecMemory::new(0x40000);
+    let input = crate::ConsoleInput::default();
+    let mut d = VirtioCcwDevice::new(Box::new(crate::Console::new(Box::new(std::io::sink()), input.clone())));
+    let rec = attach(&mut d);
+    rev(&mut d, 1);
+    ok(&mut d, CCW_CMD_WRITE_FEAT, &feat(1, 1));
+    status(&mut d, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+    ok(&mut d, CCW_CMD_SET_VQ, &vq_info(0x10000, 0, 8, 0x11000, 0x12000));
+    ok(&mut d, CCW_CMD_SET_VQ, &vq_info(0x14000, 1, 8, 0x15000, 0x16000));
+    ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
+    driver_ok(&mut d);
+    // One 16-byte receive buffer on receiveq0.
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&0x20000u64.to_le_bytes());
+    raw[8..12].copy_from_slice(&16u32.to_le_bytes());
+    raw[12..14].copy_from_slice(&VIRTQ_DESC_F_WRITE.to_le_bytes());
+    m.store(0x10000, &raw).unwrap();
+    m.store(0x11002, &1u16.to_le_bytes()).unwrap();
+    d.poll(&m);
+    assert!(rec.unsolicited.lock().is_empty());
+    input.lock().extend(b"ls -l\n");
+    d.poll(&m);
+    assert_eq!(m.fetch(0x20000, 6).unwrap(), b"ls -l\n".to_vec());
+    assert_eq!(m.fetch(0x12008, 4).unwrap(), vec![6, 0, 0, 0]);
+    assert_eq!(m.fetch(0x8000, 8).unwrap(), vec![0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(rec.unsolicited.lock().as_slice(), &[0]);
+}
+
+#[test]
+fn needs_reset_in_adapter_mode_uses_config_indicator_and_io_interruption() {
+    let m = VecMemory::new(0x11800);
+    let mut d = blk();
+    let rec = attach(&mut d);
+    ready_blk(&mut d, 2);
+    ok(&mut d, CCW_CMD_SET_IND_ADAPTER, &thinint(0x8000, 0x8100, 0, 3));
+    ok(&mut d, CCW_CMD_SET_CONF_IND, &0x8008u64.to_be_bytes());
+    driver_ok(&mut d);
+    // The rings lie beyond storage: the device breaks.
+    d.notify(&m, 0, 0);
+    assert_ne!(d.status() & STATUS_DEVICE_NEEDS_RESET, 0);
+    assert_eq!(m.fetch(0x8008, 8).unwrap(), vec![0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(rec.unsolicited.lock().as_slice(), &[0]);
+    assert!(rec.adapter.lock().is_empty());
+}
