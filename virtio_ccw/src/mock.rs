@@ -313,7 +313,38 @@ mod tests {
         ]
     }
 
+    /// A legacy (revision 0) virtio-blk with the contiguous big-endian ring
+    /// at 0x1000 (256 entries: available ring at 0x2000, used ring at 0x3000).
+    fn setup_legacy() -> Vec<HostileOp> {
+        let mut vq = [0u8; 16];
+        vq[..8].copy_from_slice(&0x1000u64.to_be_bytes());
+        vq[8..12].copy_from_slice(&4096u32.to_be_bytes());
+        vq[14..16].copy_from_slice(&256u16.to_be_bytes());
+        let c = |cmd, data: &[u8]| HostileOp::Command {
+            cmd,
+            sli: false,
+            data: data.to_vec(),
+        };
+        vec![
+            c(CCW_CMD_SET_VIRTIO_REV, &[0, 0, 0, 0]),
+            c(CCW_CMD_WRITE_STATUS, &[0x03]),
+            c(CCW_CMD_SET_VQ, &vq),
+            c(CCW_CMD_SET_IND, &0x8000u64.to_be_bytes()),
+            c(CCW_CMD_SET_CONF_IND, &0x8008u64.to_be_bytes()),
+            c(CCW_CMD_WRITE_STATUS, &[0x07]),
+        ]
+    }
+
     proptest! {
+        #[test]
+        fn hostile_legacy_rings_never_store_outside_guest_buffers(
+            ops in prop::collection::vec(ring_op(), 0..40),
+        ) {
+            let mut all = setup_legacy();
+            all.extend(ops);
+            let _ = run_hostile(0, &all);
+        }
+
         #[test]
         fn hostile_sequences_never_store_outside_guest_buffers(
             which in 0u8..4,

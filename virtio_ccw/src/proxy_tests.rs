@@ -1020,3 +1020,20 @@ fn needs_reset_in_adapter_mode_uses_config_indicator_and_io_interruption() {
     assert_eq!(rec.unsolicited.lock().as_slice(), &[0]);
     assert!(rec.adapter.lock().is_empty());
 }
+
+#[test]
+fn notify_completes_every_pending_request_with_one_interruption() {
+    let m = VecMemory::new(0x40000);
+    let mut d = blk();
+    let rec = attach(&mut d);
+    ready_blk(&mut d, 1);
+    ok(&mut d, CCW_CMD_SET_IND, &0x8000u64.to_be_bytes());
+    driver_ok(&mut d);
+    offer_read(&m, 0, Endian::Little);
+    // The same chain offered again in slot 1 (avail idx 2).
+    offer_read(&m, 1, Endian::Little);
+    d.notify(&m, 0, 0);
+    assert_eq!(m.fetch(0x12002, 2).unwrap(), vec![2, 0]);
+    assert_eq!(m.fetch(0x12004, 16).unwrap(), [[0, 0, 0, 0, 1, 2, 0, 0]; 2].concat());
+    assert_eq!(rec.unsolicited.lock().len(), 1);
+}
