@@ -133,17 +133,70 @@ fn parallel(css: &Arc<Css>, mem: &Arc<VecMemory>, threads: u16, iters: u64) -> D
     t0.elapsed()
 }
 
+/// CPU time (user + system) of the calling thread, from
+/// `/proc/thread-self/stat` (clock ticks of 10 ms), if available.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Round trips per second of CPU time, per thread, with `threads` threads
+/// on distinct subchannels: independent of other load on the machine, it
+/// shows whether the threads slow each other down (contention).
+fn cpu_time_per_round_trip(css: &Arc<Css>, mem: &Arc<VecMemory>, threads: u16, iters: u64) -> Duration {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let css = Arc::clone(css);
+            let mem = Arc::clone(mem);
+            std::thread::spawn(move || {
+                let ctx = IoCtx::new(&*mem);
+                let t0 = thread_cpu_time().unwrap_or_default();
+                for _ in 0..iters {
+                    round_trip(&css, &ctx, t);
+                }
+                thread_cpu_time().unwrap_or_default().saturating_sub(t0)
+            })
+        })
+        .collect();
+    let total: Duration = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    total / u32::try_from(iters * u64::from(threads)).unwrap_or(u32::MAX)
+}
+
 fn bench_scaling(c: &mut Criterion) {
-    let (css, mem) = machine(2);
-    let (css, mem) = (Arc::new(css), Arc::new(mem));
-    let mut g = c.benchmark_group("round_trips_distinct_subchannels");
-    for threads in [1u16, 2] {
-        g.throughput(Throughput::Elements(u64::from(threads)));
-        g.bench_function(format!("{threads}_threads"), |b| {
-            b.iter_custom(|iters| parallel(&css, &mem, threads, iters));
-        });
+    for distinct_isc in [false, true] {
+        let (css, mem) = machine(2);
+        if distinct_isc {
+            // Subchannel 1 on ISC 4: the two CPUs share no interruption queue.
+            let ctx = IoCtx::new(&mem);
+            assert_eq!(css.stsch(&ctx, 0x0001_0001, 0x8000), Ok(Cc::Zero));
+            let mut w1 = mem.fetch(0x8004, 1).unwrap();
+            w1[0] = (w1[0] & !0x38) | 4 << 3;
+            mem.store(0x8004, &w1).unwrap();
+            assert_eq!(css.msch(&ctx, 0x0001_0001, 0x8000), Ok(Cc::Zero));
+        }
+        let (css, mem) = (Arc::new(css), Arc::new(mem));
+        let name = if distinct_isc { "distinct_isc" } else { "same_isc" };
+        let mut g = c.benchmark_group(format!("round_trips_distinct_subchannels_{name}"));
+        for threads in [1u16, 2] {
+            g.throughput(Throughput::Elements(u64::from(threads)));
+            g.bench_function(format!("{threads}_threads"), |b| {
+                b.iter_custom(|iters| parallel(&css, &mem, threads, iters));
+            });
+        }
+        g.finish();
+        if thread_cpu_time().is_some() {
+            let n = 2_000_000;
+            let one = cpu_time_per_round_trip(&css, &mem, 1, n);
+            let two = cpu_time_per_round_trip(&css, &mem, 2, n);
+            eprintln!(
+                "{name}: CPU time per round trip: 1 thread {one:?}, 2 threads {two:?} each; \
+                 throughput scaling at equal CPU share {:.2}x",
+                2.0 * one.as_secs_f64() / two.as_secs_f64().max(1e-12)
+            );
+        }
     }
-    g.finish();
 }
 
 criterion_group! {

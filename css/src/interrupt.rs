@@ -11,7 +11,7 @@
 //! the entry outright: there are no stale entries.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use zcss_ccw::sid::SubchannelId;
@@ -44,61 +44,73 @@ pub(crate) struct Entry {
     pub seq: u32,
 }
 
+/// One ISC's queue and its "not empty" flag, alone in its cache lines so
+/// that CPUs working on different ISCs do not share a line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Slot {
+    queue: Mutex<VecDeque<Entry>>,
+    nonempty: AtomicBool,
+}
+
 /// The eight per-ISC FIFO queues.
 #[derive(Debug, Default)]
 pub(crate) struct IoQueues {
-    queues: [Mutex<VecDeque<Entry>>; 8],
-    /// CR6-order mask (0x80 = ISC 0) of non-empty queues: lets TPI and
-    /// `next_interrupt` skip the locks when nothing is pending.
-    nonempty: AtomicU8,
+    slots: [Slot; 8],
 }
 
 impl IoQueues {
     pub fn push(&self, isc: u8, e: Entry) {
-        let isc = usize::from(isc & 7);
-        let mut q = self.queues[isc].lock();
+        let slot = &self.slots[usize::from(isc & 7)];
+        let mut q = slot.queue.lock();
         q.push_back(e);
-        self.nonempty.fetch_or(0x80 >> isc, Ordering::Release);
+        slot.nonempty.store(true, Ordering::Release);
     }
 
     /// Removes the entry of `sid` with `seq` from queue `isc`.
     pub fn remove(&self, isc: u8, sid: SubchannelId, seq: u32) -> bool {
-        let isc = usize::from(isc & 7);
-        let mut q = self.queues[isc].lock();
+        let slot = &self.slots[usize::from(isc & 7)];
+        let mut q = slot.queue.lock();
         let Some(pos) = q.iter().position(|e| e.sid == sid && e.seq == seq) else {
             return false;
         };
         q.remove(pos);
         if q.is_empty() {
-            self.nonempty.fetch_and(!(0x80 >> isc), Ordering::Release);
+            slot.nonempty.store(false, Ordering::Release);
         }
         true
     }
 
     /// Pops the oldest entry of queue `isc`.
     pub fn pop(&self, isc: u8) -> Option<Entry> {
-        let isc = usize::from(isc & 7);
-        if self.nonempty.load(Ordering::Acquire) & (0x80 >> isc) == 0 {
+        let slot = &self.slots[usize::from(isc & 7)];
+        if !slot.nonempty.load(Ordering::Acquire) {
             return None;
         }
-        let mut q = self.queues[isc].lock();
+        let mut q = slot.queue.lock();
         let e = q.pop_front();
         if q.is_empty() {
-            self.nonempty.fetch_and(!(0x80 >> isc), Ordering::Release);
+            slot.nonempty.store(false, Ordering::Release);
         }
         e
     }
 
     /// CR6-order mask of ISCs with queued requests.
     pub fn pending_mask(&self) -> u8 {
-        self.nonempty.load(Ordering::Acquire)
+        let mut m = 0;
+        for (i, slot) in self.slots.iter().enumerate() {
+            if slot.nonempty.load(Ordering::Acquire) {
+                m |= 0x80 >> i;
+            }
+        }
+        m
     }
 
     /// All entries (for invariant checks).
     pub fn snapshot(&self) -> Vec<(u8, Entry)> {
         let mut v = Vec::new();
-        for (isc, q) in (0u8..).zip(self.queues.iter()) {
-            v.extend(q.lock().iter().map(|&e| (isc, e)));
+        for (isc, slot) in (0u8..).zip(self.slots.iter()) {
+            v.extend(slot.queue.lock().iter().map(|&e| (isc, e)));
         }
         v
     }
