@@ -11,7 +11,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use zcss_ccw::engine::{Ending, Engine, Limits};
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::memory::GuestMemory;
-use zcss_ccw::sid::{SubchannelId, SubchannelIdWord};
+use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
 use zcss_ccw::ProgramEnd;
 
@@ -419,15 +419,36 @@ impl Shared {
         (ssid == 0 || self.mss()) && (cssid == self.cfg.default_cssid || self.mcss()) && cssid != 0xff
     }
 
-    /// Decodes GR1: operand exception for an invalid word; `Ok(None)` for a
+    /// Decodes GR1 into (CSSID, SSID, subchannel number): operand exception
+    /// for an invalid word (bit 15 zero, bits 8–11 not zero, or a CSSID with
+    /// M = 0 — the rules of [`zcss_ccw::sid::SubchannelIdWord::parse`], in plain bit
+    /// operations so that the parts stay in registers); `Ok(None)` for a
     /// subchannel the program cannot see (condition code 3).
     #[inline]
+    pub fn decode_parts(&self, gr1: u32) -> Result<Option<(u8, u8, u16)>, ProgramCheck> {
+        if gr1 & 0x0001_0000 == 0 || gr1 & 0x00f0_0000 != 0 {
+            return Err(ProgramCheck::Operand);
+        }
+        let [field, ..] = gr1.to_be_bytes();
+        let cssid = if gr1 & 0x0008_0000 != 0 {
+            field
+        } else if field == 0 {
+            self.cfg.default_cssid
+        } else {
+            return Err(ProgramCheck::Operand);
+        };
+        let [_, b1, s0, s1] = gr1.to_be_bytes();
+        let ssid = (b1 >> 1) & 3;
+        let schno = u16::from_be_bytes([s0, s1]);
+        Ok(self.visible(cssid, ssid).then_some((cssid, ssid, schno)))
+    }
+
+    /// Decodes GR1 (see [`Shared::decode_parts`]) into a subchannel id.
+    #[inline]
     pub fn decode_sid(&self, gr1: u32) -> Result<Option<SubchannelId>, ProgramCheck> {
-        let p = SubchannelIdWord::from_bits(gr1)
-            .parse()
-            .map_err(|_| ProgramCheck::Operand)?;
-        let sid = p.with_default_css(self.cfg.default_cssid);
-        Ok(self.visible(sid.cssid, sid.ssid).then_some(sid))
+        Ok(self
+            .decode_parts(gr1)?
+            .map(|(cssid, ssid, schno)| SubchannelId { cssid, ssid, schno }))
     }
 
     /// The subchannel, if it holds (or once held) a device and is visible.
@@ -908,6 +929,29 @@ impl DeviceInfo {
             dev_type: 0,
             dev_model: 0,
             chpid_type: 0x32,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zcss_ccw::sid::SubchannelIdWord;
+
+    proptest::proptest! {
+        #[test]
+        fn decode_parts_agrees_with_the_word_parser(word: u32, mcss: bool, mss: bool) {
+            let css = Css::new(CssConfig { mcss, mss, ..CssConfig::default() });
+            let ours = css.sh.decode_sid(word);
+            let theirs = SubchannelIdWord::from_bits(word).parse();
+            match theirs {
+                Err(_) => proptest::prop_assert_eq!(ours, Err(ProgramCheck::Operand)),
+                Ok(p) => {
+                    let sid = p.with_default_css(DEFAULT_CSSID);
+                    let visible = css.sh.visible(sid.cssid, sid.ssid);
+                    proptest::prop_assert_eq!(ours, Ok(visible.then_some(sid)));
+                }
+            }
         }
     }
 }

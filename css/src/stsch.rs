@@ -16,6 +16,7 @@
 //! device. QEMU behaves the same way.
 
 use zcss_ccw::schib::Schib;
+use zcss_ccw::sid::SubchannelId;
 
 use crate::ctx::{aligned, IoCtx};
 use crate::error::{Cc, InsnResult};
@@ -33,19 +34,19 @@ impl Css {
             ctx.privileged()?;
             aligned(schib_addr, 4)?;
             ctx.probe_store(schib_addr, Schib::LEN as u64)?;
-            let Some(sid) = sh.decode_sid(gr1)? else {
+            let Some((cssid, ssid, schno)) = sh.decode_parts(gr1)? else {
                 return Ok(Cc::Three);
             };
-            let Some(set) = sh.tables.set(sid.cssid, sid.ssid) else {
+            let Some(set) = sh.tables.set(cssid, ssid) else {
                 return Ok(Cc::Three);
             };
             let Some(highest) = set.highest() else {
                 return Ok(Cc::Three);
             };
-            if sid.schno > highest {
+            if schno > highest {
                 return Ok(Cc::Three);
             }
-            let bytes = match sh.tables.get(sid) {
+            let bytes = match sh.tables.get(SubchannelId { cssid, ssid, schno }) {
                 Some(sch) => {
                     let st = sch.state.lock();
                     if st.present {
