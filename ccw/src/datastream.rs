@@ -150,6 +150,7 @@ impl<'a> DataStream<'a> {
         s
     }
 
+    #[inline]
     fn empty(
         mem: &'a dyn GuestMemory,
         hooks: Option<&'a mut dyn EngineHooks>,
@@ -178,8 +179,10 @@ impl<'a> DataStream<'a> {
     }
 
     /// The stream of the command-chained (already validated) `ccw` at
-    /// `ccw_addr`; may already be failed if the first IDAW/MIDAW is invalid.
-    pub(crate) fn begin(
+    /// `ccw_addr`, before [`DataStream::open`]. A plain constructor so that
+    /// the caller builds it in place (no copy of the struct per CCW).
+    #[inline]
+    pub(crate) fn new(
         mem: &'a dyn GuestMemory,
         hooks: &'a mut dyn EngineHooks,
         ctx: Ctx,
@@ -187,11 +190,22 @@ impl<'a> DataStream<'a> {
         ccw: Ccw,
         budget: u32,
     ) -> Self {
-        let mut s = Self::empty(mem, Some(hooks), ctx, ccw_addr, ccw, budget);
-        if let Err(cause) = s.setup() {
-            s.fail(cause);
+        Self::empty(mem, Some(hooks), ctx, ccw_addr, ccw, budget)
+    }
+
+    /// Sets up the addressing of the first CCW; the stream is failed when
+    /// the first IDAW or MIDAW is invalid (the device is then not started).
+    #[inline]
+    pub(crate) fn open(&mut self) {
+        if self.ccw.count != 0 && (self.ccw.flags.ida() || self.ccw.flags.mida()) {
+            if let Err(cause) = self.setup() {
+                self.fail(cause);
+            }
+        } else {
+            self.addressing = Addressing::Direct {
+                next: u64::from(self.ccw.cda),
+            };
         }
-        s
     }
 
     /// Sets up the addressing of the current CCW: fetches the first IDAW or
@@ -223,7 +237,7 @@ impl<'a> DataStream<'a> {
         Ok(())
     }
 
-    pub(crate) fn finish(self) -> StreamOutcome {
+    pub(crate) fn finish(&self) -> StreamOutcome {
         StreamOutcome {
             ccw_addr: self.ccw_addr,
             ccw: self.ccw,

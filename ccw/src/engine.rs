@@ -463,7 +463,8 @@ fn execute(
     dev: &mut dyn CcwDevice,
     budget: u32,
 ) -> (Option<DeviceResult>, StreamOutcome) {
-    let mut s = DataStream::begin(mem, hooks, ctx, addr, *ccw, budget);
+    let mut s = DataStream::new(mem, hooks, ctx, addr, *ccw, budget);
+    s.open();
     let res = if s.failed() {
         None
     } else {
