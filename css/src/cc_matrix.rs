@@ -241,3 +241,10 @@ fn subchannel_footprint_is_at_most_256_bytes() {
     let size = std::mem::size_of::<crate::subchannel::Subchannel>();
     assert!(size <= 256, "Subchannel is {size} bytes");
 }
+
+#[test]
+fn css_is_send_and_sync() {
+    fn check<T: Send + Sync + Clone>() {}
+    check::<Css>();
+    assert_eq!(std::mem::size_of::<Css>(), std::mem::size_of::<usize>());
+}
