@@ -34,7 +34,12 @@ Exit status:
 /// zcss: an s390 channel-subsystem emulator — replay, list and decode
 /// channel-subsystem traces (.zct files).
 #[derive(Debug, Parser)]
-#[command(name = "zcss", version, about, after_help = EXIT_CODES)]
+#[command(
+    name = "zcss",
+    version,
+    about = "zcss, an s390 channel-subsystem emulator: replay, list and decode channel-subsystem traces (.zct files)",
+    after_help = EXIT_CODES
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

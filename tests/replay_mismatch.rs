@@ -317,3 +317,21 @@ fn cli_lscss_lists_devices_like_lscss() {
         "0.0.0300 0.0.0001  0000/00 3832/04      80  80  ff   00000000 00000000"
     );
 }
+
+#[test]
+fn replay_wrong_crw_names_crw_field() {
+    // No channel report is pending: STCRW stores zeros with cc 1.
+    let text = "zcss-trace 1\nstcrw 0x5000 => cc=1\nexpect 0x5000 00000001\n";
+    let r = run(text, false);
+    assert_eq!(messages(&r), vec![(3, "crw.rsid expected 0x1 got 0x0".into())]);
+}
+
+#[test]
+fn replay_wrong_prefix_area_code_names_intcode_field() {
+    let text = BASE.replace(
+        "tpi 0x4800 => cc=1\nexpect 0x4800 00010000 0000000c",
+        "tpi 0x0 => cc=1\nexpect 0xb8 00010000 0000000c 08000000",
+    );
+    let r = run(&text, false);
+    assert_eq!(messages(&r), vec![(15, "intcode.isc expected 0x1 got 0x3".into())]);
+}
