@@ -95,7 +95,7 @@ impl Css {
         self.observed(Insn::Chsc { addr }, ctx, |sh, ctx| {
             ctx.privileged()?;
             aligned(addr, CHSC_AREA_LEN as u64)?;
-            let mut area = Box::new([0u8; CHSC_AREA_LEN]);
+            let mut area = [0u8; CHSC_AREA_LEN];
             ctx.fetch(addr, &mut area[..])?;
             ctx.probe_store(addr, CHSC_AREA_LEN as u64)?;
             match execute(&mut area, &mut Ctx { sh }) {

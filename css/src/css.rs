@@ -315,6 +315,15 @@ impl Css {
         self.sh.tables.get(sid).is_some_and(|s| s.state.lock().present)
     }
 
+    /// The SCHIB of `sid` as STORE SUBCHANNEL would store it, without the
+    /// visibility rules (for tools, tracing and tests). `None` if no device
+    /// is attached there.
+    #[must_use]
+    pub fn schib(&self, sid: SubchannelId) -> Option<zcss_ccw::schib::Schib> {
+        let st = self.sh.tables.get(sid)?.state.lock();
+        st.present.then(|| st.schib())
+    }
+
     /// A handle for `sid`, as its device gets it (for tests and embedders
     /// that raise unsolicited status themselves).
     #[must_use]

@@ -442,6 +442,8 @@ fn attach_rejects_duplicates_and_auto_places() {
     let placed = m.css.attach_auto(None, dev()).unwrap();
     assert_eq!(placed, sid(1));
     assert!(m.css.has_device(sid(1)));
+    assert_eq!(m.css.schib(sid(1)).map(|s| s.pmcw.flags.devno()), Some(1));
+    assert_eq!(m.css.schib(sid(2)), None);
     assert!(m.css.detach(sid(7)).is_err());
 }
 
