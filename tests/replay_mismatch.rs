@@ -85,7 +85,13 @@ fn replay_wrong_intparm_names_intcode_intparm() {
 fn replay_wrong_cc_reports_expected_and_got() {
     let text = BASE.replace("ssch 0x00010000 0x1800 => cc=0", "ssch 0x00010000 0x1800 => cc=1");
     let r = run(&text, false);
-    assert_eq!(messages(&r), vec![(12, "ssch: expected cc=1 got cc=0".into())]);
+    assert_eq!(
+        messages(&r),
+        vec![(
+            12,
+            "ssch: expected cc=1 got cc=0 (orb: intparm=0xc f=1 lpm=0xff cpa=0x2000)".into()
+        )]
+    );
 }
 
 #[test]

@@ -276,7 +276,18 @@ impl Run<'_> {
             self.report.checks += 1;
             if !e.accepts(got) {
                 self.report.failed_checks += 1;
-                self.mismatch(line, format!("{}: expected {e} got {got}", insn.mnemonic()));
+                let context = match *insn {
+                    Insn::Ssch { orb, .. } => self.orb_summary(orb.value).map(|o| format!(" (orb: {o})")),
+                    _ => None,
+                };
+                self.mismatch(
+                    line,
+                    format!(
+                        "{}: expected {e} got {got}{}",
+                        insn.mnemonic(),
+                        context.unwrap_or_default()
+                    ),
+                );
             }
         }
         if let Some(t) = &mut self.blessed {
@@ -335,6 +346,23 @@ impl Run<'_> {
         }
     }
 
+    /// The ORB at `addr` as its non-zero fields (`intparm=0x1 f=1 …`).
+    fn orb_summary(&self, addr: u64) -> Option<String> {
+        let b = self
+            .m
+            .mem
+            .fetch(addr, 32)
+            .or_else(|_| self.m.mem.fetch(addr, 12))
+            .ok()?;
+        let orb = Orb::decode(&b)?;
+        let fields: Vec<String> = collect_fields(&orb)
+            .into_iter()
+            .filter(|(_, v)| !is_zero_value(v))
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        Some(fields.join(" "))
+    }
+
     fn list_program(&mut self, orb_addr: u64) {
         let Ok(b) = self
             .m
@@ -345,12 +373,9 @@ impl Run<'_> {
             return;
         };
         let Some(orb) = Orb::decode(&b) else { return };
-        let fields: Vec<String> = collect_fields(&orb)
-            .into_iter()
-            .filter(|(_, v)| !is_zero_value(v))
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect();
-        let _ = writeln!(self.out, "           orb: {}", fields.join(" "));
+        if let Some(summary) = self.orb_summary(orb_addr) {
+            let _ = writeln!(self.out, "           orb: {summary}");
+        }
         let format = if orb.ctrl.format1() {
             CcwFormat::Format1
         } else {
