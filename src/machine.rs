@@ -311,16 +311,36 @@ impl Machine {
         let mut data = match d.param("image") {
             Some(p) => {
                 let path = base.join(p);
-                let bytes = std::fs::read(&path).map_err(|source| MachineError::Image {
+                let io = |source| MachineError::Image {
                     path: path.clone(),
                     source,
-                })?;
-                let len = bytes.len() as u64;
-                if len > size.unwrap_or(MAX_BLK_SIZE) {
+                };
+                // Only a regular file of bounded size: never read a device
+                // node (`/dev/zero`) or a huge file into memory.
+                let meta = std::fs::metadata(&path).map_err(io)?;
+                if !meta.is_file() {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "not a regular file",
+                    )));
+                }
+                let limit = size.unwrap_or(MAX_BLK_SIZE);
+                if meta.len() > limit {
                     return Err(MachineError::ImageTooLarge {
                         path,
-                        len,
-                        size: size.unwrap_or(MAX_BLK_SIZE),
+                        len: meta.len(),
+                        size: limit,
+                    });
+                }
+                let mut bytes = Vec::new();
+                std::fs::File::open(&path)
+                    .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+                    .map_err(io)?;
+                if bytes.len() as u64 > limit {
+                    return Err(MachineError::ImageTooLarge {
+                        path,
+                        len: bytes.len() as u64,
+                        size: limit,
                     });
                 }
                 bytes

@@ -341,3 +341,31 @@ fn replay_wrong_prefix_area_code_names_intcode_field() {
     let r = run(&text, false);
     assert_eq!(messages(&r), vec![(15, "intcode.isc expected 0x1 got 0x3".into())]);
 }
+
+#[test]
+fn cli_replay_image_that_is_a_device_node_exits_4() {
+    let p = temp_trace(
+        "devzero.zct",
+        "zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-blk image=/dev/zero\n",
+    );
+    let (code, _, err) = zcss(&["replay", p.to_str().unwrap()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn replay_virtio_blk_image_is_read_and_never_written() {
+    let dir = std::env::temp_dir().join(format!("zcss-image-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("disk.img");
+    std::fs::write(&img, vec![0x5a; 1024]).unwrap();
+    let p = dir.join("img.zct");
+    std::fs::write(
+        &p,
+        "zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-blk image=disk.img\nstsch 0x00010000 0x1000 => cc=0\n",
+    )
+    .unwrap();
+    let (code, out, err) = zcss(&["replay", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(std::fs::read(&img).unwrap(), vec![0x5a; 1024]);
+}
