@@ -290,6 +290,25 @@ mod tests {
     }
 
     #[test]
+    fn decode_every_structure_at_min_and_max_length_lists_fields() {
+        for s in Structure::ALL {
+            let max = s.max_len().min(96);
+            for len in [s.min_len(), max] {
+                let f = decode_fields(s, &vec![0; len]).unwrap_or_else(|e| panic!("{s:?} {len}: {e}"));
+                assert!(!f.is_empty(), "{s:?} {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn decode_one_byte_too_many_reports_length() {
+        for s in Structure::ALL.into_iter().filter(|s| s.max_len() < 1000) {
+            let e = decode_fields(s, &vec![0; s.max_len() + 1]).unwrap_err();
+            assert!(matches!(e, DecodeError::Length { .. }), "{s:?}: {e}");
+        }
+    }
+
+    #[test]
     fn parse_hex_odd_digits_is_an_error() {
         assert!(matches!(parse_hex(&["abc".into()]), Err(DecodeError::NotHex(_))));
     }
