@@ -184,6 +184,8 @@ pub struct Machine {
     pub config: MachineConfig,
     /// What guests wrote to virtio consoles.
     pub console_output: Arc<Mutex<Vec<u8>>>,
+    /// The recorder, if the machine is recorded.
+    recorder: Option<Arc<Recorder>>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -271,6 +273,7 @@ impl Machine {
             css,
             config: cfg.clone(),
             console_output,
+            recorder: recorder.cloned(),
         })
     }
 
@@ -393,7 +396,12 @@ impl Machine {
             Insn::Chsc { addr } => cc(self.css.chsc(&ctx, addr.value)),
             Insn::Sic { gr1, gr3 } => ok(self.css.sic(&ctx, gr1.value, gr3.value)),
             Insn::Diag500 { gr1, gr2, gr3, gr4 } => {
-                match self.css.diag500(&ctx, gr1.value, gr2.value, gr3.value, gr4.value) {
+                let gr = [gr1.value, gr2.value, gr3.value, gr4.value];
+                let r = match &self.recorder {
+                    Some(rec) => rec.diag500(&self.css, &ctx, gr),
+                    None => self.css.diag500(&ctx, gr[0], gr[1], gr[2], gr[3]),
+                };
+                match r {
                     Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
                     Err(p) => Outcome::Pgm(pgm(p)),
                 }

@@ -57,13 +57,7 @@ impl Guest {
     }
 
     fn exec(&self, insn: Insn) -> Outcome {
-        let o = self.m.execute(&insn);
-        // Instructions outside the css observer (DIAG 0x500 is recorded by
-        // the device wrapper only when it reaches a device).
-        if matches!(insn, Insn::Diag500 { .. }) {
-            self.rec.record(insn, o, &[]);
-        }
-        o
+        self.m.execute(&insn)
     }
 
     fn note(&self, text: &str) {
@@ -313,6 +307,34 @@ fn hostile() -> String {
     g.store(CCWS, &ccw1(0xe4, SLI, 8, 0x00ff_fff8));
     start(&g, &orb(11, F, 0x2000), ORB);
 
+    g.note("DIAG 0x500 notify naming a subchannel without a device: GR2 = -EINVAL");
+    assert_eq!(
+        g.exec(Insn::Diag500 {
+            gr1: Num::dec(3),
+            gr2: h(word(7)),
+            gr3: Num::dec(0),
+            gr4: Num::dec(0),
+        }),
+        Outcome::Gr2(-22)
+    );
+    g.note("DIAG 0x500 notify for a queue the driver never set up: GR2 = -EINVAL");
+    g.exec(Insn::Diag500 {
+        gr1: Num::dec(3),
+        gr2: h(word(0)),
+        gr3: Num::dec(5),
+        gr4: Num::dec(0),
+    });
+    g.note("DIAG 0x500 with an unknown subcode: specification exception");
+    assert_eq!(
+        g.exec(Insn::Diag500 {
+            gr1: Num::dec(7),
+            gr2: h(word(0)),
+            gr3: Num::dec(0),
+            gr4: Num::dec(0),
+        }),
+        Outcome::Pgm(PgmName::Specification)
+    );
+
     g.note("after all that the subchannel still works: SENSE ID, CE|DE");
     g.store(CCWS, &ccw1(0xe4, SLI, 8, u32::try_from(DATA).unwrap()));
     start(&g, &orb(12, F, 0x2000), ORB);
@@ -325,6 +347,8 @@ fn hostile_example_replays_clean() {
     assert!(text.contains("=> pgm=specification"), "{text}");
     assert!(text.contains("=> pgm=addressing"), "{text}");
     assert!(text.contains("=> pgm=operand"), "{text}");
+    assert!(text.contains("diag500 7 0x00010000 0 0 => pgm=specification"), "{text}");
+    assert!(text.contains("diag500 3 0x00010007 0 0 => gr2=-22"), "{text}");
 }
 
 #[test]

@@ -202,6 +202,9 @@ impl State {
 /// Records a trace from a live embedding; see the module documentation.
 pub struct Recorder {
     st: Mutex<State>,
+    /// Set while [`Recorder::diag500`] runs: the device wrapper then leaves
+    /// the recording of the notification to it.
+    in_diag: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -295,6 +298,7 @@ impl Recorder {
                 pending: Vec::new(),
                 mcss: cfg.mcss,
             }),
+            in_diag: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -315,6 +319,39 @@ impl Recorder {
             },
             accesses,
         );
+    }
+
+    /// Executes DIAGNOSE 0x500 through `css` and records it with the
+    /// registers as given and the storage the device touched, whatever the
+    /// outcome (the css does not report DIAG to its observer).
+    ///
+    /// # Errors
+    /// The program exception DIAG 0x500 ended with.
+    pub fn diag500(
+        &self,
+        css: &zcss_css::Css,
+        ctx: &zcss_css::IoCtx<'_>,
+        gr: [u64; 4],
+    ) -> Result<u64, zcss_css::ProgramCheck> {
+        use std::sync::atomic::Ordering;
+        self.in_diag.store(true, Ordering::SeqCst);
+        let r = css.diag500(ctx, gr[0], gr[1], gr[2], gr[3]);
+        self.in_diag.store(false, Ordering::SeqCst);
+        let outcome = match r {
+            Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
+            Err(p) => Outcome::Pgm(pgm(p)),
+        };
+        self.record(
+            Insn::Diag500 {
+                gr1: Num::dec(gr[0]),
+                gr2: Num::hex(gr[1]),
+                gr3: Num::dec(gr[2]),
+                gr4: Num::dec(gr[3]),
+            },
+            outcome,
+            &[],
+        );
+        r
     }
 
     /// Storage that logs every access into this recorder (give it to the
@@ -519,6 +556,10 @@ impl Device for RecordedDevice {
             rec: &self.rec,
         };
         let r = self.inner.notify(&logged, queue, cookie);
+        if self.rec.in_diag.load(std::sync::atomic::Ordering::SeqCst) {
+            // Recorder::diag500 records the instruction itself.
+            return r;
+        }
         let word = self.sid_word.unwrap_or(0);
         self.rec.record(
             Insn::Diag500 {
