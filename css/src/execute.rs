@@ -97,6 +97,7 @@ impl Css {
     /// # Errors
     /// Privileged operation, specification.
     pub fn diag500(&self, ctx: &IoCtx<'_>, subcode: u64, gr2: u64, gr3: u64, gr4: u64) -> Result<u64, ProgramCheck> {
+        let _span = tracing::trace_span!("diag500", subcode, gr2, gr3, gr4).entered();
         ctx.privileged()?;
         let einval = gr_bits(DIAG500_EINVAL);
         match subcode {

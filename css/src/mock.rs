@@ -54,6 +54,9 @@ pub struct MockState {
     pub resets: u32,
     /// Times the subchannel was disabled.
     pub disabled: u32,
+    /// Notifications received (queue, cookie).
+    pub notified: Vec<(u64, u64)>,
+    notify_result: Option<i64>,
     sense: Option<Sense>,
     delay: Option<Duration>,
     handle: Option<SubchannelHandle>,
@@ -107,6 +110,12 @@ impl MockControl {
     /// Returns `data` for read-type command `cmd`.
     pub fn set_read_data(&self, cmd: u8, data: Vec<u8>) {
         self.state.lock().read_data.insert(cmd, data);
+    }
+
+    /// Answers DIAG 0x500 notifications with `result` (`None`: the device
+    /// takes no notifications).
+    pub fn set_notify_result(&self, result: Option<i64>) {
+        self.state.lock().notify_result = result;
     }
 
     /// Sleeps this long in every command (to let other threads overtake).
@@ -234,6 +243,13 @@ impl Device for MockDevice {
 
     fn subchannel_disabled(&mut self) {
         self.state.lock().disabled += 1;
+    }
+
+    fn notify(&mut self, _mem: &dyn zcss_ccw::memory::GuestMemory, queue: u64, cookie: u64) -> Option<i64> {
+        let mut s = self.state.lock();
+        let r = s.notify_result?;
+        s.notified.push((queue, cookie));
+        Some(r)
     }
 }
 

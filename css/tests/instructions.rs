@@ -421,6 +421,25 @@ fn execute_dispatches_intercepted_instructions() {
         Some(zcss_css::gr_bits(DIAG500_EINVAL)),
         "the mock takes no notifications"
     );
+    m.ctl[0].set_notify_result(Some(77));
+    let d = IoInstruction::Diag500 {
+        subcode: 3,
+        gr2: u64::from(gr1(0)),
+        gr3: 2,
+        gr4: 5,
+    };
+    assert_eq!(m.css.execute(&ctx, &d, 0xff).gr2, Some(77));
+    assert_eq!(m.ctl[0].with_state(|s| s.notified.clone()), vec![(2, 5)]);
+    let bad_sid = IoInstruction::Diag500 {
+        subcode: 3,
+        gr2: 0x0001_0009,
+        gr3: 0,
+        gr4: 0,
+    };
+    assert_eq!(
+        m.css.execute(&ctx, &bad_sid, 0xff).gr2,
+        Some(zcss_css::gr_bits(DIAG500_EINVAL))
+    );
     let d = IoInstruction::Diag500 {
         subcode: 9,
         gr2: 0,
