@@ -484,3 +484,88 @@ fn parse_number(v: &str) -> Option<u64> {
         None => v.parse().ok(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::parse;
+
+    fn build(text: &str) -> Result<Machine, (usize, MachineError)> {
+        Machine::from_trace(&parse(text).unwrap(), Path::new("."))
+    }
+
+    #[test]
+    fn from_trace_without_machine_uses_defaults() {
+        let m = build("zcss-trace 1\n").unwrap();
+        assert_eq!(m.mem.size(), DEFAULT_MEMORY);
+        assert_eq!(m.config.default_css, 0xfe);
+        assert!(!m.css.mcss_enabled());
+    }
+
+    #[test]
+    fn from_trace_machine_keys_configure_css() {
+        let m = build("zcss-trace 1\nmachine memory=0x10000 mcss=on mss=on default-css=3\n").unwrap();
+        assert_eq!(m.mem.size(), 0x10000);
+        assert!(m.css.mcss_enabled());
+        assert!(m.css.mss_enabled());
+        assert_eq!(m.css.config().default_cssid, 3);
+    }
+
+    #[test]
+    fn from_trace_absurd_memory_is_refused() {
+        let e = build("zcss-trace 1\nmachine memory=0x100000001\n").unwrap_err();
+        assert!(matches!(e, (0, MachineError::MemorySize(0x1_0000_0001))), "{e:?}");
+        let e = build("zcss-trace 1\nmachine memory=16\n").unwrap_err();
+        assert!(matches!(e, (0, MachineError::MemorySize(16))), "{e:?}");
+    }
+
+    #[test]
+    fn from_trace_dasd_reports_kind_not_available_at_its_line() {
+        let e = build("zcss-trace 1\n\ndevice 0.0.0000 devno=0100 dasd-3390\n").unwrap_err();
+        assert!(matches!(e, (3, MachineError::KindNotAvailable("dasd-3390"))), "{e:?}");
+        assert!(!e.1.is_io());
+    }
+
+    #[test]
+    fn from_trace_bad_blk_size_is_refused() {
+        let e = build("zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-blk size=1000\n").unwrap_err();
+        assert!(matches!(e, (2, MachineError::BlkSize(1000))), "{e:?}");
+    }
+
+    #[test]
+    fn from_trace_attaches_every_device() {
+        let m =
+            build("zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-blk\ndevice fe.1.0005 devno=0005 virtio-console\n")
+                .unwrap();
+        let sid = |ssid, schno| SubchannelId {
+            cssid: 0xfe,
+            ssid,
+            schno,
+        };
+        assert!(m.css.has_device(sid(0, 0)));
+        assert!(m.css.has_device(sid(1, 5)));
+        assert!(!m.css.has_device(sid(0, 1)));
+    }
+
+    #[test]
+    fn deterministic_entropy_repeats_across_instances() {
+        let mut a = [0u8; 37];
+        let mut b = [0u8; 37];
+        DeterministicEntropy::default().read_exact(&mut a).unwrap();
+        DeterministicEntropy::default().read_exact(&mut b).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, [0u8; 37]);
+    }
+
+    #[test]
+    fn machine_statement_round_trips_the_config() {
+        let cfg = MachineConfig {
+            memory: 0x20_0000,
+            mss: true,
+            default_css: 1,
+            ..MachineConfig::default()
+        };
+        let text = format!("zcss-trace 1\n{}\n", cfg.machine_statement());
+        assert_eq!(MachineConfig::from_trace(&parse(&text).unwrap()), cfg);
+    }
+}

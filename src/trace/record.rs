@@ -574,3 +574,64 @@ impl Device for RecordedDevice {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_joins_overlapping_and_adjacent_ranges() {
+        assert_eq!(
+            merge(vec![(10, 5), (0, 4), (4, 2), (12, 10), (40, 1)]),
+            vec![(0, 6), (10, 12), (40, 1)]
+        );
+    }
+
+    #[test]
+    fn shadow_reads_zero_until_set() {
+        let mut s = Shadow::default();
+        assert_eq!(s.get(0x1234), 0);
+        s.set(0x1234, 7);
+        assert_eq!(s.get(0x1234), 7);
+        assert_eq!(s.get(0x1235), 0);
+        s.set(0x9000, 0);
+        assert_eq!(
+            s.pages.len(),
+            1,
+            "storing zero into an untouched page allocates nothing"
+        );
+    }
+
+    #[test]
+    fn record_read_of_changed_range_emits_store_before_and_expect_after() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let read = StorageAccess {
+            store: false,
+            addr: 0x100,
+            data: vec![1, 2, 3],
+        };
+        let write = StorageAccess {
+            store: true,
+            addr: 0x200,
+            data: vec![9],
+        };
+        rec.record(
+            Insn::Csch { gr1: Num::hex(0x10000) },
+            Outcome::Cc(0),
+            &[read.clone(), write],
+        );
+        // The same read again: replay storage already holds it, no store.
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[read]);
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            vec![
+                "store 0x00000100 010203",
+                "csch 0x00010000 => cc=0",
+                "expect 0x00000200 09",
+                "csch 0x00010000 => cc=0",
+            ]
+        );
+    }
+}
