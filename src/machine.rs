@@ -355,7 +355,12 @@ impl Machine {
         } else {
             (data.len() as u64).next_multiple_of(512)
         });
-        data.resize(usize::try_from(size).unwrap_or(0), 0);
+        // A zeroed allocation (pages the guest never writes stay untouched),
+        // then the image.
+        let mut disk = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        let n = data.len().min(disk.len());
+        disk[..n].copy_from_slice(&data[..n]);
+        data = disk;
         let readonly = d.param("readonly") == Some("on");
         Block::new(BlockBackend::Memory(data), readonly).map_err(|source| MachineError::Image {
             path: PathBuf::from("<memory>"),
