@@ -173,3 +173,91 @@ fn hsch_from_another_thread_stops_running_program_with_one_interruption() {
     assert!(m.ctl[0].commands().len() < 8, "the chain was cut short");
     m.css.check_invariants().unwrap();
 }
+
+/// SSCH and TSCH from four threads on two shared subchannels while a
+/// fifth thread takes interruptions: every SSCH with cc 0 is matched by
+/// exactly one TSCH with cc 0 (no status lost or reported twice), every
+/// interruption taken carries the parameter of an accepted SSCH, and no
+/// parameter is taken twice.
+#[test]
+fn shared_subchannels_every_start_is_tested_once_and_interrupts_at_most_once() {
+    const THREADS: u32 = 4;
+    const ROUNDS: u32 = 4000;
+    let m = Arc::new(Machine::new(2));
+    m.enable(gr1(0), 3);
+    m.enable(gr1(1), 3);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let m = Arc::clone(&m);
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            loop {
+                match m.css.next_interrupt(0xff) {
+                    Some(code) => seen.push(code.intparm),
+                    None if stop.load(Ordering::Acquire) => break,
+                    None => std::thread::yield_now(),
+                }
+            }
+            seen
+        })
+    };
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || {
+                let mem = VecMemory::new(1 << 16);
+                let ctx = IoCtx::new(&mem);
+                mem.store(0x100, &[0x03, 0x20, 0, 0, 0, 0, 0, 0]).unwrap();
+                let mut accepted = Vec::new();
+                let mut tested = 0u32;
+                for round in 0..ROUNDS {
+                    let g = gr1(u16::try_from(round & 1).unwrap());
+                    let intparm = t << 24 | round;
+                    let mut orb = intparm.to_be_bytes().to_vec();
+                    orb.extend([0x00, 0x80, 0x80, 0x00, 0, 0, 0x01, 0x00]);
+                    mem.store(0x200, &orb).unwrap();
+                    if m.css.ssch(&ctx, g, 0x200) == Ok(Cc::Zero) {
+                        accepted.push(intparm);
+                    }
+                    if m.css.tsch(&ctx, g, 0x300) == Ok(Cc::Zero) {
+                        tested += 1;
+                    }
+                }
+                (accepted, tested)
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    let mut tested = 0;
+    for h in handles {
+        let (a, t) = h.join().unwrap();
+        accepted.extend(a);
+        tested += t;
+    }
+    // Collect what is still pending.
+    let ctx = m.ctx();
+    for s in 0..2 {
+        if m.css.tsch(&ctx, gr1(s), IRB) == Ok(Cc::Zero) {
+            tested += 1;
+        }
+    }
+    stop.store(true, Ordering::Release);
+    let mut seen = collector.join().unwrap();
+    assert_eq!(
+        u32::try_from(accepted.len()).unwrap(),
+        tested,
+        "every accepted start tested exactly once"
+    );
+    let n = seen.len();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "an interruption was taken twice");
+    accepted.sort_unstable();
+    assert!(
+        seen.iter().all(|p| accepted.binary_search(p).is_ok()),
+        "interruption for no start"
+    );
+    assert_eq!(m.css.pending_iscs(), 0);
+    m.css.check_invariants().unwrap();
+}
