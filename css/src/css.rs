@@ -568,8 +568,20 @@ impl Shared {
             DevSlot::Passthrough(d) => (d.info(), true),
             DevSlot::Empty => return Err(CssError::NoDevice(sid)),
         };
-        let chpid = 0;
-        self.paths.lock().entry((sid.cssid, chpid)).or_insert(info.chpid_type);
+        // The device hangs on the first channel path of its type in its css
+        // image, or on the first free one (virtio: CHPID 0, type 0x32).
+        let chpid = {
+            let mut paths = self.paths.lock();
+            let same = paths
+                .range((sid.cssid, 0)..=(sid.cssid, 0xff))
+                .find(|(_, &t)| t == info.chpid_type)
+                .map(|(&(_, c), _)| c);
+            let chpid = same
+                .or_else(|| (0..=0xffu8).find(|c| !paths.contains_key(&(sid.cssid, *c))))
+                .ok_or(CssError::Full)?;
+            paths.insert((sid.cssid, chpid), info.chpid_type);
+            chpid
+        };
         let handle = self.handle(sid);
         match &mut slot {
             DevSlot::Ccw(d) => d.attached(handle),

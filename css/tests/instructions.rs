@@ -486,3 +486,22 @@ fn reset_returns_subchannels_to_initial_state_and_drops_pending_work() {
     assert_eq!(m.ctl[0].with_state(|st| st.resets), 1);
     m.css.check_invariants().unwrap();
 }
+
+#[test]
+fn devices_of_another_path_type_get_their_own_chpid() {
+    let m = Machine::new(2);
+    let pt = zcss_css::mock::MockPassthrough::new(0x3990);
+    m.css.attach_passthrough(sid(2), 2, Box::new(pt), false).unwrap();
+    assert_eq!(m.css.schib(sid(0)).unwrap().pmcw.chpid[0], 0);
+    assert_eq!(m.css.schib(sid(1)).unwrap().pmcw.chpid[0], 0, "same type, same path");
+    assert_eq!(m.css.schib(sid(2)).unwrap().pmcw.chpid[0], 1);
+    let ctx = m.ctx();
+    assert_eq!(m.css.rchp(&ctx, 1), Ok(Cc::Zero));
+    assert_eq!(m.css.rchp(&ctx, 2), Ok(Cc::Three));
+    // SCPD reports both paths with their types (format 0, CHPIDs 0..1).
+    m.chsc_request(16, 0x0002, &[0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(m.css.chsc(&ctx, CHSC_BLOCK), Ok(Cc::Zero));
+    let d = m.mem.fetch(CHSC_BLOCK + 16 + 8, 16).unwrap();
+    assert_eq!((d[2], d[3]), (0x32, 0));
+    assert_eq!((d[8 + 2], d[8 + 3]), (0x1b, 1));
+}
