@@ -13,3 +13,8 @@ pub use zcss_virtio_ccw as virtio_ccw;
 pub mod decode;
 pub mod machine;
 pub mod trace;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
