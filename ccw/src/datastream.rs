@@ -341,6 +341,12 @@ impl<'a> DataStream<'a> {
             };
             // n <= want <= u16::MAX.
             let n = usize::try_from(n).unwrap_or(0).min(want);
+            if n == 0 {
+                // Unreachable (every run has at least one byte); kept so that
+                // the loop provably makes progress or ends.
+                self.fail(CheckCause::InvalidDataAddress);
+                break;
+            }
             let (ok, check) = if skip {
                 (n, None)
             } else {

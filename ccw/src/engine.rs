@@ -350,7 +350,7 @@ impl Engine {
                 };
                 match bad.map_or_else(|| tic_target(&ctx, &ccw), Err) {
                     Ok(target) => {
-                        r.idle += 1;
+                        r.idle = r.idle.saturating_add(1);
                         via_tic = true;
                         addr = target;
                         continue;
@@ -396,12 +396,12 @@ impl Engine {
             }
             let budget = ctx.limits.max_ccws.saturating_sub(r.ccws);
             let (res, out) = execute(mem, &mut *hooks, ctx, addr, &ccw, dev, budget);
-            r.ccws += out.ccws;
+            r.ccws = r.ccws.saturating_add(out.ccws);
             r.pci |= out.pci;
             if out.moved > 0 {
                 r.idle = 0;
             } else {
-                r.idle += 1;
+                r.idle = r.idle.saturating_add(1);
             }
             match (out.stop, res) {
                 (Some(StreamStop::Check { cause, cpa, count }), res) => return r.checked(cause, cpa, count, res),
