@@ -29,7 +29,9 @@
 //!   with format-0 CCWs, or format-1 CCWs and ORB L = 1
 //!   (incorrect-length-suppression mode), IL is never indicated; with
 //!   format-1 CCWs and L = 0, IL is indicated when the count is not zero and
-//!   SLI does not suppress it.
+//!   SLI does not suppress it. A command ending with unit check before any
+//!   transfer (command reject) and a status without channel end (busy)
+//!   never indicate IL.
 //! * **Chaining** proceeds only on CE and DE without UC, UE, ATTN or BUSY;
 //!   with status modifier the next CCW is skipped (chaining continues at
 //!   CCW + 16).
@@ -428,7 +430,10 @@ impl Engine {
                 (None, Some(res)) => {
                     let st = res.status;
                     // Length is judged at channel end; without CE (busy) there is none.
-                    let il = st.channel_end() && incorrect_length(&ctx, &out);
+                    // A command rejected before any transfer (UC, stream
+                    // untouched) has no length to judge either.
+                    let rejected = st.unit_check() && !out.touched;
+                    let il = st.channel_end() && !rejected && incorrect_length(&ctx, &out);
                     let unusual = st.unit_check() || st.unit_exception() || st.attention() || st.busy();
                     let chain = out.ccw.flags.cc() && !il && !unusual && st.channel_end() && st.device_end();
                     if !chain {

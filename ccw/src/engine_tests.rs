@@ -1131,3 +1131,17 @@ fn chaining_past_end_of_storage_is_invalid_ccw_address() {
     let c = run(&m, &orb, &mut ScriptedDevice::default());
     assert_eq!(c, checked(CheckCause::InvalidCcwAddress, 0x1_0008, 0, 0, 2));
 }
+
+#[test]
+fn command_reject_before_transfer_has_no_il() {
+    let m = mem_with(&[ccw1(0x27, CC, 16, DATA), ccw1(NOP, 0, 0, 0)]);
+    let mut dev = ScriptedDevice::new(vec![Step::status(DeviceResult::COMMAND_REJECT)]);
+    let c = run(&m, &orb1(), &mut dev);
+    assert_eq!(
+        c,
+        Completion {
+            sense: Some(Sense::byte0(Sense::COMMAND_REJECT)),
+            ..done(PROG + 8, 16, 0x0e, 0, 1)
+        }
+    );
+}
