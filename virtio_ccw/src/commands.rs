@@ -47,8 +47,9 @@ pub const VQ_CONFIG_LEN: usize = 4;
 pub const THININT_LEN: usize = 25;
 /// SET_VIRTIO_REV fixed part: `{u16 revision; u16 length}`.
 pub const REV_INFO_LEN: usize = 4;
-/// Bytes of SENSE ID data (no CIWs).
-pub const SENSE_ID_LEN: usize = 8;
+/// Bytes of SENSE ID data the proxy offers: 8 identification bytes, no
+/// CIWs, zeros up to 256 (the SENSE ID data area size the PoO allows).
+pub const SENSE_ID_LEN: usize = 256;
 /// Bytes of BASIC SENSE data.
 pub const SENSE_LEN: usize = 32;
 /// Control-unit type of the virtio proxy.

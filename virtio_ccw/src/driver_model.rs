@@ -390,7 +390,11 @@ impl LinuxDriver {
     /// Any failed step.
     pub fn probe(&mut self, accept: u64) -> Result<u64, DriverError> {
         // cio: SENSE ID, path verification.
-        let sid = self.read_cmd(CCW_CMD_SENSE_ID, &[0; 8], 8)?;
+        // cio's SENSE ID area holds the identification and 8 CIWs (40
+        // bytes), with SLI: the device offers more.
+        let cda = self.payload(&[0; 40])?;
+        self.ccw(CCW_CMD_SENSE_ID, 0x20, 40, cda)?;
+        let sid = self.mem.fetch(layout::DATA, 8)?;
         if sid[0] != 0xff || be16(&sid, 1) != VIRTIO_CCW_CU_TYPE {
             return Err(DriverError::Protocol("not a virtio-ccw control unit"));
         }

@@ -11,7 +11,10 @@
 //!   incorrect length when the CCW count differs and SLI is off (PoO
 //!   chapter 15), instead of QEMU's program check.
 //! - A payload the count does not fully provide (the data is not there) is a
-//!   command reject (unit check, sense byte 0 = command reject).
+//!   command reject: unit check alone (no channel end or device end), sense
+//!   byte 0 = command reject, as QEMU's virtio-ccw presents it.
+//! - SENSE ID offers the 256-byte block of a device without CIWs; the
+//!   channel moves `min(count, 256)` bytes and judges the length.
 //! - READ_STATUS needs revision 2 and SET_IND_ADAPTER revision 1, as the
 //!   virtio spec says (QEMU gates neither).
 //! - Revision 0 (legacy) is supported: big-endian rings in one contiguous
@@ -36,6 +39,13 @@ use crate::transfer::{StreamTransfer, Transfer};
 
 /// EINVAL, returned (negated) by a notification the device cannot take.
 pub const EINVAL: i64 = 22;
+
+/// How the proxy ends a rejected command: unit check alone with sense byte 0
+/// = command reject (see `VirtioCcwDevice::reject`).
+pub const COMMAND_REJECT: DeviceResult = DeviceResult {
+    status: DeviceStatus::from_bits(0x02),
+    sense: Some(Sense::byte0(Sense::COMMAND_REJECT)),
+};
 
 /// Two-stage (adapter) indicators set by SET_IND_ADAPTER.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -202,10 +212,29 @@ impl VirtioCcwDevice {
         }
     }
 
+    /// Command reject: unit check alone (no channel end or device end), sense
+    /// byte 0 = command reject, kept for BASIC SENSE or stored as concurrent
+    /// sense. The device refuses the command when it is presented (PoO
+    /// chapter 15, "Unit Check"; "Command Reject" in the sense-byte
+    /// description of chapter 17), which is also what QEMU's virtio-ccw
+    /// presents. The channel ends the chain and judges no length without
+    /// channel end.
     fn reject(&mut self) -> DeviceResult {
         let s = Sense::byte0(Sense::COMMAND_REJECT);
         self.sense = Some(s);
-        DeviceResult::unit_check(s)
+        COMMAND_REJECT
+    }
+
+    /// The SENSE ID data (PoO chapter 17, "Sense ID"): byte 0 = 0xff, CU
+    /// type 0x3832, CU model = virtio device id, device type and model 0,
+    /// then zeros up to [`SENSE_ID_LEN`] bytes: no CIWs. The whole block is
+    /// offered to the channel, which moves `min(count, 256)` bytes and
+    /// judges the length (SLI).
+    fn sense_id_data(&self) -> [u8; SENSE_ID_LEN] {
+        let mut b = [0u8; SENSE_ID_LEN];
+        let [t0, t1] = VIRTIO_CCW_CU_TYPE.to_be_bytes();
+        b[..4].copy_from_slice(&[0xff, t0, t1, self.dev.device_type()]);
+        b
     }
 
     /// Virtio reset (VDEV_RESET, status 0): status, features, queues, the
@@ -235,8 +264,7 @@ impl VirtioCcwDevice {
                 return DeviceResult::OK;
             }
             CCW_CMD_SENSE_ID => {
-                let [t0, t1] = VIRTIO_CCW_CU_TYPE.to_be_bytes();
-                io.write(&[0xff, t0, t1, self.dev.device_type(), 0, 0, 0, 0]);
+                io.write(&self.sense_id_data());
                 return DeviceResult::OK;
             }
             _ => {}

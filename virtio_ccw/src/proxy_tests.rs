@@ -80,7 +80,7 @@ fn ok(d: &mut VirtioCcwDevice, cmd: u8, data: &[u8]) -> BufferTransfer {
 }
 
 fn rejected(d: &mut VirtioCcwDevice, cmd: u8, data: &[u8]) -> bool {
-    run(d, cmd, data).0 == DeviceResult::COMMAND_REJECT
+    run(d, cmd, data).0 == COMMAND_REJECT
 }
 
 fn blk() -> VirtioCcwDevice {
@@ -194,25 +194,48 @@ fn offer_read(m: &VecMemory, n: u16, e: Endian) {
 #[test]
 fn sense_id_reports_cu_3832_and_device_id_without_locking_revision() {
     let mut d = blk();
-    let io = ok(&mut d, CCW_CMD_SENSE_ID, &[0; 8]);
-    assert_eq!(io.area, vec![0xff, 0x38, 0x32, id::BLOCK, 0, 0, 0, 0]);
+    let io = ok(&mut d, CCW_CMD_SENSE_ID, &[0xcc; 256]);
+    let mut want = vec![0xff, 0x38, 0x32, id::BLOCK];
+    want.resize(256, 0);
+    assert_eq!(io.area, want, "identification, then zeros: no CIWs");
+    assert_eq!(io.residual(), 0);
     assert_eq!(d.revision(), None);
 }
 
 #[test]
 fn sense_id_with_short_count_transfers_count_bytes() {
     let mut d = blk();
-    let mut io = BufferTransfer::zeroed(4);
-    let r = d.execute_command(&ccw(CCW_CMD_SENSE_ID, 4, true), &mut io);
+    let mut io = BufferTransfer::new(&[0xcc; 9]);
+    let r = d.execute_command(&ccw(CCW_CMD_SENSE_ID, 9, true), &mut io);
     assert_eq!(r, DeviceResult::OK);
-    assert_eq!(io.area, vec![0xff, 0x38, 0x32, id::BLOCK]);
+    assert_eq!(io.area, vec![0xff, 0x38, 0x32, id::BLOCK, 0, 0, 0, 0, 0]);
 }
 
 #[test]
-fn sense_id_with_long_count_leaves_residual_for_incorrect_length() {
+fn sense_id_with_count_below_four_keeps_byte0_ff() {
+    // Deliberately unlike QEMU (which stores byte 0 = 0 when fewer than 4
+    // bytes fit): the data is the same block whatever the count.
     let mut d = blk();
-    let io = ok(&mut d, CCW_CMD_SENSE_ID, &[0; 256]);
-    assert_eq!(io.residual(), 248);
+    let mut io = BufferTransfer::zeroed(2);
+    let r = d.execute_command(&ccw(CCW_CMD_SENSE_ID, 2, true), &mut io);
+    assert_eq!(r, DeviceResult::OK);
+    assert_eq!(io.area, vec![0xff, 0x38]);
+}
+
+#[test]
+fn sense_id_with_count_above_256_leaves_residual_for_the_channel() {
+    let mut d = blk();
+    let io = ok(&mut d, CCW_CMD_SENSE_ID, &[0; 300]);
+    assert_eq!(io.residual(), 44);
+}
+
+#[test]
+fn command_reject_is_unit_check_alone_with_command_reject_sense() {
+    let mut d = blk();
+    let (r, _) = run(&mut d, 0x02, &[0; 4]);
+    assert_eq!(r.status.into_bits(), 0x02, "UC without CE or DE");
+    assert_eq!(r.sense.map(|s| s.bytes[0]), Some(0x80));
+    assert_eq!(d.pending_sense().map(|s| s.bytes[0]), Some(0x80));
 }
 
 #[test]
