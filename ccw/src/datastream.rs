@@ -309,6 +309,47 @@ impl<'a> DataStream<'a> {
         })
     }
 
+    /// Fetches `buf.len()` bytes at `offset` past the current position of
+    /// the current CCW without transferring them (the position, residual
+    /// count and incorrect-length state do not change).
+    ///
+    /// For commands whose input area carries a parameter the device must
+    /// see before it stores its answer over it (virtio-ccw READ_FEAT and
+    /// READ_VQ_CONF carry an index), the way a channel reads a parameter
+    /// before the device sends data. Each IDAW involved is still fetched
+    /// only once (the stream keeps it for the later transfer). Returns
+    /// `false` when the range is not within the current CCW's count or not
+    /// in one contiguous run of storage (then nothing is read), or when a
+    /// check occurred — which is recorded as for a transfer
+    /// ([`DataStream::failed`]).
+    pub fn peek(&mut self, offset: usize, buf: &mut [u8]) -> bool {
+        let Some(end) = offset.checked_add(buf.len()) else {
+            return false;
+        };
+        if self.stop.is_some() || end > usize::from(self.remaining) {
+            return false;
+        }
+        let end = end as u64;
+        match self.next_run(end, false) {
+            Err(cause) => {
+                self.fail(cause);
+                false
+            }
+            Ok((addr, n, _)) if n >= end => match self.mem.read(addr + offset as u64, buf, self.ctx.key) {
+                Ok(()) => true,
+                Err(AccessError::Protection { .. }) => {
+                    self.fail(CheckCause::DataProtection);
+                    false
+                }
+                Err(AccessError::Addressing { .. }) => {
+                    self.fail(CheckCause::InvalidDataAddress);
+                    false
+                }
+            },
+            Ok(_) => false,
+        }
+    }
+
     /// Whether a check (program, protection, addressing) stopped the transfer;
     /// the device should end the command at once.
     #[must_use]
@@ -612,4 +653,101 @@ fn fetch_midaw(mem: &dyn GuestMemory, ctx: &Ctx, at: u64, remaining: u16) -> Res
         return Err(CheckCause::InvalidMidaw);
     }
     Ok(m)
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::*;
+    use crate::ccw::CcwFlags;
+    use crate::device::{CcwDevice, DeviceResult};
+    use crate::engine::{Engine, NoHooks};
+    use crate::memory::{StorageKey, VecMemory};
+
+    fn read_ccw(cda: u32, count: u16) -> Ccw {
+        Ccw {
+            cmd: 0x02,
+            flags: CcwFlags::new(),
+            count,
+            cda,
+        }
+    }
+
+    #[test]
+    fn peek_direct_reads_parameter_without_moving() {
+        let mem = VecMemory::new(0x10000);
+        mem.store(0x2000, &[1, 2, 3, 4, 5]).unwrap();
+        let mut s = DataStream::direct(&mem, CcwFormat::Format1, AccessKey::ZERO, read_ccw(0x2000, 5));
+        let mut b = [0u8; 1];
+        assert!(s.peek(4, &mut b));
+        assert_eq!(b, [5]);
+        assert_eq!(s.residual(), 5);
+        assert_eq!(s.transferred(), 0);
+        assert_eq!(s.write(&[9, 9, 9, 9]), 4);
+        assert_eq!(mem.fetch(0x2000, 5).unwrap(), vec![9, 9, 9, 9, 5]);
+    }
+
+    #[test]
+    fn peek_beyond_count_is_refused() {
+        let mem = VecMemory::new(0x10000);
+        let mut s = DataStream::direct(&mem, CcwFormat::Format1, AccessKey::ZERO, read_ccw(0x2000, 4));
+        let mut b = [0u8; 1];
+        assert!(!s.peek(4, &mut b));
+        assert!(!s.peek(usize::MAX, &mut b));
+        assert!(!s.failed());
+    }
+
+    #[test]
+    fn peek_outside_storage_is_program_check() {
+        let mem = VecMemory::new(0x1000);
+        let mut s = DataStream::direct(&mem, CcwFormat::Format1, AccessKey::ZERO, read_ccw(0xffe, 5));
+        let mut b = [0u8; 1];
+        assert!(!s.peek(4, &mut b));
+        assert!(s.failed());
+    }
+
+    #[test]
+    fn peek_protected_is_protection_check() {
+        let mem = VecMemory::with_storage_keys(0x4000);
+        mem.set_storage_key(0x2000, StorageKey::new(7, true));
+        let mut s = DataStream::direct(&mem, CcwFormat::Format1, AccessKey::new(3), read_ccw(0x2000, 5));
+        let mut b = [0u8; 1];
+        assert!(!s.peek(4, &mut b));
+        assert!(s.failed());
+    }
+
+    /// READ_FEAT-like device: reads the index byte at offset 4 then stores 4 bytes.
+    struct IndexedRead(Option<u8>);
+
+    impl CcwDevice for IndexedRead {
+        fn execute(&mut self, _ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
+            let mut idx = [0u8; 1];
+            if !data.peek(4, &mut idx) {
+                return DeviceResult::COMMAND_REJECT;
+            }
+            self.0 = Some(idx[0]);
+            data.write(&[0xaa; 4]);
+            DeviceResult::OK
+        }
+    }
+
+    #[test]
+    fn peek_through_format2_idal_sees_parameter_and_write_follows() {
+        let mem = VecMemory::new(0x10000);
+        // CCW: READ, IDA, SLI, count 5, IDAL at 0x3000 with one IDAW -> 0x5000.
+        mem.store(0x1000, &[0x02, 0x24, 0x00, 0x05, 0x00, 0x00, 0x30, 0x00])
+            .unwrap();
+        mem.store(0x3000, &0x5000u64.to_be_bytes()).unwrap();
+        mem.store(0x5000, &[0, 0, 0, 0, 1]).unwrap();
+        let orb = Orb {
+            ctrl: OrbControls::new().with_format1(true).with_idaw_format2(true),
+            cpa: 0x1000,
+            ..Orb::default()
+        };
+        let mut dev = IndexedRead(None);
+        let c = Engine::default().start(&mem, &orb, &mut dev, &mut NoHooks);
+        assert_eq!(dev.0, Some(1));
+        assert_eq!(c.count, 1);
+        assert_eq!(c.cstat.into_bits(), 0);
+        assert_eq!(mem.fetch(0x5000, 5).unwrap(), vec![0xaa, 0xaa, 0xaa, 0xaa, 1]);
+    }
 }
