@@ -71,6 +71,11 @@ pub struct SubchannelLogout {
 impl SubchannelLogout {
     /// Field-validity flag (within [`Self::fvf`]) saying the LPUM is valid.
     pub const FVF_LPUM: u8 = 0x10;
+    /// Extended-status flag (within [`Self::esf`], word 0 bit 5): CCW check.
+    /// The other flags are, from bit 1: key check, measurement-block
+    /// program check, measurement-block data check, measurement-block
+    /// protection check; bit 6 is the IDAW check.
+    pub const ESF_CCW_CHECK: u8 = 0x04;
 }
 
 /// ESW word 1, the extended-report word (present in every ESW format).
@@ -138,12 +143,43 @@ impl Esw {
     /// Length of the ESW in bytes.
     pub const LEN: usize = 20;
 
-    /// The format-0 ESW of a normal ending on path `lpum`: LPUM and its
-    /// validity flag, nothing else.
+    /// A format-0 ESW whose logout holds the LPUM `lpum` and its validity
+    /// flag, nothing else (word 0 `0x00pp4000`).
     #[must_use]
     pub const fn with_lpum(lpum: u8) -> Self {
         Self {
             scl: SubchannelLogout::new()
+                .with_lpum(lpum)
+                .with_fvf(SubchannelLogout::FVF_LPUM),
+            erw: ExtendedReportWord::new(),
+            fsa: 0,
+            secondary_ccw: 0,
+        }
+    }
+
+    /// The format-1 ESW of a normal ending on path `lpum` (SCSW L = 0):
+    /// word 0 holds the last-path-used mask in bits 8–15 and nothing else
+    /// (`0x00800000` for path `0x80`); the rest is zero.
+    #[must_use]
+    pub const fn format1(lpum: u8) -> Self {
+        Self {
+            scl: SubchannelLogout::new().with_lpum(lpum),
+            erw: ExtendedReportWord::new(),
+            fsa: 0,
+            secondary_ccw: 0,
+        }
+    }
+
+    /// The format-0 ESW (SCSW L = 1) a virtual channel subsystem stores
+    /// after a channel-data, channel-control or interface-control check on
+    /// path `lpum`: word 0 = extended-status flag CCW check (bit 5), the
+    /// LPUM (bits 8–15) and the LPUM-valid field-validity flag (bit 17) —
+    /// `0x04804000` for path `0x80`, the value QEMU stores; the rest is zero.
+    #[must_use]
+    pub const fn channel_check(lpum: u8) -> Self {
+        Self {
+            scl: SubchannelLogout::new()
+                .with_esf(SubchannelLogout::ESF_CCW_CHECK)
                 .with_lpum(lpum)
                 .with_fvf(SubchannelLogout::FVF_LPUM),
             erw: ExtendedReportWord::new(),
@@ -246,8 +282,7 @@ mod tests {
     }
 
     #[test]
-    fn with_lpum_matches_qemu_normal_word0() {
-        // QEMU stores word 0 = 0x00800000 (LPUM 0x80) without the validity flag; zcss sets it.
+    fn with_lpum_sets_lpum_and_its_validity_flag() {
         let esw = Esw::with_lpum(0x80);
         assert_eq!(esw.scl.lpum(), 0x80);
         assert_eq!(esw.to_be_bytes()[..4], [0x00, 0x80, 0x40, 0x00]);
@@ -255,9 +290,20 @@ mod tests {
     }
 
     #[test]
-    fn decode_qemu_check_word0() {
+    fn format1_word0_is_lpum_alone() {
+        let b = Esw::format1(0x80).to_be_bytes();
+        assert_eq!(b[..4], 0x0080_0000u32.to_be_bytes());
+        assert_eq!(b[4..], [0u8; 16]);
+        assert_eq!(Esw::format1(0x20).scl.into_bits(), 0x0020_0000);
+    }
+
+    #[test]
+    fn channel_check_word0_matches_qemu_value() {
+        let b = Esw::channel_check(0x80).to_be_bytes();
+        assert_eq!(b[..4], 0x0480_4000u32.to_be_bytes());
+        assert_eq!(b[4..], [0u8; 16]);
         let s = SubchannelLogout::from_bits(0x0480_4000);
-        assert_eq!(s.esf(), 0x04);
+        assert_eq!(s.esf(), SubchannelLogout::ESF_CCW_CHECK);
         assert_eq!(s.lpum(), 0x80);
         assert_eq!(s.fvf(), SubchannelLogout::FVF_LPUM);
     }

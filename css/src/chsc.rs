@@ -290,25 +290,37 @@ pub struct Characteristics {
     pub chsc: [u32; 8],
 }
 
-/// Bit numbers of the characteristics zcss reports (Linux's
-/// `css_general_char` and `css_chsc_char` name them).
+/// Bit numbers of the characteristics zcss reports. The PoO does not
+/// publish this layout; the names come from Linux's `css_general_char` /
+/// `css_chsc_char` and from Hercules. Bits that neither names are set
+/// because QEMU reports them (`ioinst_handle_chsc_scsc`), so a guest sees
+/// the same characteristics under zcss as under QEMU.
 pub mod chars {
     /// General 6: cancel-I/O facility (CANCEL SUBCHANNEL).
     pub const CANCEL_IO: usize = 6;
     /// General 7: concurrent-sense facility.
     pub const CONCURRENT_SENSE: usize = 7;
-    /// General 41: adapter-interruption facility.
+    /// General 41: adapter-interruption facility (Linux `aif`). QEMU does
+    /// not report it, and neither does [`Characteristics::ZCSS`].
     pub const ADAPTER_INTERRUPTION: usize = 41;
-    /// General 45: multiple-channel-subsystems facility (MCSS-E).
+    /// General 45: multiple-channel-subsystems facility (MCSS-E, Linux `mcss`).
     pub const MCSS: usize = 45;
-    /// General 46: format-1 channel-path descriptions (SCPD with C).
+    /// General 46: format-1 channel-path descriptions (SCPD with C, Linux `fcs`).
     pub const FCS: usize = 46;
-    /// General 48: extended measurement blocks (format-1 blocks).
+    /// General 47: unnamed; set as QEMU reports it.
+    pub const GENERAL_47: usize = 47;
+    /// General 48: extended measurement blocks (format-1 blocks, Linux `ext_mb`).
     pub const EXTENDED_MB: usize = 48;
-    /// CHSC 1: SCPD provided.
+    /// General 51: unnamed; set as QEMU reports it.
+    pub const GENERAL_51: usize = 51;
+    /// General 108: alternate subchannel-set identifier (Linux `alt_ssi`).
+    pub const ALT_SSI: usize = 108;
+    /// CHSC 1: SCPD (0x0002) provided.
     pub const CMD_SCPD: usize = 1;
-    /// CHSC 3: SSD provided.
+    /// CHSC 3: SSD (0x0004) provided (QEMU does not provide SSD).
     pub const CMD_SSD: usize = 3;
+    /// CHSC 109: unnamed; set as QEMU reports it.
+    pub const CHSC_109: usize = 109;
 }
 
 impl Characteristics {
@@ -318,18 +330,24 @@ impl Characteristics {
         chsc: [0; 8],
     };
 
-    /// What the zcss channel subsystem implements: XSCH, concurrent sense,
-    /// adapter interruptions, MCSS-E, format-1 channel-path descriptions,
-    /// format-1 measurement blocks; SCPD and SSD.
+    /// What the zcss channel subsystem reports: QEMU's general
+    /// characteristics exactly (words 0, 1, 3 = `0x03000000`, `0x00079000`,
+    /// `0x00080000`: bits 6, 7, 45, 46, 47, 48, 51, 108) and QEMU's CHSC
+    /// characteristics (bits 1 and 109: words 0, 3 = `0x40000000`,
+    /// `0x00040000`) plus bit 3, since zcss provides SSD (word 0 =
+    /// `0x50000000`).
     pub const ZCSS: Self = Self::NONE
         .with_general(chars::CANCEL_IO)
         .with_general(chars::CONCURRENT_SENSE)
-        .with_general(chars::ADAPTER_INTERRUPTION)
         .with_general(chars::MCSS)
         .with_general(chars::FCS)
+        .with_general(chars::GENERAL_47)
         .with_general(chars::EXTENDED_MB)
+        .with_general(chars::GENERAL_51)
+        .with_general(chars::ALT_SSI)
         .with_chsc(chars::CMD_SCPD)
-        .with_chsc(chars::CMD_SSD);
+        .with_chsc(chars::CMD_SSD)
+        .with_chsc(chars::CHSC_109);
 
     /// Sets general-characteristics bit `bit` (0..256; others are ignored).
     #[must_use]
@@ -1046,13 +1064,18 @@ mod tests {
         assert_eq!(r.offset + r.len, CHSC_AREA_LEN);
         let gen = |w: usize| get_u32(&a[..], 16 + 8 + 4 * w);
         let chsc = |w: usize| get_u32(&a[..], 16 + 8 + 2040 + 4 * w);
+        // QEMU's words, bit for bit (general bits 6, 7, 45-48, 51, 108).
         assert_eq!(gen(0), 0x0300_0000, "bits 6 and 7");
         // Bit 48 (extended measurement block) is what kvm-unit-tests checks.
-        assert_eq!(gen(1), 0x0046_8000, "bits 41, 45, 46, 48");
+        assert_eq!(gen(1), 0x0007_9000, "bits 45, 46, 47, 48, 51");
         assert_ne!(gen(1) & (0x8000_0000 >> (48 - 32)), 0);
-        assert_eq!(chsc(0), 0x5000_0000, "SCPD and SSD provided");
-        assert!((2..510).all(|w| gen(w) == 0));
-        assert!((1..508).all(|w| chsc(w) == 0));
+        assert_eq!(gen(1) & (0x8000_0000 >> (41 - 32)), 0, "no AIF, as QEMU");
+        assert_eq!(gen(2), 0);
+        assert_eq!(gen(3), 0x0008_0000, "bit 108");
+        assert_eq!(chsc(0), 0x5000_0000, "SCPD (QEMU) and SSD (zcss) provided");
+        assert_eq!(chsc(3), 0x0004_0000, "bit 109, as QEMU");
+        assert!((4..510).all(|w| gen(w) == 0));
+        assert!([1, 2].into_iter().chain(4..508).all(|w| chsc(w) == 0));
     }
 
     #[test]

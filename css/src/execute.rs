@@ -91,8 +91,11 @@ impl Css {
     /// queue GR3 with cookie GR4 to the device of the subchannel named by the
     /// subchannel-id word in GR2 and returns its answer for GR2
     /// (`-EINVAL` for a bad, invisible or non-notifying subchannel);
-    /// subcode 0 does nothing; subcode 4 returns the highest storage
-    /// address. Any other subcode is a specification exception.
+    /// subcode 4 returns the highest storage address (storage size − 1).
+    /// Subcode 0, the notify of the retired s390-virtio transport, notifies
+    /// nothing and answers as QEMU does: 0 when GR2 is an address inside
+    /// guest storage, `-EINVAL` otherwise. Any other subcode is a
+    /// specification exception.
     ///
     /// # Errors
     /// Privileged operation, specification.
@@ -101,7 +104,7 @@ impl Css {
         ctx.privileged()?;
         let einval = gr_bits(DIAG500_EINVAL);
         match subcode {
-            0 => Ok(gr2),
+            0 => Ok(if gr2 < ctx.mem.size() { 0 } else { einval }),
             3 => {
                 let word = u32::try_from(gr2 & 0xffff_ffff).unwrap_or(0);
                 let Ok(Some(sid)) = self.sh.decode_sid(word) else {
@@ -123,5 +126,92 @@ impl Css {
             DevSlot::Ccw(dev) => dev.notify(ctx.mem, queue, cookie),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zcss_ccw::VecMemory;
+
+    use super::*;
+    use crate::mock::MockDevice;
+    use crate::CssConfig;
+
+    const SIZE: u64 = 1 << 20;
+
+    fn css() -> Css {
+        let css = Css::new(CssConfig::default());
+        let sid = SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 0,
+        };
+        css.attach_cold(sid, 0x1234, Box::new(MockDevice::new(0x3832, 1)))
+            .unwrap();
+        css
+    }
+
+    #[test]
+    fn diag500_subcode0_address_inside_storage_returns_zero() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem);
+        let css = css();
+        assert_eq!(css.diag500(&ctx, 0, 0, 0, 0), Ok(0));
+        assert_eq!(css.diag500(&ctx, 0, 0x1000, 7, 9), Ok(0));
+        assert_eq!(css.diag500(&ctx, 0, SIZE - 1, 0, 0), Ok(0));
+    }
+
+    #[test]
+    fn diag500_subcode0_address_outside_storage_returns_einval() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem);
+        let css = css();
+        let einval = gr_bits(DIAG500_EINVAL);
+        assert_eq!(einval, 0xffff_ffff_ffff_ffea);
+        assert_eq!(css.diag500(&ctx, 0, SIZE, 0, 0), Ok(einval));
+        assert_eq!(css.diag500(&ctx, 0, u64::MAX, 0, 0), Ok(einval));
+    }
+
+    #[test]
+    fn diag500_subcode4_returns_last_storage_address() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem);
+        assert_eq!(css().diag500(&ctx, 4, 0xdead, 0, 0), Ok(SIZE - 1));
+    }
+
+    #[test]
+    fn diag500_other_subcode_is_specification_exception() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem);
+        let css = css();
+        for subcode in [1u64, 2, 5, 0x100, u64::MAX] {
+            assert_eq!(
+                css.diag500(&ctx, subcode, 0, 0, 0),
+                Err(ProgramCheck::Specification),
+                "{subcode}"
+            );
+        }
+    }
+
+    #[test]
+    fn diag500_problem_state_is_privileged_operation() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem).with_problem_state(true);
+        assert_eq!(css().diag500(&ctx, 0, 0, 0, 0), Err(ProgramCheck::PrivilegedOperation));
+    }
+
+    #[test]
+    fn execute_diag500_subcode0_sets_gr2() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem);
+        let insn = IoInstruction::Diag500 {
+            subcode: 0,
+            gr2: SIZE + 8,
+            gr3: 0,
+            gr4: 0,
+        };
+        let e = css().execute(&ctx, &insn, 0xff);
+        assert_eq!(e.outcome, Outcome::Ok);
+        assert_eq!(e.gr2, Some(gr_bits(DIAG500_EINVAL)));
     }
 }

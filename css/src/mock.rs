@@ -266,6 +266,9 @@ pub struct PassthroughScript {
     pub delay: Duration,
     /// Device status the program ends with.
     pub status: DeviceStatus,
+    /// Subchannel status the program ends with (e.g. a channel-data check
+    /// the host channel detected).
+    pub cstat: zcss_ccw::status::SubchannelStatus,
     /// Tokens started, halted and cleared, in order.
     pub started: Vec<u64>,
     /// Tokens halted.
@@ -333,16 +336,16 @@ impl crate::device::PassthroughDevice for MockPassthrough {
         self.jobs = Some(tx);
         self.worker = Some(std::thread::spawn(move || {
             while let Ok((token, cpa)) = rx.recv() {
-                let (delay, status) = {
+                let (delay, status, cstat) = {
                     let s = script.lock();
-                    (s.delay, s.status)
+                    (s.delay, s.status, s.cstat)
                 };
                 std::thread::sleep(delay);
                 let c = zcss_ccw::engine::Completion {
                     cpa: cpa.wrapping_add(8),
                     count: 0,
                     dstat: status,
-                    cstat: zcss_ccw::status::SubchannelStatus::new(),
+                    cstat,
                     ending: zcss_ccw::engine::Ending::Completed,
                     sense: None,
                     ccws: 1,

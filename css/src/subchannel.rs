@@ -171,11 +171,38 @@ impl SchState {
         }
     }
 
-    /// The ESW of the pending status (LPUM, and the ERW with concurrent sense).
+    /// The ESW of the pending status. Normally the format-1 ESW: the LPUM
+    /// alone in word 0. After a channel-data, channel-control or
+    /// interface-control check the SCSW L bit is one and the format-0 ESW
+    /// carries the subchannel logout `0x04804000` (CCW check, LPUM, LPUM
+    /// valid; see [`Esw::channel_check`]). The ERW (word 1) holds the
+    /// concurrent-sense indication; concurrent sense also sets L, with the
+    /// LPUM alone in word 0.
     pub fn esw(&self) -> Esw {
-        let mut esw = Esw::with_lpum(self.pmcw.lpum);
+        let lpum = self.pmcw.lpum;
+        let mut esw = if self.scsw.ctrl.esw_format() && logout_check(self.scsw.cstat) {
+            Esw::channel_check(lpum)
+        } else {
+            Esw::format1(lpum)
+        };
         esw.erw = self.erw;
         esw
+    }
+
+    /// A channel-data, channel-control or interface-control check in the
+    /// subchannel status asks for the format-0 ESW: sets SCSW L.
+    fn note_logout(&mut self) {
+        if logout_check(self.scsw.cstat) {
+            self.scsw.ctrl.set_esw_format(true);
+        }
+    }
+
+    /// The channel path a halt or clear signal goes out on: the first path
+    /// installed, available and operational (the LPM does not restrict it).
+    fn signal_path(&self) -> Option<u8> {
+        let p = &self.pmcw;
+        let usable = p.pim & p.pam & p.pom;
+        (usable != 0).then(|| 0x80 >> usable.leading_zeros())
     }
 
     /// Begins the start function (START SUBCHANNEL accepted with cc 0):
@@ -262,6 +289,7 @@ impl SchState {
         self.scsw.count = c.count;
         self.scsw.dstat = c.dstat;
         self.scsw.cstat = SubchannelStatus::from_bits(self.scsw.cstat.into_bits() | c.cstat.into_bits());
+        self.note_logout();
         let initial = self.scsw.ctrl.initial_status();
         match c.ending {
             Ending::Suspended => {
@@ -325,10 +353,18 @@ impl SchState {
             // The device was signalled (active, or idle): it ends with device end.
             dstat = dstat.with_device_end(true);
         }
+        if stopped.is_none() && !(was_start_pending || was_suspended) {
+            // Idle: the halt signal went out on a path of its own, which
+            // LPUM now shows (a running program's path is already there).
+            if let Some(path) = self.signal_path() {
+                self.pmcw.lpum = path;
+            }
+        }
         if was_suspended && stopped.is_none() {
             self.scsw.cpa = self.scsw.cpa.wrapping_add(8);
         }
         self.scsw.dstat = dstat;
+        self.note_logout();
         self.set_actl(ActivityControl::new());
         let mut sc = StatusControl::PEND;
         if alert_condition(dstat, self.scsw.cstat) {
@@ -338,11 +374,15 @@ impl SchState {
     }
 
     /// Performs the clear function (PoO: "Clear Function"): every function
-    /// is terminated, path masks reset, the subchannel becomes status
-    /// pending with status pending alone and clear in the function control.
+    /// is terminated, path masks reset, the clear signal goes to the device
+    /// (LPUM shows its path), the subchannel becomes status pending with
+    /// status pending alone and clear in the function control.
     pub fn complete_clear(&mut self) {
         self.pmcw.pom = 0xff;
         self.pmcw.pnom = 0;
+        if let Some(path) = self.signal_path() {
+            self.pmcw.lpum = path;
+        }
         self.scsw.ctrl = self
             .scsw
             .ctrl
@@ -418,6 +458,12 @@ pub(crate) fn alert_condition(dstat: DeviceStatus, cstat: SubchannelStatus) -> b
     dstat.attention() || dstat.unit_check() || cstat.into_bits() & CHECKS != 0
 }
 
+/// Subchannel status that the format-0 ESW's logout describes: channel-data,
+/// channel-control or interface-control check.
+pub(crate) fn logout_check(cstat: SubchannelStatus) -> bool {
+    cstat.channel_data_check() || cstat.channel_control_check() || cstat.interface_control_check()
+}
+
 /// Engine hooks of a running start or resume: poll the stop flag.
 pub(crate) struct StopHooks<'a> {
     pub stop: &'a AtomicU8,
@@ -430,5 +476,127 @@ impl EngineHooks for StopHooks<'_> {
             STOP_CLEAR => Some(ProgramEnd::Cleared),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use zcss_ccw::orb::OrbControls;
+
+    use super::*;
+
+    fn enabled() -> SchState {
+        let mut st = SchState::attached(0x1234, 0x00, false, 1);
+        st.pmcw.flags = st.pmcw.flags.with_enabled(true);
+        st
+    }
+
+    fn orb() -> Orb {
+        Orb {
+            ctrl: OrbControls::new().with_format1(true).with_lpm(0x80),
+            cpa: 0x2000,
+            ..Orb::default()
+        }
+    }
+
+    #[test]
+    fn complete_halt_idle_sets_lpum_and_device_end() {
+        let mut st = enabled();
+        st.set_fctl(FunctionControl::HALT);
+        st.complete_halt(None);
+        assert_eq!(st.pmcw.lpum, 0x80);
+        assert!(st.scsw.dstat.device_end());
+    }
+
+    #[test]
+    fn complete_halt_start_pending_leaves_lpum_unchanged() {
+        let mut st = enabled();
+        st.begin_start(&orb());
+        st.complete_halt(None);
+        assert_eq!(st.pmcw.lpum, 0, "no halt signal went to the device");
+        assert!(!st.scsw.dstat.device_end());
+    }
+
+    #[test]
+    fn complete_halt_without_usable_path_leaves_lpum_unchanged() {
+        let mut st = enabled();
+        st.pmcw.pam = 0;
+        st.pmcw.lpum = 0x20;
+        st.complete_halt(None);
+        assert_eq!(st.pmcw.lpum, 0x20);
+    }
+
+    #[test]
+    fn complete_clear_sets_lpum_after_resetting_pom() {
+        let mut st = enabled();
+        st.pmcw.pom = 0;
+        st.pmcw.pnom = 0x80;
+        st.complete_clear();
+        assert_eq!(st.pmcw.pom, 0xff);
+        assert_eq!(st.pmcw.pnom, 0);
+        assert_eq!(st.pmcw.lpum, 0x80);
+        assert_eq!(st.esw().to_be_bytes()[..4], [0x00, 0x80, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn complete_start_channel_data_check_sets_l_and_logout() {
+        let mut st = enabled();
+        st.begin_start(&orb());
+        st.activate(0x80);
+        let c = Completion {
+            cpa: 0x2008,
+            count: 0,
+            dstat: DeviceStatus::new(),
+            cstat: SubchannelStatus::new().with_channel_data_check(true),
+            ending: Ending::Checked,
+            sense: None,
+            ccws: 1,
+            check: None,
+        };
+        assert!(st.complete_start(&c));
+        assert!(st.scsw.ctrl.esw_format());
+        assert_eq!(st.esw().to_be_bytes()[..4], [0x04, 0x80, 0x40, 0x00]);
+        st.clear_status();
+        assert!(!st.scsw.ctrl.esw_format());
+    }
+
+    #[test]
+    fn complete_start_normal_ending_keeps_format1() {
+        let mut st = enabled();
+        st.begin_start(&orb());
+        st.activate(0x80);
+        let c = Completion {
+            cpa: 0x2008,
+            count: 0,
+            dstat: DeviceStatus::CE_DE,
+            cstat: SubchannelStatus::new(),
+            ending: Ending::Completed,
+            sense: None,
+            ccws: 1,
+            check: None,
+        };
+        assert!(st.complete_start(&c));
+        assert!(!st.scsw.ctrl.esw_format());
+        assert_eq!(st.esw().to_be_bytes()[..4], [0x00, 0x80, 0x00, 0x00]);
+    }
+
+    #[test]
+    fn complete_halt_stopping_program_with_interface_check_sets_l() {
+        let mut st = enabled();
+        st.begin_start(&orb());
+        st.activate(0x80);
+        let c = Completion {
+            cpa: 0x2008,
+            count: 4,
+            dstat: DeviceStatus::new(),
+            cstat: SubchannelStatus::new().with_interface_control_check(true),
+            ending: Ending::Stopped(ProgramEnd::Halted),
+            sense: None,
+            ccws: 1,
+            check: None,
+        };
+        st.complete_halt(Some(&c));
+        assert!(st.scsw.ctrl.esw_format());
+        assert_eq!(st.esw().scl.into_bits(), 0x0480_4000);
     }
 }
