@@ -63,7 +63,7 @@
 
 use std::sync::Arc;
 
-use zcss_ccw::memory::{GuestMemory, VecMemory};
+use zcss_ccw::memory::VecMemory;
 use zcss_css::{Cc, Css, CssConfig, IoCtx, ProgramCheck, SubchannelId};
 use zcss_virtio_ccw::{Block, Rng, VirtioCcwDevice};
 
@@ -190,12 +190,11 @@ impl Guest {
     }
 
     fn device(&self, kind: Kind) -> Box<VirtioCcwDevice> {
-        let mem: Arc<dyn GuestMemory> = self.mem.clone();
         let dev: Box<dyn zcss_virtio_ccw::VirtioDevice> = match kind {
             Kind::Blk => Box::new(Block::in_memory(64)),
             Kind::Rng => Box::new(Rng::new()),
         };
-        Box::new(VirtioCcwDevice::new(dev).with_guest_memory(mem))
+        Box::new(VirtioCcwDevice::new(dev))
     }
 
     fn ctx(&self) -> IoCtx<'_> {

@@ -22,7 +22,7 @@ const SID: SubchannelId = SubchannelId {
 fn machine(dev: Box<dyn VirtioDevice>, tune: impl FnOnce(VirtioCcwDevice) -> VirtioCcwDevice) -> LinuxDriver {
     let mem = Arc::new(VecMemory::new(2 << 20));
     let css = Css::new(CssConfig::default());
-    let d = tune(VirtioCcwDevice::new(dev).with_guest_memory(mem.clone()));
+    let d = tune(VirtioCcwDevice::new(dev));
     css.attach_cold(SID, 0x0001, Box::new(d)).unwrap();
     let mut drv = LinuxDriver::new(css, mem, SID);
     drv.enable().unwrap();
@@ -233,11 +233,34 @@ fn read_conf_beyond_config_space_without_sli_gives_incorrect_length() {
 }
 
 #[test]
-fn read_feat_through_indirect_addressing_is_rejected() {
+fn read_feat_and_read_vq_conf_through_indirect_addressing_read_the_index() {
+    // The device has no guest storage of its own: the index comes through
+    // the channel's DataStream::peek, whatever the addressing.
     let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     // Format-1 IDAL (ORB C64 = 0): one IDAW pointing at the payload.
     drv.mem.store(0x3800, &0x3000u32.to_be_bytes()).unwrap();
+    drv.mem.store(0x3000, &[0xee, 0xee, 0xee, 0xee, 1]).unwrap();
+    drv.ccw(CCW_CMD_READ_FEAT, 0x04, 5, 0x3800).unwrap();
+    let page1 = drv.mem.fetch(0x3000, 5).unwrap();
+    assert_eq!(page1[0] & 0x01, 0x01, "VERSION_1 (bit 32) in feature page 1");
+    assert_eq!(page1[4], 1, "index kept");
+    drv.mem.store(0x3000, &[0, 0, 0xee, 0xee]).unwrap();
+    drv.ccw(CCW_CMD_READ_VQ_CONF, 0x04, 4, 0x3800).unwrap();
+    let conf = drv.mem.fetch(0x3000, 4).unwrap();
+    assert_eq!(conf[..2], [0, 0]);
+    assert_ne!(conf[2..], [0xee, 0xee], "queue 0 maximum size stored");
+}
+
+#[test]
+fn read_feat_index_across_an_idaw_boundary_is_rejected() {
+    // The first IDAW ends 2 bytes into the area (2 KiB boundary), so the
+    // 5-byte payload is not one contiguous run: DataStream::peek refuses
+    // it and the device cannot see the index.
+    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
+    drv.mem.store(0x3800, &0x37feu32.to_be_bytes()).unwrap();
+    drv.mem.store(0x3804, &0x5000u32.to_be_bytes()).unwrap();
     let r = drv.ccw(CCW_CMD_READ_FEAT, 0x04, 5, 0x3800);
     assert_eq!(r, Err(DriverError::Rejected(CCW_CMD_READ_FEAT)));
 }

@@ -83,7 +83,6 @@ pub struct VirtioCcwDevice {
     ind: Indicators,
     sense: Option<Sense>,
     handle: Option<SubchannelHandle>,
-    peek_mem: Option<Arc<dyn GuestMemory>>,
     config_buf: Vec<u8>,
 }
 
@@ -117,7 +116,6 @@ impl VirtioCcwDevice {
             ind: Indicators::default(),
             sense: None,
             handle: None,
-            peek_mem: None,
             config_buf,
         }
     }
@@ -137,13 +135,13 @@ impl VirtioCcwDevice {
         self
     }
 
-    /// Gives the device the guest storage so that READ_FEAT and READ_VQ_CONF
-    /// can fetch the index the driver put in their (directly addressed) data
-    /// area; the channel's data stream cannot re-read what a read command
-    /// is about to overwrite.
+    /// Formerly gave the device guest storage to read the READ_FEAT /
+    /// READ_VQ_CONF index; the channel's [`DataStream::peek`] does that now
+    /// (for IDAW and MIDAW addressing too), so the storage is not used. Kept
+    /// so that existing embedders compile; it will be removed once none
+    /// calls it.
     #[must_use]
-    pub fn with_guest_memory(mut self, mem: Arc<dyn GuestMemory>) -> Self {
-        self.peek_mem = Some(mem);
+    pub fn with_guest_memory(self, _mem: Arc<dyn GuestMemory>) -> Self {
         self
     }
 
@@ -339,11 +337,12 @@ impl VirtioCcwDevice {
     }
 
     fn read_feat(&mut self, io: &mut dyn Transfer) -> bool {
-        let mut b = [0u8; FEAT_LEN];
-        if io.peek(&mut b) < FEAT_LEN {
+        // The index is byte 4 of the area this command stores into.
+        let mut index = [0u8; 1];
+        if !io.peek(FEAT_LEN - 1, &mut index) {
             return false;
         }
-        let index = b[4];
+        let index = index[0];
         let f = self.offered_features();
         let page = match index {
             0 => f & 0xffff_ffff,
@@ -351,7 +350,9 @@ impl VirtioCcwDevice {
             _ => 0,
         };
         let page = u32::try_from(page).unwrap_or(0);
+        let mut b = [0u8; FEAT_LEN];
         b[..4].copy_from_slice(&page.to_le_bytes());
+        b[4] = index;
         io.write(&b);
         true
     }
@@ -477,8 +478,9 @@ impl VirtioCcwDevice {
     }
 
     fn read_vq_conf(&mut self, io: &mut dyn Transfer) -> bool {
+        // The queue index is bytes 0-1 of the area this command stores into.
         let mut b = [0u8; VQ_CONFIG_LEN];
-        if io.peek(&mut b) < VQ_CONFIG_LEN {
+        if !io.peek(0, &mut b[..2]) {
             return false;
         }
         let index = be16(&b, 0);
@@ -654,12 +656,7 @@ impl VirtioCcwDevice {
 
 impl CcwDevice for VirtioCcwDevice {
     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
-        let mem = self.peek_mem.clone();
-        let mut io = StreamTransfer {
-            stream: data,
-            ccw: *ccw,
-            mem: mem.as_deref(),
-        };
+        let mut io = StreamTransfer { stream: data };
         self.execute_command(ccw, &mut io)
     }
 }

@@ -674,8 +674,27 @@ fn read_vq_conf_returns_max_size_per_revision() {
         rev(&mut d, r);
         assert_eq!(ok(&mut d, CCW_CMD_READ_VQ_CONF, &[0, 0, 0, 0]).area, vec![0, 0, 1, 0]);
         assert!(rejected(&mut d, CCW_CMD_READ_VQ_CONF, &[0, 1, 0, 0]));
-        assert!(rejected(&mut d, CCW_CMD_READ_VQ_CONF, &[0, 0]));
+        // The index does not fit: the device cannot know the queue.
+        assert!(rejected(&mut d, CCW_CMD_READ_VQ_CONF, &[0]));
+        // The index fits, the answer does not: the count cuts it (the
+        // channel judges the length).
+        let io = ok(&mut d, CCW_CMD_READ_VQ_CONF, &[0, 0]);
+        assert_eq!((io.residual(), io.area), (0, vec![0, 0]));
     }
+}
+
+#[test]
+fn buffer_peek_reads_at_offset_from_position_without_moving() {
+    let mut io = BufferTransfer::new(&[1, 2, 3, 4, 5]);
+    let mut b = [0u8; 2];
+    assert!(io.peek(3, &mut b));
+    assert_eq!((b, io.pos), ([4, 5], 0));
+    assert!(!io.peek(4, &mut b), "beyond the count");
+    assert!(!io.peek(usize::MAX, &mut b), "offset overflow");
+    let mut first = [0u8; 2];
+    io.read(&mut first);
+    assert!(io.peek(0, &mut b));
+    assert_eq!(b, [3, 4]);
 }
 
 // ---- indicators ---------------------------------------------------------------

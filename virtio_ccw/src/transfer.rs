@@ -4,8 +4,7 @@
 //! the channel judge the count (incorrect length when it differs and SLI is
 //! off, PoO chapter 15 "Incorrect Length").
 
-use zcss_ccw::memory::{AccessKey, GuestMemory};
-use zcss_ccw::{Ccw, DataStream};
+use zcss_ccw::DataStream;
 
 /// The data path of one command.
 pub trait Transfer {
@@ -15,26 +14,21 @@ pub trait Transfer {
     fn write(&mut self, data: &[u8]) -> usize;
     /// Whether a channel check stopped the transfer.
     fn failed(&self) -> bool;
-    /// Fetches the first `buf.len()` bytes of the data area without
+    /// Fetches `buf.len()` bytes at `offset` in the data area without
     /// transferring them. READ_FEAT and READ_VQ_CONF are read commands whose
     /// payload carries an index the driver filled in; the device must see it
-    /// before it stores its answer over it. Returns the bytes fetched.
-    fn peek(&mut self, buf: &mut [u8]) -> usize;
+    /// before it stores its answer over it. False when the bytes are not
+    /// within the count (or, through a channel, not in one contiguous run of
+    /// storage, or a check stopped the fetch: see [`Transfer::failed`]).
+    fn peek(&mut self, offset: usize, buf: &mut [u8]) -> bool;
 }
 
-/// A [`DataStream`] plus what the device needs to peek at the data area.
-///
-/// `DataStream` offers no peek, so the peek reads the CCW's data area
-/// directly when the CCW uses direct addressing and `mem` is given (the
-/// embedder passes its storage to [`crate::VirtioCcwDevice::with_guest_memory`]).
-/// Indirectly addressed READ_FEAT / READ_VQ_CONF payloads cannot be peeked.
+/// The channel's [`DataStream`] of the current command. Peeking uses
+/// [`DataStream::peek`], so direct, IDAW and MIDAW addressing all work and
+/// the device needs no access to guest storage of its own.
 pub struct StreamTransfer<'s, 'a> {
     /// The channel's data stream.
     pub stream: &'s mut DataStream<'a>,
-    /// The current CCW.
-    pub ccw: Ccw,
-    /// Guest storage for peeking, if available.
-    pub mem: Option<&'s dyn GuestMemory>,
 }
 
 impl Transfer for StreamTransfer<'_, '_> {
@@ -50,18 +44,8 @@ impl Transfer for StreamTransfer<'_, '_> {
         self.stream.failed()
     }
 
-    fn peek(&mut self, buf: &mut [u8]) -> usize {
-        let Some(mem) = self.mem else {
-            return 0;
-        };
-        if self.ccw.flags.ida() || self.ccw.flags.mida() {
-            return 0;
-        }
-        let n = buf.len().min(usize::from(self.ccw.count));
-        match mem.read(u64::from(self.ccw.cda), &mut buf[..n], AccessKey::ZERO) {
-            Ok(()) => n,
-            Err(_) => 0,
-        }
+    fn peek(&mut self, offset: usize, buf: &mut [u8]) -> bool {
+        self.stream.peek(offset, buf)
     }
 }
 
@@ -122,9 +106,15 @@ impl Transfer for BufferTransfer {
         false
     }
 
-    fn peek(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.area.len());
-        buf[..n].copy_from_slice(&self.area[..n]);
-        n
+    fn peek(&mut self, offset: usize, buf: &mut [u8]) -> bool {
+        let Some(src) = offset
+            .checked_add(self.pos)
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .and_then(|r| self.area.get(r))
+        else {
+            return false;
+        };
+        buf.copy_from_slice(src);
+        true
     }
 }
