@@ -36,30 +36,22 @@
 //! | `scsw_takes_key_s_f_p_i_a_u_from_the_orb` | SCSW word 0 flags = F only | key/S/F/P/I/A/U from the ORB |
 //! | `kut_sense_id_irb_exact_bytes` | word 0 `00804007` | `00a4400f`: I, Z + intermediate status (ISIC) |
 //! | `start_function_sets_lpum_to_the_path_used` | PMCW LPUM 0 after a start | 0x80 |
-//! | `deferred_cc3_clears_start_pending_and_takes_lpm_from_the_orb` | `03004411`, LPM kept | `03804011`, LPM from the ORB |
+//! | `deferred_cc3_clears_start_pending_and_takes_lpm_from_the_orb` | `03004411`, LPM kept, ESW `00800000` | `03804011`, LPM from the ORB, ESW 0 (no path used) |
 //! | `erw_concurrent_sense_count_in_poo_bits` | ERW `01002000` | `01200000` (SCNT bits 10-15) |
 //! | `wrong_count_without_sli_is_incorrect_length_or_reject_not_program_check` | cstat 0x20, dstat 0 | CE\|DE + IL; UC alone if the data is not there |
 //! | `unsolicited_status_has_device_status_zero` | dstat of the last I/O | 0 |
 //! | `chsc_ssd_is_provided` | SSD → code 4 | SSD implemented |
 //! | `measurement_blocks_hold_start_and_sample_counts` | only the start count | sample count too |
 //! | `sense_id_byte0_stays_ff_below_four_bytes` | byte 0 = 0 if < 4 bytes | 0xff (deliberate) |
+//! | `chsc_scsc_response_is_qemu_characteristics_plus_ssd` | CHSC characteristics word 0 `40000000` | `50000000` (SSD provided) |
 //!
 //! zcss matches QEMU (no longer disputed): SENSE ID offers 256 bytes
 //! (`sense_id_transfers_256_bytes_like_qemu`), a command reject is unit check
-//! alone (`command_reject_is_unit_check_alone`).
-//!
-//! Still `#[ignore]`d, asserting the QEMU value, because the fix belongs to
-//! the css or ccw crates and is pending there
-//! (`cargo test --test conformance_qemu -- --ignored` lists them failing):
-//!
-//! | test | QEMU | zcss today | where |
-//! |---|---|---|---|
-//! | `qemu_esw_word0_without_checks_has_no_validity_flag` | ESW word 0 `00800000` | `00804000` | ccw/src/esw.rs, css |
-//! | `qemu_halt_and_clear_set_lpum_0x80` | LPUM 0x80 after HSCH/CSCH | 0 (no path recorded) | css |
-//! | `qemu_chsc_scsc_response_is_qemu_characteristics` | words `03000000 00079000 0 00080000` / `40000000 0 0 00040000` | `… 00468000 0 0` / `50000000 …` | css/src/chsc.rs |
-//! | `qemu_diag500_subcode0_answers_like_qemu` | 0 / −EINVAL | GR2 unchanged | css/src/execute.rs |
-//!
-//! Those pending fields are masked (`ESW_FVF`, `ESW_LPUM`) in the other tests.
+//! alone (`command_reject_is_unit_check_alone`), ESW word 0 without checks is
+//! `00800000` (`esw_word0_without_checks_has_no_validity_flag`), HSCH/CSCH
+//! set LPUM 0x80 (`halt_and_clear_set_lpum_0x80`), the SCSC general
+//! characteristics are QEMU's, DIAG 0x500 subcode 0 answers 0 / −EINVAL
+//! (`diag500_subcode0_answers_like_qemu`). No test is ignored.
 
 use std::sync::Arc;
 
@@ -136,13 +128,7 @@ const SCSW_ISIC_EFFECTS: u32 = 0x0004_0000 | 0x0008;
 const KUT_W0: u32 = scsw_from_orb(KUT_CTRL) | SCSW_ISIC_EFFECTS;
 /// SCSW word 0 bits from the Linux ORB (F, P).
 const LINUX_W0: u32 = scsw_from_orb(LINUX_CTRL);
-/// ESW word 0 (IRB word 3) field-validity flag "LPUM valid": zcss always
-/// sets it, QEMU only after a data/channel-control/interface-control check
-/// (see `qemu_esw_word0_without_checks_has_no_validity_flag`).
-const ESW_FVF: (usize, u32) = (3, 0x0000_4000);
 
-/// ESW word 0 LPUM byte.
-const ESW_LPUM: u32 = 0x00ff_0000;
 /// Device status CE|DE and UC.
 const CE_DE: u32 = 0x0c;
 const UC: u32 = 0x02;
@@ -614,7 +600,7 @@ fn assert_ok_irb(what: &str, irb_bytes: &[u8], residual: u16) {
         0,
         &[],
     );
-    assert_masked(what, irb_bytes, &want, &[ESW_FVF]);
+    assert_masked(what, irb_bytes, &want, &[]);
 }
 
 #[test]
@@ -727,7 +713,7 @@ fn command_reject_with_concurrent_sense_stores_sense_in_ecw() {
         &[0x80],
     );
     // ERW: S and the PoO sense count (see erw_concurrent_sense_count_in_poo_bits).
-    assert_masked("IRB after command reject", &irb_bytes, &want, &[ESW_FVF]);
+    assert_masked("IRB after command reject", &irb_bytes, &want, &[]);
 }
 
 #[test]
@@ -747,7 +733,7 @@ fn command_reject_without_concurrent_sense_then_basic_sense() {
         0,
         &[],
     );
-    assert_masked("IRB after command reject", &irb_bytes, &want, &[ESW_FVF]);
+    assert_masked("IRB after command reject", &irb_bytes, &want, &[]);
     let irb_bytes = g.command(0, 0x04, 0, 32, &[0xcc; 32]);
     assert_ok_irb("BASIC SENSE", &irb_bytes, 0);
     let mut sense = vec![0x80];
@@ -778,7 +764,7 @@ fn wrong_count_without_sli_is_incorrect_length_or_reject_not_program_check() {
         0,
         &[],
     );
-    assert_masked("IRB after a long count without SLI", &irb_bytes, &want, &[ESW_FVF]);
+    assert_masked("IRB after a long count without SLI", &irb_bytes, &want, &[]);
     // READ_FEAT count 4: the feature index (byte 4) is not in the area, so
     // the device rejects the command (unit check alone, nothing moved); no
     // channel end, so no length is judged.
@@ -793,7 +779,7 @@ fn wrong_count_without_sli_is_incorrect_length_or_reject_not_program_check() {
         0,
         &[],
     );
-    assert_masked("IRB after a short count", &irb_bytes, &want, &[ESW_FVF]);
+    assert_masked("IRB after a short count", &irb_bytes, &want, &[]);
 }
 
 #[test]
@@ -826,12 +812,11 @@ fn hsch_on_idle_subchannel_presents_device_end() {
     assert_eq!(&code[..8], &words(&[sid_word(0), 0])[..]);
     let (cc, irb_bytes) = g.tsch(0);
     assert_eq!(cc, Cc::Zero);
-    // ESW LPUM: qemu_halt_and_clear_set_lpum_0x80.
     assert_masked(
         "IRB after HSCH",
         &irb_bytes,
         &irb([FC_HALT | SC_PEND, 0, 0x04 << 24], ESW0, 0, &[]),
-        &[(3, ESW_LPUM), ESW_FVF],
+        &[],
     );
 }
 
@@ -848,7 +833,7 @@ fn csch_on_idle_subchannel_presents_clear_status() {
         "IRB after CSCH",
         &irb_bytes,
         &irb([FC_CLEAR | SC_PEND, 0, 0], ESW0, 0, &[]),
-        &[(3, ESW_LPUM), ESW_FVF],
+        &[],
     );
     let (_, s) = g.stsch(0);
     assert_eq!([s[8], s[9], s[11]], [0x80, 0x00, 0x80], "LPM, PNOM, PIM after clear");
@@ -932,12 +917,13 @@ fn chsc_scsc_answers_ok_with_extended_measurement_and_mcss() {
 }
 
 #[test]
-#[ignore = "zcss bug: SCSC characteristics words differ from QEMU (general word 1/3, CHSC word 0/3)"]
-fn qemu_chsc_scsc_response_is_qemu_characteristics() {
+fn chsc_scsc_response_is_qemu_characteristics_plus_ssd() {
     // ioinst_handle_chsc_scsc: length 4080, code 1, parameter 0; general
     // characteristics words 0, 1, 3 = 0x03000000, 0x00079000, 0x00080000;
     // CHSC characteristics (after 510 general words) words 0, 3 =
-    // 0x40000000, 0x00040000; all else zero.
+    // 0x40000000, 0x00040000; all else zero. zcss provides SSD
+    // (chsc_ssd_is_provided), so CHSC characteristics word 0 also has the
+    // SSD bit: 0x50000000 where QEMU stores 0x40000000.
     let g = Guest::with(&[(0, Kind::Blk)]);
     g.put(CHSC, &[0xee; 4096]);
     g.put(CHSC, &words(&[0x0010_0010, 0, 0, 0]));
@@ -946,7 +932,7 @@ fn qemu_chsc_scsc_response_is_qemu_characteristics() {
     want[..8].copy_from_slice(&words(&[0x0ff0_0001, 0]));
     want[8..24].copy_from_slice(&words(&[0x0300_0000, 0x0007_9000, 0, 0x0008_0000]));
     let cc = 8 + 510 * 4;
-    want[cc..cc + 16].copy_from_slice(&words(&[0x4000_0000, 0, 0, 0x0004_0000]));
+    want[cc..cc + 16].copy_from_slice(&words(&[0x5000_0000, 0, 0, 0x0004_0000]));
     assert_words("SCSC response", &g.get(CHSC + 16, 4080), &want);
 }
 
@@ -1081,7 +1067,9 @@ fn deferred_cc3_clears_start_pending_and_takes_lpm_from_the_orb() {
     // unchanged (IRB word 0 0x03004411). zcss keeps the PoO (chapter 16,
     // "Deferred Condition Code": cc 3 ends the start function, AC is zero;
     // chapter 14, SSCH: the ORB LPM and F replace the subchannel's), so
-    // word 0 is 0x03804011 and STSCH shows LPM 0x40.
+    // word 0 is 0x03804011 and STSCH shows LPM 0x40. No path was used, so
+    // the ESW LPUM is 0 (QEMU's build_irb_virtual always stores 0x80:
+    // ESW word 0 0x00800000).
     let g = Guest::with(&[(0, Kind::Blk)]);
     g.enable(0, false);
     let o = orb(0x42, ORB_F, 0x40, CCW32);
@@ -1091,17 +1079,11 @@ fn deferred_cc3_clears_start_pending_and_takes_lpm_from_the_orb() {
     assert_eq!(&code[..8], &words(&[sid_word(0), 0x42])[..]);
     let (cc, irb_bytes) = g.tsch(0);
     assert_eq!(cc, Cc::Zero);
-    // ESW word 0 (LPUM / its validity flag): the pending ESW tests.
     assert_masked(
         "IRB after deferred cc 3",
         &irb_bytes,
-        &irb(
-            [0x0300_0000 | SCSW_F | FC_START | SC_ALERT | SC_PEND, 0, 0],
-            ESW0,
-            0,
-            &[],
-        ),
-        &[(3, 0xffff_ffff)],
+        &irb([0x0300_0000 | SCSW_F | FC_START | SC_ALERT | SC_PEND, 0, 0], 0, 0, &[]),
+        &[],
     );
     assert_eq!(g.stsch(0).1[8], 0x40, "PMCW LPM from the ORB");
 }
@@ -1119,8 +1101,7 @@ fn erw_concurrent_sense_count_in_poo_bits() {
 }
 
 #[test]
-#[ignore = "zcss bug: DIAG 500 subcode 0 returns GR2 unchanged; QEMU returns 0 or -EINVAL (css/src/execute.rs diag500)"]
-fn qemu_diag500_subcode0_answers_like_qemu() {
+fn diag500_subcode0_answers_like_qemu() {
     // handle_virtio_notify (s390-virtio legacy notify, subcode 0): 0 when
     // GR2 is below the storage size, -EINVAL otherwise.
     let g = Guest::with(&[(0, Kind::Blk)]);
@@ -1181,19 +1162,17 @@ fn kut_sense_id_irb_exact_bytes() {
     kut_sense_id(&g);
     let (cc, irb_bytes) = g.tsch(0);
     assert_eq!(cc, Cc::Zero);
-    // ESW word 0 validity flag: qemu_esw_word0_without_checks_has_no_validity_flag.
     assert_masked(
         "IRB after Sense ID",
         &irb_bytes,
         &irb([0x00a4_400f, CCW32 + 8, CE_DE << 24], ESW0, 0, &[]),
-        &[ESW_FVF],
+        &[],
     );
     assert_eq!(g.get(DATA, 256), virtio_sense_id(VIRTIO_ID_BLK));
 }
 
 #[test]
-#[ignore = "zcss sets the ESW 'LPUM valid' field-validity flag (0x00804000); QEMU stores 0x00800000 (ccw/src/esw.rs Esw::with_lpum)"]
-fn qemu_esw_word0_without_checks_has_no_validity_flag() {
+fn esw_word0_without_checks_has_no_validity_flag() {
     // build_irb_virtual: word 0 = 0x00800000 unless a data, channel-control
     // or interface-control check is pending (then 0x04804000 and ESWF).
     let g = Guest::with(&[(0, Kind::Blk)]);
@@ -1213,8 +1192,7 @@ fn command_reject_is_unit_check_alone() {
 }
 
 #[test]
-#[ignore = "zcss bug: halt/clear of an idle subchannel leave LPUM 0; QEMU (and the PoO: path of the halt/clear signal) set 0x80 (css/src/subchannel.rs)"]
-fn qemu_halt_and_clear_set_lpum_0x80() {
+fn halt_and_clear_set_lpum_0x80() {
     // sch_handle_halt_func / sch_handle_clear_func: pmcw.lpum = 0x80; the
     // ESW word 0 shows it.
     let g = Guest::with(&[(0, Kind::Blk)]);
@@ -1313,7 +1291,7 @@ fn notify_with_classic_indicators_sets_queue_bit_and_interrupts() {
         "IRB of the unsolicited interruption",
         &irb_bytes,
         &irb([LINUX_W0 | SC_ALERT | SC_PEND, CCW32 + 8, 0], ESW0, 0, &[]),
-        &[ESW_FVF],
+        &[],
     );
 }
 
@@ -1677,7 +1655,7 @@ fn assert_reject_irb(what: &str, irb_bytes: &[u8]) {
         0,
         &[],
     );
-    assert_masked(what, irb_bytes, &want, &[ESW_FVF]);
+    assert_masked(what, irb_bytes, &want, &[]);
 }
 
 #[test]
