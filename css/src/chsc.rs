@@ -301,7 +301,7 @@ pub mod chars {
     /// General 7: concurrent-sense facility.
     pub const CONCURRENT_SENSE: usize = 7;
     /// General 41: adapter-interruption facility (Linux `aif`). QEMU does
-    /// not report it, and neither does [`Characteristics::ZCSS`].
+    /// not report it, and neither does [`super::Characteristics::ZCSS`].
     pub const ADAPTER_INTERRUPTION: usize = 41;
     /// General 45: multiple-channel-subsystems facility (MCSS-E, Linux `mcss`).
     pub const MCSS: usize = 45;
