@@ -257,7 +257,7 @@ impl Machine {
         });
         let console_output = Arc::new(Mutex::new(Vec::new()));
         for (line, d) in &cfg.devices {
-            let mut dev = Self::device(d, base, &io_mem, &console_output).map_err(|e| (*line, e))?;
+            let mut dev = Self::device(d, base, &console_output).map_err(|e| (*line, e))?;
             if let Some(r) = recorder {
                 dev = r.wrap_device(dev);
             }
@@ -277,12 +277,7 @@ impl Machine {
         })
     }
 
-    fn device(
-        d: &DeviceStmt,
-        base: &Path,
-        io_mem: &Arc<dyn GuestMemory>,
-        console: &Arc<Mutex<Vec<u8>>>,
-    ) -> Result<Box<dyn Device>, MachineError> {
+    fn device(d: &DeviceStmt, base: &Path, console: &Arc<Mutex<Vec<u8>>>) -> Result<Box<dyn Device>, MachineError> {
         let backend: Box<dyn zcss_virtio_ccw::VirtioDevice> = match d.kind {
             DeviceKind::VirtioBlk => Box::new(Self::block(d, base)?),
             DeviceKind::VirtioRng => Box::new(Rng::with_source(Some(Box::new(DeterministicEntropy::default())))),
@@ -292,9 +287,7 @@ impl Machine {
             )),
             DeviceKind::Dasd3390 | DeviceKind::VfioDasd => return Err(MachineError::KindNotAvailable(d.kind.name())),
         };
-        Ok(Box::new(
-            VirtioCcwDevice::new(backend).with_guest_memory(io_mem.clone()),
-        ))
+        Ok(Box::new(VirtioCcwDevice::new(backend)))
     }
 
     fn block(d: &DeviceStmt, base: &Path) -> Result<Block, MachineError> {

@@ -27,7 +27,7 @@ expect 0x3000 ff383202 ........
 tpi 0x4800 => cc=1
 expect 0x4800 00010000 0000000c
 tsch 0x00010000 0x4000 => cc=0
-expect 0x4000 00804007 00002008 0c000000 00804000
+expect 0x4000 00804007 00002008 0c000000 00800000
 ";
 
 fn run(text: &str, bless: bool) -> FileReport {
@@ -58,7 +58,7 @@ fn base_trace_replays_clean() {
 
 #[test]
 fn replay_wrong_device_status_names_irb_scsw_dstat() {
-    let text = BASE.replace("00002008 0c000000 00804000", "00002008 0e000000 00804000");
+    let text = BASE.replace("00002008 0c000000 00800000", "00002008 0e000000 00800000");
     let r = run(&text, false);
     assert_eq!(
         messages(&r),
@@ -121,7 +121,7 @@ fn replay_wrong_data_reports_storage_offset() {
 fn replay_after_mismatch_goes_on_and_reports_every_one() {
     let text = BASE
         .replace("ssch 0x00010000 0x1800 => cc=0", "ssch 0x00010000 0x1800 => cc=2")
-        .replace("00002008 0c000000 00804000", "00002008 0c000000 00004000");
+        .replace("00002008 0c000000 00800000", "00002008 0c000000 00000000");
     let r = run(&text, false);
     let m = messages(&r);
     assert_eq!(m.len(), 2, "{m:?}");
@@ -207,7 +207,7 @@ fn cli_replay_clean_trace_exits_0_with_summary() {
 
 #[test]
 fn cli_replay_mismatch_exits_1_and_names_file_line_field() {
-    let p = temp_trace("wrong.zct", &BASE.replace("0c000000 00804000", "0e000000 00804000"));
+    let p = temp_trace("wrong.zct", &BASE.replace("0c000000 00800000", "0e000000 00800000"));
     let (code, out, _) = zcss(&["replay", p.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(

@@ -30,9 +30,7 @@ fn sid(schno: u16) -> SubchannelId {
 /// and returns an enabled driver for it.
 fn attach(css: &Css, schno: u16, dev: Box<dyn VirtioDevice>, max_rev: u8) -> LinuxDriver {
     let mem = Arc::new(VecMemory::new(2 << 20));
-    let d = VirtioCcwDevice::new(dev)
-        .with_max_revision(max_rev)
-        .with_guest_memory(mem.clone());
+    let d = VirtioCcwDevice::new(dev).with_max_revision(max_rev);
     css.attach_cold(sid(schno), 0x1000 + schno, Box::new(d))
         .expect("attach");
     let mut drv = LinuxDriver::new(css.clone(), mem, sid(schno));

@@ -354,9 +354,9 @@ impl Recorder {
         r
     }
 
-    /// Storage that logs every access into this recorder (give it to the
-    /// devices, e.g. `VirtioCcwDevice::with_guest_memory`, and optionally to
-    /// the css).
+    /// Storage that logs every access into this recorder (use it as the
+    /// storage of the instructions, so that device accesses made through the
+    /// css — data streams, DIAG 0x500 notifications — are logged too).
     #[must_use]
     pub fn wrap_memory(self: &Arc<Self>, inner: Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory> {
         Arc::new(LoggedMemory {

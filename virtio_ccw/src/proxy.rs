@@ -24,8 +24,6 @@
 //!   status only), which is what the Linux driver recognises as a host
 //!   notification; a status such as attention would be an error there.
 
-use std::sync::Arc;
-
 use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory};
 use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, DeviceStatus, Sense};
 use zcss_css::{Device, DeviceInfo, NotifyResult, SubchannelHandle};
@@ -132,16 +130,6 @@ impl VirtioCcwDevice {
     #[must_use]
     pub fn with_max_revision(mut self, rev: u8) -> Self {
         self.max_revision = self.max_revision.min(rev);
-        self
-    }
-
-    /// Formerly gave the device guest storage to read the READ_FEAT /
-    /// READ_VQ_CONF index; the channel's [`DataStream::peek`] does that now
-    /// (for IDAW and MIDAW addressing too), so the storage is not used. Kept
-    /// so that existing embedders compile; it will be removed once none
-    /// calls it.
-    #[must_use]
-    pub fn with_guest_memory(self, _mem: Arc<dyn GuestMemory>) -> Self {
         self
     }
 
