@@ -528,3 +528,13 @@ mod roundtrip {
         }
     }
 }
+
+/// Found by the `trace_parse` fuzz target: a line ending in several carriage
+/// returns must parse to the same trace before and after printing.
+#[test]
+fn parse_line_with_repeated_carriage_returns_is_print_stable() {
+    let t = parse("zcss-trace 1\n# race\0y=0x0010000\r\r\n").unwrap();
+    let again = parse(&print(&t)).unwrap();
+    assert_eq!(again, t);
+    assert!(!print(&t).contains('\r'));
+}

@@ -787,7 +787,7 @@ pub fn parse(text: &str) -> Result<Trace, ParseError> {
     let pieces = (!text.is_empty()).then(|| body.split('\n')).into_iter().flatten();
     lines.reserve(body.bytes().filter(|&b| b == b'\n').count() + 1);
     for (n, raw) in pieces.enumerate() {
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        let raw = raw.trim_end_matches('\r');
         let line = parse_line(raw).map_err(|e| ParseError { line: n + 1, ..e })?;
         if let Some(stmt) = &line.stmt {
             checks.check(stmt).map_err(|kind| ParseError {
