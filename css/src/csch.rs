@@ -29,14 +29,9 @@ impl Css {
         let _span = tracing::trace_span!("csch", gr1).entered();
         self.observed(Insn::Csch { gr1 }, ctx, |sh, ctx| {
             ctx.privileged()?;
-            let Some(sch) = sh.lookup(gr1)? else {
+            let Some((sch, mut st)) = sh.operational(gr1)? else {
                 return Ok(Cc::Three);
             };
-            sh.poll_if_needed();
-            let mut st = sch.state.lock();
-            if !st.operational() {
-                return Ok(Cc::Three);
-            }
             if st.passthrough {
                 // Overtake the program on the device (the host answers first).
                 let token = st.pt_token;

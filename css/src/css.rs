@@ -466,6 +466,21 @@ impl Shared {
         Ok(self.decode_sid(gr1)?.and_then(|sid| self.tables.get(sid)))
     }
 
+    /// The subchannel GR1 names with its state locked, if it is operational
+    /// (provided, valid and enabled); `None` means condition code 3. Pending
+    /// passthrough completions are taken first so that the state is current.
+    ///
+    /// # Errors
+    /// An operand exception for an invalid subchannel-identification word.
+    pub fn operational(&self, gr1: u32) -> Result<Option<(&Subchannel, MutexGuard<'_, SchState>)>, ProgramCheck> {
+        let Some(sch) = self.lookup(gr1)? else {
+            return Ok(None);
+        };
+        self.poll_if_needed();
+        let st = sch.state.lock();
+        Ok(if st.operational() { Some((sch, st)) } else { None })
+    }
+
     pub fn wake(&self, w: Wake) {
         if !self.has_waker.load(Ordering::Acquire) {
             return;

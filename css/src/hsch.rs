@@ -30,14 +30,9 @@ impl Css {
         let _span = tracing::trace_span!("hsch", gr1).entered();
         self.observed(Insn::Hsch { gr1 }, ctx, |sh, ctx| {
             ctx.privileged()?;
-            let Some(sch) = sh.lookup(gr1)? else {
+            let Some((sch, mut st)) = sh.operational(gr1)? else {
                 return Ok(Cc::Three);
             };
-            sh.poll_if_needed();
-            let mut st = sch.state.lock();
-            if !st.operational() {
-                return Ok(Cc::Three);
-            }
             let sc = st.stctl();
             if sc.pending() && (sc.primary() || sc.secondary() || sc.alert() || sc == StatusControl::PEND) {
                 return Ok(Cc::One);
