@@ -13,8 +13,8 @@ use zcss_ccw::scsw::Scsw;
 use zcss_ccw::senseid::SenseId;
 use zcss_ccw::{Ccw, CcwFormat, Orb};
 
-/// The structures `decode` knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The structures `decode` knows (also the `zcss decode` argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Structure {
     /// Operation-request block (12 bytes, 32 with X = 1).
     Orb,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use zcss::decode::{decode_fields, parse_hex, render_fields, Structure};
 use zcss::machine::{Machine, MachineError};
 use zcss::trace::replay::{replay, FileReport, ReplayError, ReplayOptions};
@@ -79,54 +79,12 @@ enum Command {
     Decode {
         /// The structure.
         #[arg(value_enum)]
-        structure: StructArg,
+        structure: Structure,
         /// The bytes in hex; several words are concatenated
         /// (`e4200008 00002000`).
         #[arg(required = true, value_name = "HEX")]
         hex: Vec<String>,
     },
-}
-
-/// Structures `decode` knows.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum StructArg {
-    /// Operation-request block (12 or 32 bytes).
-    Orb,
-    /// Format-0 CCWs (8 bytes each).
-    Ccw0,
-    /// Format-1 CCWs (8 bytes each).
-    Ccw1,
-    /// Subchannel-status word (12 bytes).
-    Scsw,
-    /// Interruption-response block (64 or 96 bytes).
-    Irb,
-    /// Subchannel-information block (52 bytes).
-    Schib,
-    /// Path-management-control word (28 bytes).
-    Pmcw,
-    /// Channel-report word (4 bytes).
-    Crw,
-    /// SENSE ID data (8 bytes plus CIWs).
-    Senseid,
-    /// I/O-interruption code (8 or 12 bytes).
-    Intcode,
-}
-
-impl From<StructArg> for Structure {
-    fn from(s: StructArg) -> Self {
-        match s {
-            StructArg::Orb => Self::Orb,
-            StructArg::Ccw0 => Self::Ccw0,
-            StructArg::Ccw1 => Self::Ccw1,
-            StructArg::Scsw => Self::Scsw,
-            StructArg::Irb => Self::Irb,
-            StructArg::Schib => Self::Schib,
-            StructArg::Pmcw => Self::Pmcw,
-            StructArg::Crw => Self::Crw,
-            StructArg::Senseid => Self::Senseid,
-            StructArg::Intcode => Self::Intcode,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -139,7 +97,7 @@ fn main() -> ExitCode {
             files,
         } => cmd_replay(&files, verbose, bless, quiet),
         Command::Lscss { file } => cmd_lscss(&file),
-        Command::Decode { structure, hex } => cmd_decode(structure.into(), &hex),
+        Command::Decode { structure, hex } => cmd_decode(structure, &hex),
     };
     ExitCode::from(code)
 }
