@@ -22,7 +22,7 @@ use crate::device::{
     SubchannelHandle,
 };
 use crate::error::{CssError, ProgramCheck};
-use crate::interrupt::{Entry, IoQueues, Wake};
+use crate::interrupt::{Entry, IoQueues, Wake, COMPACT_MIN};
 use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
 use crate::subchannel::{DevSlot, SchState, StopHooks, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
 use crate::table::Tables;
@@ -205,6 +205,8 @@ impl Css {
             }
             sch.stop.store(STOP_NONE, Ordering::Release);
         });
+        // Every request was withdrawn above; drop the stale entries too.
+        sh.queues.clear();
         sh.adapters.reset();
         sh.ext.crw.lock().reset();
         sh.ext.measurement.monitor.reset();
@@ -364,10 +366,12 @@ impl Css {
         Some(code)
     }
 
-    /// CR6-order mask of the ISCs with a pending interruption (I/O or adapter).
+    /// CR6-order mask of the ISCs with a pending interruption (I/O or
+    /// adapter). Requests withdrawn by TEST SUBCHANNEL, CLEAR SUBCHANNEL or
+    /// an unplug are not counted (their stale queue entries are dropped here).
     #[must_use]
     pub fn pending_iscs(&self) -> u8 {
-        self.sh.queues.pending_mask() | self.sh.adapters.pending_mask()
+        self.sh.queues.live_mask(|e| self.sh.is_live(e)) | self.sh.adapters.pending_mask()
     }
 
     /// Checks the state invariants (fuzzing, tests): every queued
@@ -495,17 +499,34 @@ impl Shared {
     pub fn queue_interrupt(&self, sid: SubchannelId, st: &mut SchState) -> u8 {
         debug_assert!(st.queued == 0);
         let seq = st.next_seq();
-        st.queued = seq;
+        self.set_queued(sid, st, seq);
         let isc = st.isc();
-        self.queues.push(isc, Entry { sid, seq });
+        self.queues.push(isc, Entry { sid, seq }, |e| self.is_live(e));
         isc
     }
 
-    /// Withdraws the subchannel's queued interruption request, if any.
+    /// Whether a queue entry is its subchannel's current request (lock-free:
+    /// reads the mirror of the request's sequence number).
+    pub fn is_live(&self, e: &Entry) -> bool {
+        self.tables
+            .get(e.sid)
+            .is_some_and(|s| s.queued.load(Ordering::Acquire) == e.seq)
+    }
+
+    /// Withdraws the subchannel's queued interruption request, if any: the
+    /// queue entry becomes stale (see [`crate::interrupt`]), the shared queue
+    /// is not touched.
     pub fn withdraw(&self, sid: SubchannelId, st: &mut SchState) {
         if st.queued != 0 {
-            self.queues.remove(st.isc(), sid, st.queued);
-            st.queued = 0;
+            self.set_queued(sid, st, 0);
+        }
+    }
+
+    /// Records the live request `seq` (0: none) in the state and its mirror.
+    fn set_queued(&self, sid: SubchannelId, st: &mut SchState, seq: u32) {
+        st.queued = seq;
+        if let Some(sch) = self.tables.get(sid) {
+            sch.queued.store(seq, Ordering::Release);
         }
     }
 
@@ -522,7 +543,7 @@ impl Shared {
                 if st.queued != e.seq {
                     continue;
                 }
-                st.queued = 0;
+                self.set_queued(e.sid, &mut st, 0);
                 return Some(InterruptionCode::io(e.sid, self.mcss(), st.pmcw.intparm, isc));
             }
             if self.adapters.take(0x80 >> isc).is_some() {
@@ -908,14 +929,17 @@ impl Shared {
                 return;
             }
             let st = sch.state.lock();
-            let n = snapshot.iter().filter(|(_, e)| e.sid == sch.sid).count();
+            let live = |e: &Entry| e.sid == sch.sid && st.queued != 0 && e.seq == st.queued;
+            let n = snapshot.iter().filter(|(_, e)| live(e)).count();
             let expect = usize::from(st.queued != 0);
             if n != expect {
                 err = Some(format!("{}: {n} queued interruptions, state says {expect}", sch.sid));
             } else if st.queued != 0 && !st.status_pending() {
                 err = Some(format!("{}: interruption queued but not status pending", sch.sid));
-            } else if let Some((isc, e)) = snapshot.iter().find(|(_, e)| e.sid == sch.sid) {
-                if *isc != st.isc() || e.seq != st.queued {
+            } else if sch.queued.load(Ordering::Acquire) != st.queued {
+                err = Some(format!("{}: queued mirror differs from the state", sch.sid));
+            } else if let Some((isc, _)) = snapshot.iter().find(|(_, e)| live(e)) {
+                if *isc != st.isc() {
                     err = Some(format!("{}: queued on ISC {isc}, PMCW ISC {}", sch.sid, st.isc()));
                 }
             }
@@ -936,7 +960,9 @@ impl Shared {
         if let Some(e) = err {
             return Err(e);
         }
-        if snapshot.len() > count {
+        // Each queue holds at most twice its live entries plus COMPACT_MIN
+        // (+1 for the push that triggers the next compaction).
+        if snapshot.len() > 2 * count + 8 * (COMPACT_MIN + 1) {
             return Err(format!(
                 "{} queued interruptions for {count} subchannels",
                 snapshot.len()

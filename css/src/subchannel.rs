@@ -7,7 +7,7 @@
 //! second lock. The css never holds the state lock while it calls into the
 //! device (see [`crate::device`]).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use zcss_ccw::engine::{Completion, Ending, EngineHooks};
@@ -50,6 +50,10 @@ pub(crate) struct Subchannel {
     pub dev: Mutex<DevSlot>,
     /// Halt or clear requested while a program runs ([`STOP_HALT`], [`STOP_CLEAR`]).
     pub stop: AtomicU8,
+    /// Mirror of [`SchState::queued`], written with the state lock held and
+    /// read without it, so that compacting an interruption queue never locks
+    /// a subchannel.
+    pub queued: AtomicU32,
 }
 
 impl Subchannel {
@@ -59,6 +63,7 @@ impl Subchannel {
             state: Mutex::new(SchState::default()),
             dev: Mutex::new(DevSlot::Empty),
             stop: AtomicU8::new(STOP_NONE),
+            queued: AtomicU32::new(0),
         }
     }
 }
