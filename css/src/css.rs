@@ -497,7 +497,6 @@ impl Shared {
 
     /// Makes the subchannel's interruption request (status just became pending).
     pub fn queue_interrupt(&self, sid: SubchannelId, st: &mut SchState) -> u8 {
-        debug_assert!(st.queued == 0);
         let seq = st.next_seq();
         self.set_queued(sid, st, seq);
         let isc = st.isc();
@@ -505,8 +504,7 @@ impl Shared {
         isc
     }
 
-    /// Whether a queue entry is its subchannel's current request (lock-free:
-    /// reads the mirror of the request's sequence number).
+    /// Whether a queue entry is its subchannel's current request (lock-free).
     pub fn is_live(&self, e: &Entry) -> bool {
         self.tables
             .get(e.sid)
@@ -517,15 +515,14 @@ impl Shared {
     /// queue entry becomes stale (see [`crate::interrupt`]), the shared queue
     /// is not touched.
     pub fn withdraw(&self, sid: SubchannelId, st: &mut SchState) {
-        if st.queued != 0 {
-            self.set_queued(sid, st, 0);
-        }
+        self.set_queued(sid, st, 0);
     }
 
-    /// Records the live request `seq` (0: none) in the state and its mirror.
-    fn set_queued(&self, sid: SubchannelId, st: &mut SchState, seq: u32) {
-        st.queued = seq;
+    /// Records the live request `seq` (0: none) of the subchannel whose
+    /// state lock the caller holds (`_st` is the proof).
+    fn set_queued(&self, sid: SubchannelId, _st: &mut SchState, seq: u32) {
         if let Some(sch) = self.tables.get(sid) {
+            debug_assert!(seq == 0 || sch.queued.load(Ordering::Relaxed) == 0);
             sch.queued.store(seq, Ordering::Release);
         }
     }
@@ -540,7 +537,7 @@ impl Shared {
             if let Some(e) = self.queues.pop(isc) {
                 let Some(sch) = self.tables.get(e.sid) else { continue };
                 let mut st = sch.state.lock();
-                if st.queued != e.seq {
+                if sch.queued.load(Ordering::Acquire) != e.seq {
                     continue;
                 }
                 self.set_queued(e.sid, &mut st, 0);
@@ -929,15 +926,14 @@ impl Shared {
                 return;
             }
             let st = sch.state.lock();
-            let live = |e: &Entry| e.sid == sch.sid && st.queued != 0 && e.seq == st.queued;
+            let queued = sch.queued.load(Ordering::Acquire);
+            let live = |e: &Entry| e.sid == sch.sid && queued != 0 && e.seq == queued;
             let n = snapshot.iter().filter(|(_, e)| live(e)).count();
-            let expect = usize::from(st.queued != 0);
+            let expect = usize::from(queued != 0);
             if n != expect {
                 err = Some(format!("{}: {n} queued interruptions, state says {expect}", sch.sid));
-            } else if st.queued != 0 && !st.status_pending() {
+            } else if queued != 0 && !st.status_pending() {
                 err = Some(format!("{}: interruption queued but not status pending", sch.sid));
-            } else if sch.queued.load(Ordering::Acquire) != st.queued {
-                err = Some(format!("{}: queued mirror differs from the state", sch.sid));
             } else if let Some((isc, _)) = snapshot.iter().find(|(_, e)| live(e)) {
                 if *isc != st.isc() {
                     err = Some(format!("{}: queued on ISC {isc}, PMCW ISC {}", sch.sid, st.isc()));

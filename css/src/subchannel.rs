@@ -50,9 +50,9 @@ pub(crate) struct Subchannel {
     pub dev: Mutex<DevSlot>,
     /// Halt or clear requested while a program runs ([`STOP_HALT`], [`STOP_CLEAR`]).
     pub stop: AtomicU8,
-    /// Mirror of [`SchState::queued`], written with the state lock held and
-    /// read without it, so that compacting an interruption queue never locks
-    /// a subchannel.
+    /// Sequence number of the queued I/O-interruption request, 0 = none.
+    /// Written only with the state lock held; read without it too, so that
+    /// compacting an interruption queue never locks a subchannel.
     pub queued: AtomicU32,
 }
 
@@ -85,8 +85,6 @@ pub(crate) struct SchState {
     pub erw: ExtendedReportWord,
     /// Extended-control word (concurrent sense) of the pending status.
     pub ecw: Ecw,
-    /// Sequence number of the queued I/O-interruption request, 0 = none queued.
-    pub queued: u32,
     /// Last sequence number used.
     pub seq: u32,
     /// A thread (or a passthrough device) is performing this subchannel's
