@@ -18,7 +18,7 @@ use zcss_virtio_ccw::{Block, BufferTransfer, VirtioCcwDevice};
 
 struct Sink;
 impl InterruptSink for Sink {
-    fn unsolicited(&self, _sid: SubchannelId, _status: DeviceStatus) -> bool {
+    fn unsolicited(&self, _sid: SubchannelId, _status: DeviceStatus, _sense: Option<&zcss_ccw::Sense>) -> bool {
         true
     }
     fn adapter_interrupt(&self, _isc: u8) {}

@@ -12,7 +12,7 @@ use zcss_ccw::memory::VecMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{Ccw, DataStream};
 use zcss_css::intercept::{AddressingMode, InstructionText, IoInstruction};
-use zcss_css::{Css, CssConfig, Device, DeviceInfo, IoCtx, Outcome, Wake};
+use zcss_css::{ChannelPaths, Css, CssConfig, Device, DeviceInfo, IoCtx, Outcome, Wake};
 
 /// A line printer: SENSE ID, and WRITE (0x01) prints the data it is given.
 struct Printer;
@@ -42,7 +42,7 @@ impl Device for Printer {
             cu_model: 1,
             dev_type: 0x3215,
             dev_model: 1,
-            chpid_type: 0x32,
+            paths: ChannelPaths::VIRTUAL,
         }
     }
 }

@@ -192,6 +192,14 @@ pub trait EngineHooks {
     fn stop_requested(&mut self) -> Option<ProgramEnd> {
         None
     }
+    /// Asked when a command-chained CCW with the S flag becomes current:
+    /// `true` (RESUME SUBCHANNEL arrived while the program ran, leaving
+    /// the subchannel resume pending) makes the channel subsystem not
+    /// honour the flag, and consumes the resume-pending condition (PoO
+    /// chapter 15, "Suspension of Channel-Program Execution").
+    fn resume_pending(&mut self) -> bool {
+        false
+    }
 }
 
 /// Hooks that do nothing.
@@ -369,13 +377,18 @@ impl Engine {
                 if !ctx.suspend {
                     return r.checked(CheckCause::SuspendNotAllowed, cpa_after(addr), ccw.count, None);
                 }
-                return r.done(
-                    cpa_after(addr),
-                    ccw.count,
-                    DeviceStatus::new(),
-                    SubchannelStatus::new(),
-                    Ending::Suspended,
-                );
+                if hooks.resume_pending() {
+                    // Resume pending: the flag is not honoured this time.
+                    tracing::trace!(addr, "suspend flag passed: resume pending");
+                } else {
+                    return r.done(
+                        cpa_after(addr),
+                        ccw.count,
+                        DeviceStatus::new(),
+                        SubchannelStatus::new(),
+                        Ending::Suspended,
+                    );
+                }
             }
             if let Err(cause) = validate_ccw(&ctx, &ccw, false) {
                 return r.checked(cause, cpa_after(addr), ccw.count, None);

@@ -58,7 +58,15 @@ fn machine(state: State) -> (Css, VecMemory, u32) {
         State::NotProvided => return (css, mem, 0x0001_0003),
         _ => 0x0001_0000,
     };
-    let sch = css.sh.tables.get(sid(0)).unwrap();
+    let sch = css
+        .sh
+        .tables
+        .get(SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 0,
+        })
+        .unwrap();
     let mut st = sch.state.lock();
     st.pmcw.flags = st.pmcw.flags.with_enabled(true).with_isc(3);
     st.orb = Orb {
@@ -114,8 +122,10 @@ fn table() -> Vec<(State, [u8; 8])> {
     vec![
         //                                           ssch tsch stsch msch csch hsch xsch rsch
         (State::Idle, [0, 1, 0, 0, 0, 0, 2, 2]),
-        (State::StartPending, [2, 1, 0, 2, 0, 0, 0, 2]),
-        (State::Active, [2, 1, 0, 2, 0, 0, 2, 2]),
+        // RSCH on a start in progress whose ORB had S: resume pending, cc 0
+        // (PoO; original Hercules `resume_subchan`; QEMU answers cc 2).
+        (State::StartPending, [2, 1, 0, 2, 0, 0, 0, 0]),
+        (State::Active, [2, 1, 0, 2, 0, 0, 2, 0]),
         (State::Suspended, [2, 1, 0, 2, 0, 0, 0, 0]),
         // Unsolicited alert status.
         (
@@ -234,6 +244,47 @@ fn tsch_intermediate_status_keeps_suspended_function() {
     assert_eq!(s.scsw.ctrl.actl(), A::SUSP);
     assert_eq!(s.scsw.ctrl.stctl(), S::new());
     assert_eq!(css.rsch(&ctx, gr1), Ok(Cc::Zero), "the program can be resumed");
+}
+
+#[test]
+fn rsch_on_running_program_sets_resume_pending_once() {
+    let (css, mem, gr1) = machine(State::Active);
+    let ctx = IoCtx::new(&mem);
+    assert_eq!(css.rsch(&ctx, gr1), Ok(Cc::Zero));
+    let sch = css
+        .sh
+        .tables
+        .get(SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 0,
+        })
+        .unwrap();
+    assert!(sch.state.lock().actl().resume_pending());
+    assert!(
+        sch.resume.load(std::sync::atomic::Ordering::Acquire),
+        "the engine will pass the next S flag"
+    );
+    assert_eq!(css.rsch(&ctx, gr1), Ok(Cc::Two), "resume already pending");
+}
+
+#[test]
+fn rsch_on_running_program_without_orb_suspend_is_cc2() {
+    let (css, mem, gr1) = machine(State::Active);
+    let ctx = IoCtx::new(&mem);
+    css.sh
+        .tables
+        .get(SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 0,
+        })
+        .unwrap()
+        .state
+        .lock()
+        .orb
+        .ctrl = OrbControls::new();
+    assert_eq!(css.rsch(&ctx, gr1), Ok(Cc::Two));
 }
 
 #[test]

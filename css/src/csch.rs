@@ -7,6 +7,11 @@
 //! pending, and the clear function is performed — at once, or by the
 //! thread running the subchannel's channel program, which stops it at the
 //! next CCW boundary. The subchannel then becomes status pending.
+//!
+//! For a passthrough device the clear is a request to the host subchannel:
+//! its condition code is the instruction's; the clear status arrives later
+//! as the host reports it, and nothing the host reports for the cleared
+//! program reaches the guest any more.
 
 use std::sync::atomic::Ordering;
 
@@ -14,10 +19,10 @@ use zcss_ccw::scsw::{ActivityControl, FunctionControl, StatusControl};
 
 use crate::css::stop_code;
 use crate::ctx::IoCtx;
-use crate::device::PassthroughError;
 use crate::error::{Cc, InsnResult};
 use crate::observer::Insn;
-use crate::subchannel::DevSlot;
+use crate::passthrough::PtAnswer;
+use crate::slot::PtRequest;
 use crate::Css;
 
 impl Css {
@@ -32,28 +37,34 @@ impl Css {
             let Some((sch, mut st)) = sh.operational(gr1)? else {
                 return Ok(Cc::Three);
             };
-            if st.passthrough {
-                // Overtake the program on the device (the host answers first).
-                let token = st.pt_token;
-                let generation = st.generation;
-                drop(st);
-                let r = match &mut *sch.dev.lock() {
-                    DevSlot::Passthrough(dev) => dev.clear(token),
-                    _ => Err(PassthroughError::NotOperational),
-                };
-                if r == Err(PassthroughError::NotOperational) {
-                    return Ok(Cc::Three);
+            let passthrough = st.is_passthrough();
+            if passthrough {
+                let (locked, answer) = sh.pt_request(sch, ctx.mem, st, PtRequest::Clear);
+                st = locked;
+                match answer {
+                    PtAnswer::Accepted(token) => {
+                        if let Some(pt) = st.pt.as_mut() {
+                            pt.token = token;
+                            pt.esw = None;
+                            pt.drop_waiting();
+                        }
+                    }
+                    PtAnswer::Failed(mask) => {
+                        drop(st);
+                        sh.wake_iscs(mask);
+                        return Ok(Cc::Zero);
+                    }
+                    PtAnswer::Refused(cc) => return Ok(cc),
                 }
-                st = sch.state.lock();
-                if st.generation != generation || !st.operational() {
-                    return Ok(Cc::Three);
-                }
-                st.pt_token = 0;
             }
             sh.withdraw(sch.sid, &mut st);
             st.set_fctl(FunctionControl::CLEAR);
             st.set_actl(ActivityControl::CLEAR_PEND);
             st.set_stctl(StatusControl::new());
+            if passthrough {
+                // The host performs the clear and reports its status.
+                return Ok(Cc::Zero);
+            }
             sch.stop.store(stop_code(true), Ordering::Release);
             // The clear function cannot be refused.
             let _ = sh.kick(sch, ctx.mem, st);

@@ -8,23 +8,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use zcss_ccw::engine::{Ending, Engine, Limits};
+use zcss_ccw::crw::Crw;
+use zcss_ccw::engine::{Engine, Limits};
 use zcss_ccw::intcode::InterruptionCode;
-use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
-use zcss_ccw::ProgramEnd;
+use zcss_ccw::Sense;
 
 use crate::adapter::AdapterInterruptions;
 use crate::ctx::IoCtx;
-use crate::device::{
-    Device, DeviceInfo, InterruptSink, PassthroughDevice, PassthroughDone, PassthroughError, PassthroughReply,
-    SubchannelHandle,
-};
-use crate::error::{CssError, ProgramCheck};
+use crate::device::{Device, InterruptSink, PassthroughEvent, SubchannelHandle};
+use crate::error::ProgramCheck;
 use crate::interrupt::{Entry, IoQueues, Wake, COMPACT_MIN};
 use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
-use crate::subchannel::{DevSlot, SchState, StopHooks, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
+use crate::subchannel::{SchState, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
 use crate::table::Tables;
 
 /// The css image a guest without MCSS-E sees (QEMU's virtual css).
@@ -73,13 +70,13 @@ pub(crate) struct Shared {
     observer: RwLock<Option<Arc<dyn Observer>>>,
     has_observer: AtomicBool,
     /// Serializes attach and detach; the device numbers in use.
-    book: Mutex<HashSet<(u8, u8, u16)>>,
+    pub book: Mutex<HashSet<(u8, u8, u16)>>,
     /// Installed channel paths: (cssid, chpid) → channel-path type.
     pub paths: Mutex<std::collections::BTreeMap<(u8, u8), u8>>,
-    pt_tx: crossbeam_channel::Sender<PassthroughDone>,
-    pt_rx: crossbeam_channel::Receiver<PassthroughDone>,
-    has_pt: AtomicBool,
-    pt_token: AtomicU64,
+    pub pt_tx: crossbeam_channel::Sender<PassthroughEvent>,
+    pub pt_rx: crossbeam_channel::Receiver<PassthroughEvent>,
+    pub has_pt: AtomicBool,
+    pub pt_token: AtomicU64,
     pub ext: crate::css_ext::Extensions,
 }
 
@@ -106,8 +103,12 @@ impl Default for Css {
 struct Sink(Weak<Shared>);
 
 impl InterruptSink for Sink {
-    fn unsolicited(&self, sid: SubchannelId, status: DeviceStatus) -> bool {
-        self.0.upgrade().is_some_and(|sh| sh.unsolicited(sid, status))
+    fn unsolicited(&self, sid: SubchannelId, status: DeviceStatus, sense: Option<&Sense>) -> bool {
+        self.0.upgrade().is_some_and(|sh| sh.unsolicited(sid, status, sense))
+    }
+
+    fn channel_report(&self, chain: &[Crw]) -> bool {
+        self.0.upgrade().is_some_and(|sh| sh.channel_report(chain))
     }
 
     fn adapter_interrupt(&self, isc: u8) {
@@ -189,20 +190,10 @@ impl Css {
             let mut st = sch.state.lock();
             sh.withdraw(sch.sid, &mut st);
             if st.present {
-                let generation = st.generation.wrapping_add(1);
-                let seq = st.seq;
-                let (devno, chpid) = (st.pmcw.flags.devno(), st.pmcw.chpid[0]);
-                *st = SchState::attached(devno, chpid, st.passthrough, generation);
-                st.seq = seq;
+                st.reset_initial();
             }
             drop(st);
-            match &mut *dev {
-                DevSlot::Ccw(d) => d.subchannel_reset(),
-                DevSlot::Passthrough(d) => {
-                    let _ = d.clear(0);
-                }
-                DevSlot::Empty => {}
-            }
+            dev.io_reset();
             sch.stop.store(STOP_NONE, Ordering::Release);
         });
         // Every request was withdrawn above; drop the stale entries too.
@@ -237,86 +228,6 @@ impl Css {
         self.sh.has_observer.store(some, Ordering::Release);
     }
 
-    /// Attaches a device before the machine runs (cold plug): no channel report.
-    ///
-    /// # Errors
-    /// Reserved css image, subchannel or device number in use.
-    pub fn attach_cold(&self, sid: SubchannelId, devno: u16, dev: Box<dyn Device>) -> Result<(), CssError> {
-        self.sh.attach(sid, devno, DevSlot::Ccw(dev), false)
-    }
-
-    /// Hot-plugs a device: the subchannel becomes valid and a channel report
-    /// (subchannel, "installed parameters initialized") is queued if the
-    /// subchannel is visible to the program.
-    ///
-    /// # Errors
-    /// As [`Css::attach_cold`].
-    pub fn attach(&self, sid: SubchannelId, devno: u16, dev: Box<dyn Device>) -> Result<(), CssError> {
-        self.sh.attach(sid, devno, DevSlot::Ccw(dev), true)
-    }
-
-    /// Attaches a passthrough device (cold plug when `hot` is false).
-    ///
-    /// # Errors
-    /// As [`Css::attach_cold`].
-    pub fn attach_passthrough(
-        &self,
-        sid: SubchannelId,
-        devno: u16,
-        dev: Box<dyn PassthroughDevice>,
-        hot: bool,
-    ) -> Result<(), CssError> {
-        self.sh.has_pt.store(true, Ordering::Release);
-        self.sh.attach(sid, devno, DevSlot::Passthrough(dev), hot)
-    }
-
-    /// Places a device automatically: the first free subchannel of the
-    /// default css image in the visible subchannel sets, with device number
-    /// `devno` or, if `None`, the subchannel number. Cold plug.
-    ///
-    /// # Errors
-    /// [`CssError::Full`] when no subchannel is free.
-    pub fn attach_auto(&self, devno: Option<u16>, dev: Box<dyn Device>) -> Result<SubchannelId, CssError> {
-        let max_ssid = if self.mss_enabled() { 3 } else { 0 };
-        let cssid = self.sh.cfg.default_cssid;
-        for ssid in 0..=max_ssid {
-            for schno in 0..=u16::MAX {
-                let sid = SubchannelId { cssid, ssid, schno };
-                let free = self.sh.tables.get(sid).is_none_or(|s| !s.state.lock().present);
-                let devno = devno.unwrap_or(schno);
-                if free && !self.sh.book.lock().contains(&(cssid, ssid, devno)) {
-                    self.sh.attach(sid, devno, DevSlot::Ccw(dev), false)?;
-                    return Ok(sid);
-                }
-            }
-        }
-        Err(CssError::Full)
-    }
-
-    /// Hot-unplugs the device of `sid`: the subchannel loses its device, its
-    /// pending interruption is withdrawn, and a channel report is queued if
-    /// the subchannel was visible. A program running on it is stopped first.
-    ///
-    /// # Errors
-    /// [`CssError::NoDevice`].
-    pub fn detach(&self, sid: SubchannelId) -> Result<(), CssError> {
-        self.sh.detach(sid, true)
-    }
-
-    /// Removes a device without a channel report (machine teardown).
-    ///
-    /// # Errors
-    /// [`CssError::NoDevice`].
-    pub fn detach_cold(&self, sid: SubchannelId) -> Result<(), CssError> {
-        self.sh.detach(sid, false)
-    }
-
-    /// Whether a device is attached at `sid`.
-    #[must_use]
-    pub fn has_device(&self, sid: SubchannelId) -> bool {
-        self.sh.tables.get(sid).is_some_and(|s| s.state.lock().present)
-    }
-
     /// The SCHIB of `sid` as STORE SUBCHANNEL would store it, without the
     /// visibility rules (for tools, tracing and tests). `None` if no device
     /// is attached there.
@@ -338,10 +249,7 @@ impl Css {
     pub fn with_device<R>(&self, sid: SubchannelId, f: impl FnOnce(&mut dyn Device) -> R) -> Option<R> {
         let sch = self.sh.tables.get(sid)?;
         let mut d = sch.dev.lock();
-        match &mut *d {
-            DevSlot::Ccw(dev) => Some(f(dev.as_mut())),
-            _ => None,
-        }
+        d.device_mut().map(f)
     }
 
     /// Applies passthrough completions that arrived. Instructions do this
@@ -555,367 +463,6 @@ impl Shared {
         }
     }
 
-    fn unsolicited(&self, sid: SubchannelId, status: DeviceStatus) -> bool {
-        let Some(sch) = self.tables.get(sid) else { return false };
-        let mut st = sch.state.lock();
-        let ac = st.actl();
-        if !st.operational()
-            || st.status_pending()
-            || st.running
-            || ac.subchannel_active()
-            || ac.start_pending()
-            || ac.resume_pending()
-            || ac.halt_pending()
-            || ac.clear_pending()
-        {
-            return false;
-        }
-        st.unsolicited(status);
-        let isc = self.queue_interrupt(sid, &mut st);
-        drop(st);
-        self.wake(Wake::Io { isc });
-        true
-    }
-
-    fn attach(&self, sid: SubchannelId, devno: u16, mut slot: DevSlot, hot: bool) -> Result<(), CssError> {
-        if sid.cssid == 0xff {
-            return Err(CssError::ReservedCssid);
-        }
-        if sid.ssid > 3 {
-            return Err(CssError::BadSsid(sid.ssid));
-        }
-        let mut book = self.book.lock();
-        if book.contains(&(sid.cssid, sid.ssid, devno)) {
-            return Err(CssError::DevnoInUse {
-                cssid: sid.cssid,
-                ssid: sid.ssid,
-                devno,
-            });
-        }
-        let sch = self.tables.get_or_alloc(sid).ok_or(CssError::BadSsid(sid.ssid))?;
-        if sch.state.lock().present {
-            return Err(CssError::SubchannelInUse(sid));
-        }
-        let (info, passthrough) = match &slot {
-            DevSlot::Ccw(d) => (d.info(), false),
-            DevSlot::Passthrough(d) => (d.info(), true),
-            DevSlot::Empty => return Err(CssError::NoDevice(sid)),
-        };
-        // The device hangs on the first channel path of its type in its css
-        // image, or on the first free one (virtio: CHPID 0, type 0x32).
-        let chpid = {
-            let mut paths = self.paths.lock();
-            let same = paths
-                .range((sid.cssid, 0)..=(sid.cssid, 0xff))
-                .find(|(_, &t)| t == info.chpid_type)
-                .map(|(&(_, c), _)| c);
-            let chpid = same
-                .or_else(|| (0..=0xffu8).find(|c| !paths.contains_key(&(sid.cssid, *c))))
-                .ok_or(CssError::Full)?;
-            paths.insert((sid.cssid, chpid), info.chpid_type);
-            chpid
-        };
-        let handle = self.handle(sid);
-        match &mut slot {
-            DevSlot::Ccw(d) => d.attached(handle),
-            DevSlot::Passthrough(d) => {
-                let me = self.me.clone();
-                let wake: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-                    if let Some(sh) = me.upgrade() {
-                        sh.wake(Wake::Completion);
-                    }
-                });
-                d.attached(handle, PassthroughReply::new(sid, self.pt_tx.clone(), wake));
-            }
-            DevSlot::Empty => {}
-        }
-        *sch.dev.lock() = slot;
-        {
-            let mut st = sch.state.lock();
-            let generation = st.generation.wrapping_add(1);
-            let seq = st.seq;
-            *st = SchState::attached(devno, chpid, passthrough, generation);
-            st.seq = seq;
-        }
-        book.insert((sid.cssid, sid.ssid, devno));
-        if let Some(set) = self.tables.set(sid.cssid, sid.ssid) {
-            if set.highest().is_none_or(|h| h < sid.schno) {
-                set.set_highest(Some(sid.schno));
-            }
-        }
-        drop(book);
-        if hot {
-            self.subchannel_report(sid);
-        }
-        Ok(())
-    }
-
-    fn detach(&self, sid: SubchannelId, hot: bool) -> Result<(), CssError> {
-        let mut book = self.book.lock();
-        let sch = self.tables.get(sid).ok_or(CssError::NoDevice(sid))?;
-        let devno = {
-            let st = sch.state.lock();
-            if !st.present {
-                return Err(CssError::NoDevice(sid));
-            }
-            st.pmcw.flags.devno()
-        };
-        // Stop a running program, then take the device (waits for the engine).
-        sch.stop.store(STOP_CLEAR, Ordering::Release);
-        let old = std::mem::replace(&mut *sch.dev.lock(), DevSlot::Empty);
-        {
-            let mut st = sch.state.lock();
-            self.withdraw(sid, &mut st);
-            st.reset_absent();
-        }
-        sch.stop.store(STOP_NONE, Ordering::Release);
-        drop(old);
-        book.remove(&(sid.cssid, sid.ssid, devno));
-        if let Some(set) = self.tables.set(sid.cssid, sid.ssid) {
-            if set.highest() == Some(sid.schno) {
-                let mut h = None;
-                for schno in (0..sid.schno).rev() {
-                    let s = SubchannelId { schno, ..sid };
-                    if self.tables.get(s).is_some_and(|x| x.state.lock().present) {
-                        h = Some(schno);
-                        break;
-                    }
-                }
-                set.set_highest(h);
-            }
-        }
-        drop(book);
-        if hot {
-            self.subchannel_report(sid);
-        }
-        Ok(())
-    }
-
-    /// Queues the channel report of a subchannel whose installed parameters
-    /// changed (hot plug, hot unplug), if the program can see it.
-    fn subchannel_report(&self, sid: SubchannelId) {
-        if !self.visible(sid.cssid, sid.ssid) {
-            return;
-        }
-        if self.ext.subchannel_crw(sid, self.mcss(), self.mss()) {
-            self.wake(Wake::ChannelReport);
-        }
-    }
-
-    /// Runs the functions posted in the activity control of `sch` until none
-    /// is left (start, resume, halt, clear), with the state lock released
-    /// around every call into the device. The caller has posted the work
-    /// and checked that nobody else runs the subchannel.
-    ///
-    /// Returns a passthrough device's refusal of a start or resume (the
-    /// subchannel is then restored).
-    pub fn run<'a>(
-        &self,
-        sch: &'a Subchannel,
-        mem: &dyn GuestMemory,
-        mut st: MutexGuard<'a, SchState>,
-    ) -> Result<(), PassthroughError> {
-        st.running = true;
-        let mut wake_mask = 0u8;
-        let mut result = Ok(());
-        loop {
-            let generation = st.generation;
-            let ac = st.actl();
-            if ac.clear_pending() {
-                let suspended = ac.suspended();
-                drop(st);
-                if let DevSlot::Ccw(dev) = &mut *sch.dev.lock() {
-                    if suspended {
-                        dev.program_end(ProgramEnd::Cleared);
-                    }
-                    dev.subchannel_reset();
-                }
-                st = sch.state.lock();
-                if st.generation != generation {
-                    return Ok(());
-                }
-                st.complete_clear();
-                st.pt_token = 0;
-                sch.stop.store(STOP_NONE, Ordering::Release);
-                let isc = self.queue_interrupt(sch.sid, &mut st);
-                wake_mask |= 0x80 >> isc;
-            } else if ac.halt_pending() {
-                if ac.suspended() {
-                    drop(st);
-                    if let DevSlot::Ccw(dev) = &mut *sch.dev.lock() {
-                        dev.program_end(ProgramEnd::Halted);
-                    }
-                    st = sch.state.lock();
-                    if st.generation != generation {
-                        return Ok(());
-                    }
-                }
-                st.complete_halt(None);
-                st.pt_token = 0;
-                sch.stop.store(STOP_NONE, Ordering::Release);
-                let isc = self.queue_interrupt(sch.sid, &mut st);
-                wake_mask |= 0x80 >> isc;
-            } else if ac.start_pending() || ac.resume_pending() {
-                let resume = !ac.start_pending();
-                let Some(path) = st.select_path() else {
-                    st.deferred_cc3();
-                    let isc = self.queue_interrupt(sch.sid, &mut st);
-                    wake_mask |= 0x80 >> isc;
-                    continue;
-                };
-                st.activate(path);
-                self.ext.count_start(&st, mem);
-                let orb = st.orb;
-                let ccw_addr = st.scsw.cpa.wrapping_sub(8);
-                sch.stop.store(STOP_NONE, Ordering::Release);
-                if st.passthrough {
-                    let token = self.pt_token.fetch_add(1, Ordering::Relaxed) + 1;
-                    st.pt_token = token;
-                    drop(st);
-                    let r = match &mut *sch.dev.lock() {
-                        DevSlot::Passthrough(dev) => {
-                            if resume {
-                                dev.resume(mem, &orb, ccw_addr, token)
-                            } else {
-                                dev.start(mem, &orb, token)
-                            }
-                        }
-                        _ => Err(PassthroughError::NotOperational),
-                    };
-                    st = sch.state.lock();
-                    if st.generation != generation {
-                        return r;
-                    }
-                    if let Err(e) = r {
-                        // The host refused: the subchannel is as before the instruction.
-                        if st.pt_token == token {
-                            if resume {
-                                st.set_actl(zcss_ccw::scsw::ActivityControl::SUSP);
-                            } else {
-                                st.set_fctl(zcss_ccw::scsw::FunctionControl::new());
-                                st.set_actl(zcss_ccw::scsw::ActivityControl::new());
-                            }
-                            st.pt_token = 0;
-                        }
-                        result = Err(e);
-                    }
-                    // The program now runs on the device; its completion
-                    // arrives through `poll`.
-                    break;
-                }
-                let t0 = self.ext.measurement.timer(&st);
-                drop(st);
-                let completion = {
-                    let mut d = sch.dev.lock();
-                    match &mut *d {
-                        DevSlot::Ccw(dev) => {
-                            let mut hooks = StopHooks { stop: &sch.stop };
-                            let dev: &mut dyn Device = dev.as_mut();
-                            Some(if resume {
-                                self.engine.resume(mem, &orb, ccw_addr, dev, &mut hooks)
-                            } else {
-                                self.engine.start(mem, &orb, dev, &mut hooks)
-                            })
-                        }
-                        _ => None,
-                    }
-                };
-                st = sch.state.lock();
-                if st.generation != generation {
-                    return Ok(());
-                }
-                let Some(c) = completion else {
-                    st.set_actl(zcss_ccw::scsw::ActivityControl::new());
-                    break;
-                };
-                let ac = st.actl();
-                if ac.clear_pending() {
-                    continue;
-                }
-                if ac.halt_pending() {
-                    st.complete_halt(Some(&c));
-                    sch.stop.store(STOP_NONE, Ordering::Release);
-                    let isc = self.queue_interrupt(sch.sid, &mut st);
-                    wake_mask |= 0x80 >> isc;
-                    continue;
-                }
-                let c = if let Ending::Stopped(_) = c.ending {
-                    // A stop flag left over from a raced halt: treat as ended.
-                    zcss_ccw::engine::Completion {
-                        ending: Ending::Checked,
-                        ..c
-                    }
-                } else {
-                    c
-                };
-                if st.complete_start(&c) {
-                    if st.stctl().primary() {
-                        self.ext.measurement.sample(&st, t0, mem);
-                    }
-                    let isc = self.queue_interrupt(sch.sid, &mut st);
-                    wake_mask |= 0x80 >> isc;
-                }
-            } else {
-                break;
-            }
-        }
-        st.running = false;
-        drop(st);
-        self.wake_iscs(wake_mask);
-        result
-    }
-
-    pub fn wake_iscs(&self, mask: u8) {
-        let mut m = mask;
-        while m != 0 {
-            let isc = u8::try_from(m.leading_zeros()).unwrap_or(7);
-            m &= !(0x80 >> isc);
-            self.wake(Wake::Io { isc });
-        }
-    }
-
-    /// Starts the executor for `sch` if nobody runs it; otherwise the
-    /// running thread picks up the posted work.
-    pub fn kick<'a>(
-        &self,
-        sch: &'a Subchannel,
-        mem: &dyn GuestMemory,
-        st: MutexGuard<'a, SchState>,
-    ) -> Result<(), PassthroughError> {
-        if st.running {
-            return Ok(());
-        }
-        self.run(sch, mem, st)
-    }
-
-    #[inline]
-    pub fn poll_if_needed(&self) {
-        if self.has_pt.load(Ordering::Acquire) {
-            self.poll();
-        }
-    }
-
-    pub fn poll(&self) {
-        let mut wake_mask = 0u8;
-        while let Ok(done) = self.pt_rx.try_recv() {
-            let Some(sch) = self.tables.get(done.sid) else { continue };
-            let mut st = sch.state.lock();
-            if done.token == 0 || st.pt_token != done.token || !st.present {
-                continue;
-            }
-            st.pt_token = 0;
-            let c = &done.completion;
-            if matches!(c.ending, Ending::Stopped(_)) {
-                continue;
-            }
-            if st.complete_start(c) {
-                let isc = self.queue_interrupt(sch.sid, &mut st);
-                wake_mask |= 0x80 >> isc;
-            }
-        }
-        self.wake_iscs(wake_mask);
-    }
-
     fn check_invariants(&self) -> Result<(), String> {
         let mut err = None;
         let mut count = 0usize;
@@ -974,20 +521,6 @@ pub(crate) const fn stop_code(clear: bool) -> u8 {
         STOP_CLEAR
     } else {
         STOP_HALT
-    }
-}
-
-impl DeviceInfo {
-    /// Identity of a test device: CU 0x3832 model 0, channel-path type 0x32.
-    #[must_use]
-    pub const fn virtual_device(cu_type: u16, cu_model: u8) -> Self {
-        Self {
-            cu_type,
-            cu_model,
-            dev_type: 0,
-            dev_model: 0,
-            chpid_type: 0x32,
-        }
     }
 }
 

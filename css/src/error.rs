@@ -137,4 +137,17 @@ pub enum CssError {
     /// The subchannel-set id is above 3.
     #[error("subchannel-set id {0} is above 3")]
     BadSsid(u8),
+    /// A device names a CHPID that its css image has installed with another
+    /// channel-path type.
+    #[error("CHPID {cssid:x}.{chpid:02x} is a path of type {installed:#04x}, not {wanted:#04x}")]
+    ChpidType {
+        /// css image.
+        cssid: u8,
+        /// The CHPID.
+        chpid: u8,
+        /// Its installed type.
+        installed: u8,
+        /// The type the device wants.
+        wanted: u8,
+    },
 }

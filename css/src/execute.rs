@@ -9,7 +9,6 @@ use crate::ctx::IoCtx;
 use crate::error::{Cc, ProgramCheck};
 use crate::intercept::IoInstruction;
 use crate::observer::Outcome;
-use crate::subchannel::DevSlot;
 use crate::Css;
 
 /// `-EINVAL`, what DIAG 0x500 notify returns in GR2 for a bad subchannel.
@@ -122,10 +121,8 @@ impl Css {
         if !sch.state.lock().present {
             return None;
         }
-        match &mut *sch.dev.lock() {
-            DevSlot::Ccw(dev) => dev.notify(ctx.mem, queue, cookie),
-            _ => None,
-        }
+        let r = sch.dev.lock().notify(ctx.mem, queue, cookie);
+        r
     }
 }
 

@@ -8,6 +8,10 @@
 //! initiated. A pending intermediate status is withdrawn. The start
 //! function stays indicated in the function control next to halt (PoO:
 //! HSCH adds the halt function; QEMU drops the start bit — zcss keeps it).
+//!
+//! For a passthrough device the halt is a request to the host subchannel:
+//! its condition code is the instruction's, and the halt status arrives
+//! later as the host reports it.
 
 use std::sync::atomic::Ordering;
 
@@ -15,10 +19,10 @@ use zcss_ccw::scsw::StatusControl;
 
 use crate::css::stop_code;
 use crate::ctx::IoCtx;
-use crate::device::PassthroughError;
 use crate::error::{Cc, InsnResult};
 use crate::observer::Insn;
-use crate::subchannel::DevSlot;
+use crate::passthrough::PtAnswer;
+use crate::slot::PtRequest;
 use crate::Css;
 
 impl Css {
@@ -41,30 +45,25 @@ impl Css {
             if f.halt() || f.clear() {
                 return Ok(Cc::Two);
             }
-            if st.passthrough && st.pt_token != 0 {
-                let token = st.pt_token;
-                let generation = st.generation;
-                drop(st);
-                let r = match &mut *sch.dev.lock() {
-                    DevSlot::Passthrough(dev) => dev.halt(token),
-                    _ => Err(PassthroughError::NotOperational),
-                };
-                match r {
-                    Err(PassthroughError::Busy) => return Ok(Cc::Two),
-                    Err(PassthroughError::NotOperational) => return Ok(Cc::Three),
-                    Ok(()) => {}
+            let passthrough = st.is_passthrough();
+            if passthrough {
+                let (locked, answer) = sh.pt_request(sch, ctx.mem, st, PtRequest::Halt);
+                st = locked;
+                match answer {
+                    PtAnswer::Accepted(token) => {
+                        if let Some(pt) = st.pt.as_mut() {
+                            pt.token = token;
+                        }
+                    }
+                    PtAnswer::Failed(mask) => {
+                        drop(st);
+                        sh.wake_iscs(mask);
+                        return Ok(Cc::Zero);
+                    }
+                    PtAnswer::Refused(cc) => return Ok(cc),
                 }
-                st = sch.state.lock();
-                if st.generation != generation || !st.operational() {
-                    return Ok(Cc::Three);
-                }
-                if st.status_pending() || st.fctl().halt() || st.fctl().clear() {
-                    // The program completed (or was cleared) meanwhile.
-                    return Ok(Cc::One);
-                }
-                st.pt_token = 0;
             }
-            if sc.pending() {
+            if st.stctl().pending() {
                 // Intermediate status alone: withdrawn by the halt.
                 sh.withdraw(sch.sid, &mut st);
                 st.set_stctl(StatusControl::new());
@@ -73,6 +72,10 @@ impl Css {
             st.set_fctl(f);
             let a = st.actl().with_halt_pending(true);
             st.set_actl(a);
+            if passthrough {
+                // The host performs the halt and reports its status.
+                return Ok(Cc::Zero);
+            }
             sch.stop.store(stop_code(false), Ordering::Release);
             let _ = sh.kick(sch, ctx.mem, st);
             Ok(Cc::Zero)

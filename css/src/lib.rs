@@ -53,8 +53,10 @@
 //! channel program on the calling thread before it returns; HALT or CLEAR
 //! SUBCHANNEL from another thread set a stop flag the engine polls between
 //! CCWs, and the thread running the program completes the halt or clear.
-//! A [`PassthroughDevice`] gets the whole program and completes it later
-//! through its [`PassthroughReply`]; halt and clear overtake it.
+//! A [`PassthroughDevice`] gets the whole program and reports the host
+//! subchannel's status later through its [`PassthroughReply`], as often as
+//! the host presents status; HALT, CLEAR and CANCEL are requests to it
+//! whose host condition code is the guest's (see [`device`]).
 //!
 //! ## Choices where the architecture leaves room or QEMU differs
 //!
@@ -110,6 +112,7 @@
 #![deny(missing_docs)]
 
 pub mod adapter;
+mod attach;
 #[cfg(test)]
 mod cc_matrix;
 pub mod chsc;
@@ -122,6 +125,7 @@ mod ctx;
 pub mod device;
 mod error;
 mod execute;
+mod executor;
 #[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -134,10 +138,12 @@ pub mod measurement;
 pub mod mock;
 mod msch;
 pub mod observer;
+mod passthrough;
 mod rchp;
 mod rsch;
 mod schm;
 mod sic;
+mod slot;
 mod ssch;
 mod stcrw;
 mod stsch;
@@ -150,8 +156,8 @@ mod xsch;
 pub use css::{Css, CssConfig, DEFAULT_CSSID};
 pub use ctx::IoCtx;
 pub use device::{
-    Device, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice, PassthroughDone, PassthroughError,
-    PassthroughReply, SubchannelHandle,
+    chpid_type, ChannelPaths, Device, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice, PassthroughError,
+    PassthroughEvent, PassthroughReply, PathState, PathsError, SubchannelHandle,
 };
 pub use error::{Cc, CssError, InsnResult, ProgramCheck};
 pub use execute::{gr_bits, Executed, DIAG500_EINVAL};

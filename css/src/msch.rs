@@ -18,10 +18,8 @@
 use zcss_ccw::schib::Schib;
 
 use crate::ctx::{aligned, IoCtx};
-use crate::device::PassthroughDevice;
 use crate::error::{Cc, InsnResult, ProgramCheck};
 use crate::observer::Insn;
-use crate::subchannel::DevSlot;
 use crate::Css;
 
 impl Css {
@@ -85,11 +83,7 @@ impl Css {
             let disabled = was_enabled && !st.pmcw.flags.enabled();
             drop(st);
             if disabled {
-                match &mut *sch.dev.lock() {
-                    DevSlot::Ccw(dev) => dev.subchannel_disabled(),
-                    DevSlot::Passthrough(dev) => PassthroughDevice::subchannel_disabled(dev.as_mut()),
-                    DevSlot::Empty => {}
-                }
+                sch.dev.lock().disabled();
             }
             Ok(Cc::Zero)
         })

@@ -6,7 +6,8 @@
 //! the condition code: 3 not operational (no device, not valid, not
 //! enabled), 1 status pending, 2 a function in progress, 0 the start
 //! function is initiated. Emulated devices run the whole channel program
-//! before the instruction returns.
+//! before the instruction returns. A passthrough device's answer is the
+//! condition code; a refused start leaves the subchannel as it was.
 
 use zcss_ccw::orb::Orb;
 
@@ -47,20 +48,23 @@ impl Css {
             if st.fctl().into_bits() != 0 || st.running {
                 return Ok(Cc::Two);
             }
-            let before = (st.scsw, st.pmcw.intparm, st.pmcw.lpm, st.generation);
+            let before = (st.scsw, st.pmcw.intparm, st.pmcw.lpm, st.pmcw.lpum, st.generation);
             st.begin_start(&orb);
             let cc = match sh.run(sch, ctx.mem, st) {
-                Ok(()) => return Ok(Cc::Zero),
+                // A host failure has become a unit-exception interruption.
+                Ok(()) | Err(PassthroughError::HostFailure) => return Ok(Cc::Zero),
+                Err(PassthroughError::StatusPending) => Cc::One,
                 Err(PassthroughError::Busy) => Cc::Two,
                 Err(PassthroughError::NotOperational) => Cc::Three,
             };
             // A passthrough device refused the program: the subchannel is
             // left exactly as before the instruction.
             let mut st = sch.state.lock();
-            if st.generation == before.3 && st.fctl().into_bits() == 0 && !st.running {
+            if st.generation == before.4 && st.fctl().into_bits() == 0 && !st.running {
                 st.scsw = before.0;
                 st.pmcw.intparm = before.1;
                 st.pmcw.lpm = before.2;
+                st.pmcw.lpum = before.3;
             }
             Ok(cc)
         })

@@ -48,7 +48,12 @@ impl Css {
             }
             let bytes = match sh.tables.get(SubchannelId { cssid, ssid, schno }) {
                 Some(sch) => {
-                    let st = sch.state.lock();
+                    let mut st = sch.state.lock();
+                    if st.is_passthrough() {
+                        // The host's current paths (PoO: STSCH stores the
+                        // path masks as they are now).
+                        st = sh.refresh_paths(sch, st);
+                    }
                     if st.present {
                         st.schib().to_be_bytes()
                     } else {

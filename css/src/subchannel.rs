@@ -7,7 +7,7 @@
 //! second lock. The css never holds the state lock while it calls into the
 //! device (see [`crate::device`]).
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use zcss_ccw::engine::{Completion, Ending, EngineHooks};
@@ -18,9 +18,11 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::scsw::{ActivityControl, FunctionControl, Scsw, StatusControl};
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
-use zcss_ccw::ProgramEnd;
+use zcss_ccw::{ProgramEnd, Sense};
 
-use crate::device::{Device, PassthroughDevice};
+use crate::device::{ChannelPaths, PathState};
+use crate::passthrough::PtState;
+use crate::slot::DevSlot;
 
 /// No stop requested.
 pub(crate) const STOP_NONE: u8 = 0;
@@ -28,16 +30,6 @@ pub(crate) const STOP_NONE: u8 = 0;
 pub(crate) const STOP_HALT: u8 = 1;
 /// CLEAR SUBCHANNEL asked the running program to stop.
 pub(crate) const STOP_CLEAR: u8 = 2;
-
-/// What drives the subchannel's device.
-pub(crate) enum DevSlot {
-    /// No device.
-    Empty,
-    /// A device interpreted CCW by CCW.
-    Ccw(Box<dyn Device>),
-    /// A device that takes whole channel programs.
-    Passthrough(Box<dyn PassthroughDevice>),
-}
 
 /// A subchannel. Allocated once per subchannel number that ever held a
 /// device; never freed while the css lives (a detached subchannel keeps its
@@ -54,6 +46,10 @@ pub(crate) struct Subchannel {
     /// Written only with the state lock held; read without it too, so that
     /// compacting an interruption queue never locks a subchannel.
     pub queued: AtomicU32,
+    /// RESUME SUBCHANNEL found the program running: its next suspend flag
+    /// is not honoured (set and cleared with the state lock held; the
+    /// engine consumes it without the lock).
+    pub resume: AtomicBool,
 }
 
 impl Subchannel {
@@ -64,6 +60,7 @@ impl Subchannel {
             dev: Mutex::new(DevSlot::Empty),
             stop: AtomicU8::new(STOP_NONE),
             queued: AtomicU32::new(0),
+            resume: AtomicBool::new(false),
         }
     }
 }
@@ -73,8 +70,6 @@ impl Subchannel {
 pub(crate) struct SchState {
     /// A device is attached (the subchannel is "provided" and valid).
     pub present: bool,
-    /// The device is a passthrough device.
-    pub passthrough: bool,
     pub pmcw: Pmcw,
     pub scsw: Scsw,
     /// Measurement-block address (format-1 measurement blocks).
@@ -90,8 +85,10 @@ pub(crate) struct SchState {
     /// A thread (or a passthrough device) is performing this subchannel's
     /// functions; others only post requests in the activity control.
     pub running: bool,
-    /// Token of the passthrough start in flight (0 = none).
-    pub pt_token: u64,
+    /// The passthrough side of the subchannel (`Some` exactly when the
+    /// device is a passthrough device): the request in flight, the ESW the
+    /// host reported, reports waiting for the status to be cleared.
+    pub pt: Option<Box<PtState>>,
     /// Generation, bumped on attach and detach: work begun for an older
     /// device is discarded.
     pub generation: u32,
@@ -99,25 +96,61 @@ pub(crate) struct SchState {
 
 impl SchState {
     /// The state of a freshly attached device: PMCW defaults (not enabled,
-    /// DNV, one channel path), SCSW zero.
-    pub fn attached(devno: u16, chpid: u8, passthrough: bool, generation: u32) -> Self {
-        let mut chpids = [0u8; 8];
-        chpids[0] = chpid;
+    /// DNV, the device's channel paths all available and operational, LPM
+    /// = PIM), SCSW zero.
+    pub fn attached(devno: u16, paths: &ChannelPaths, passthrough: bool, generation: u32) -> Self {
+        Self::initial(devno, paths.pim(), paths.chpids(), passthrough, generation)
+    }
+
+    fn initial(devno: u16, pim: u8, chpid: [u8; 8], passthrough: bool, generation: u32) -> Self {
         Self {
             present: true,
-            passthrough,
             pmcw: Pmcw {
                 flags: PmcwFlags::new().with_dnv(true).with_devno(devno),
-                lpm: 0x80,
-                pim: 0x80,
-                pam: 0x80,
+                lpm: pim,
+                pim,
+                pam: pim,
                 pom: 0xff,
-                chpid: chpids,
+                chpid,
                 ..Pmcw::default()
             },
+            pt: passthrough.then(Box::<PtState>::default),
             generation,
             ..Self::default()
         }
+    }
+
+    /// Back to the initial state of an attached device (I/O-system reset):
+    /// the device number and channel paths stay, everything else is as
+    /// after attach; work begun before is discarded (new generation).
+    pub fn reset_initial(&mut self) {
+        let p = self.pmcw;
+        let seq = self.seq;
+        *self = Self::initial(
+            p.flags.devno(),
+            p.pim,
+            p.chpid,
+            self.pt.is_some(),
+            self.generation.wrapping_add(1),
+        );
+        self.seq = seq;
+    }
+
+    /// Takes the path information a passthrough device read from its host
+    /// subchannel.
+    pub fn apply_paths(&mut self, ps: &PathState) {
+        let p = &mut self.pmcw;
+        p.pim = ps.paths.pim();
+        p.chpid = ps.paths.chpids();
+        p.pam = ps.pam;
+        p.pom = ps.pom;
+        p.pnom = ps.pnom;
+        p.lpum = ps.lpum;
+    }
+
+    /// Whether the device is a passthrough device.
+    pub fn is_passthrough(&self) -> bool {
+        self.pt.is_some()
     }
 
     /// The subchannel is valid and enabled: operational for SSCH, HSCH,
@@ -182,6 +215,10 @@ impl SchState {
     /// concurrent-sense indication; concurrent sense also sets L, with the
     /// LPUM alone in word 0.
     pub fn esw(&self) -> Esw {
+        if let Some(esw) = self.pt.as_ref().and_then(|pt| pt.esw) {
+            // Status a host reported: its ESW as the host stored it.
+            return esw;
+        }
         let lpum = self.pmcw.lpum;
         let mut esw = if self.scsw.ctrl.esw_format() && logout_check(self.scsw.cstat) {
             Esw::channel_check(lpum)
@@ -323,13 +360,9 @@ impl SchState {
                     sc = sc | StatusControl::ALERT;
                 }
                 self.set_stctl(sc);
-                if c.dstat.unit_check() && self.pmcw.chars.csense() {
-                    if let Some(sense) = c.sense {
-                        let n = sense.as_slice().len();
-                        self.ecw = [0; 32];
-                        self.ecw[..n].copy_from_slice(sense.as_slice());
-                        self.erw = ExtendedReportWord::with_sense(u8::try_from(n).unwrap_or(32));
-                        self.scsw.ctrl = self.scsw.ctrl.with_esw_format(true).with_extended_control(true);
+                if c.dstat.unit_check() {
+                    if let Some(sense) = &c.sense {
+                        self.concurrent_sense(sense);
                     }
                 }
                 true
@@ -433,13 +466,36 @@ impl SchState {
         self.scsw.ctrl = ctrl;
         self.erw = ExtendedReportWord::new();
         self.ecw = [0; 32];
+        if let Some(pt) = self.pt.as_mut() {
+            pt.esw = None;
+        }
     }
 
-    /// Unsolicited device status (alert status alone).
-    pub fn unsolicited(&mut self, status: DeviceStatus) {
+    /// Unsolicited device status (alert status alone); with unit check,
+    /// `sense` becomes concurrent sense when the PMCW asks for it.
+    pub fn unsolicited(&mut self, status: DeviceStatus, sense: Option<&Sense>) {
         self.scsw.dstat = status;
         self.scsw.cstat = SubchannelStatus::new();
         self.set_stctl(StatusControl::ALERT | StatusControl::PEND);
+        if status.unit_check() {
+            if let Some(sense) = sense {
+                self.concurrent_sense(sense);
+            }
+        }
+    }
+
+    /// Presents `sense` in the ECW when the PMCW's concurrent-sense bit is
+    /// one (PoO chapter 16, "Extended-Control Word" and "Concurrent
+    /// Sense"): ERW S and the sense count, SCSW L and E.
+    fn concurrent_sense(&mut self, sense: &Sense) {
+        if !self.pmcw.chars.csense() {
+            return;
+        }
+        let n = sense.as_slice().len();
+        self.ecw = [0; 32];
+        self.ecw[..n].copy_from_slice(sense.as_slice());
+        self.erw = ExtendedReportWord::with_sense(u8::try_from(n).unwrap_or(32));
+        self.scsw.ctrl = self.scsw.ctrl.with_esw_format(true).with_extended_control(true);
     }
 
     /// Back to the state of a subchannel without a device.
@@ -467,12 +523,20 @@ pub(crate) fn logout_check(cstat: SubchannelStatus) -> bool {
     cstat.channel_data_check() || cstat.channel_control_check() || cstat.interface_control_check()
 }
 
-/// Engine hooks of a running start or resume: poll the stop flag.
+/// Engine hooks of a running start or resume: poll the stop flag and
+/// the resume-pending flag.
 pub(crate) struct StopHooks<'a> {
     pub stop: &'a AtomicU8,
+    pub resume: &'a AtomicBool,
 }
 
 impl EngineHooks for StopHooks<'_> {
+    /// A RESUME SUBCHANNEL that arrived while the program ran is consumed
+    /// by the suspend flag it cancels.
+    fn resume_pending(&mut self) -> bool {
+        self.resume.swap(false, Ordering::AcqRel)
+    }
+
     fn stop_requested(&mut self) -> Option<ProgramEnd> {
         match self.stop.load(Ordering::Acquire) {
             STOP_HALT => Some(ProgramEnd::Halted),
@@ -489,7 +553,7 @@ mod tests {
     use super::*;
 
     fn enabled() -> SchState {
-        let mut st = SchState::attached(0x1234, 0x00, false, 1);
+        let mut st = SchState::attached(0x1234, &ChannelPaths::VIRTUAL, false, 1);
         st.pmcw.flags = st.pmcw.flags.with_enabled(true);
         st
     }

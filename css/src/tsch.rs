@@ -51,6 +51,12 @@ impl Css {
             }
             sh.withdraw(sch.sid, &mut st);
             st.clear_status();
+            if st.is_passthrough() {
+                // Status the host reported meanwhile can now be taken.
+                let mask = sh.release_waiting(sch, &mut st);
+                drop(st);
+                sh.wake_iscs(mask);
+            }
             Ok(Cc::Zero)
         })
     }

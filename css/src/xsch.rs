@@ -14,7 +14,8 @@ use zcss_ccw::ProgramEnd;
 use crate::ctx::IoCtx;
 use crate::error::{Cc, InsnResult};
 use crate::observer::Insn;
-use crate::subchannel::DevSlot;
+use crate::passthrough::PtAnswer;
+use crate::slot::PtRequest;
 use crate::Css;
 
 impl Css {
@@ -37,18 +38,29 @@ impl Css {
                 && (ac.start_pending() || ac.resume_pending() || ac.suspended())
                 && !ac.subchannel_active()
                 && !ac.device_active()
-                && !st.running
-                && st.pt_token == 0;
+                && !st.running;
             if !cancelable {
                 return Ok(Cc::Two);
+            }
+            if st.is_passthrough() {
+                // The host withdraws the function (or says why not).
+                let (locked, answer) = sh.pt_request(sch, ctx.mem, st, PtRequest::Cancel);
+                st = locked;
+                match answer {
+                    PtAnswer::Accepted(_) => {}
+                    PtAnswer::Failed(mask) => {
+                        drop(st);
+                        sh.wake_iscs(mask);
+                        return Ok(Cc::Zero);
+                    }
+                    PtAnswer::Refused(cc) => return Ok(cc),
+                }
             }
             st.set_fctl(FunctionControl::new());
             st.set_actl(ActivityControl::new());
             drop(st);
             if ac.suspended() {
-                if let DevSlot::Ccw(dev) = &mut *sch.dev.lock() {
-                    dev.program_end(ProgramEnd::Terminated);
-                }
+                sch.dev.lock().program_end(ProgramEnd::Terminated);
             }
             Ok(Cc::Zero)
         })

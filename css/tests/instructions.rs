@@ -488,7 +488,7 @@ fn reset_returns_subchannels_to_initial_state_and_drops_pending_work() {
 }
 
 #[test]
-fn devices_of_another_path_type_get_their_own_chpid() {
+fn devices_hang_on_the_paths_they_describe() {
     let m = Machine::new(2);
     let pt = zcss_css::mock::MockPassthrough::new(0x3990);
     m.css.attach_passthrough(sid(2), 2, Box::new(pt), false).unwrap();
@@ -503,5 +503,53 @@ fn devices_of_another_path_type_get_their_own_chpid() {
     assert_eq!(m.css.chsc(&ctx, CHSC_BLOCK), Ok(Cc::Zero));
     let d = m.mem.fetch(CHSC_BLOCK + 16 + 8, 16).unwrap();
     assert_eq!((d[2], d[3]), (0x32, 0));
-    assert_eq!((d[8 + 2], d[8 + 3]), (0x1b, 1));
+    assert_eq!((d[8 + 2], d[8 + 3]), (zcss_css::chpid_type::FICON, 1));
+}
+
+#[test]
+fn chpids_do_not_depend_on_attach_order() {
+    let m = Machine::new(0);
+    // The FICON device first: it still gets CHPID 0x01, virtio CHPID 0x00.
+    let pt = zcss_css::mock::MockPassthrough::new(0x3990);
+    m.css.attach_passthrough(sid(1), 1, Box::new(pt), false).unwrap();
+    m.css
+        .attach_cold(sid(0), 0, Box::new(zcss_css::mock::MockDevice::new(0x3832, 1)))
+        .unwrap();
+    assert_eq!(m.css.schib(sid(1)).unwrap().pmcw.chpid[0], 1);
+    assert_eq!(m.css.schib(sid(0)).unwrap().pmcw.chpid[0], 0);
+    assert_eq!(m.css.channel_path_type(0xfe, 0), Some(0x32));
+    assert_eq!(m.css.channel_path_type(0xfe, 1), Some(zcss_css::chpid_type::FICON));
+}
+
+#[test]
+fn attach_on_chpid_of_another_type_is_refused() {
+    let m = Machine::new(1);
+    let mut info = zcss_css::DeviceInfo::virtual_device(0x3990, 0);
+    info.paths = zcss_css::ChannelPaths::single(0x00, zcss_css::chpid_type::FICON);
+    let dev = zcss_css::mock::MockDevice::with_info(info);
+    assert!(matches!(
+        m.css.attach_cold(sid(1), 1, Box::new(dev)),
+        Err(zcss_css::CssError::ChpidType {
+            chpid: 0,
+            installed: 0x32,
+            ..
+        })
+    ));
+    assert!(!m.css.has_device(sid(1)));
+}
+
+#[test]
+fn set_paths_installs_several_paths_and_start_uses_the_first_usable() {
+    let m = Machine::new(1);
+    let paths = zcss_css::ChannelPaths::with_chpids(&[0x40, 0x41, 0x42], 0x32).unwrap();
+    m.css.set_paths(sid(0), paths).unwrap();
+    let s = m.stsch(gr1(0));
+    assert_eq!((s.pmcw.pim, s.pmcw.pam, s.pmcw.pom), (0xe0, 0xe0, 0xff));
+    assert_eq!(s.pmcw.chpid[..4], [0x40, 0x41, 0x42, 0]);
+    m.enable(gr1(0), 3);
+    // LPM 0x60: paths 0x40 and 0x20 allowed; the first usable is 0x40.
+    assert_eq!(m.start_lpm(gr1(0), 0x60), Ok(Cc::Zero));
+    assert_eq!(m.stsch(gr1(0)).pmcw.lpum, 0x40);
+    assert_eq!(m.tsch(gr1(0)).0, Ok(Cc::Zero));
+    assert_eq!(m.css.channel_path_type(0xfe, 0x42), Some(0x32));
 }

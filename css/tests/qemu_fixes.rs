@@ -461,41 +461,64 @@ fn qemu_c1755b14fa_unplug_withdraws_queued_interruption() {
     m.css.check_invariants().unwrap();
 }
 
+/// Waits for a passthrough report and applies it.
+fn await_report(m: &Machine, rx: &crossbeam_channel::Receiver<zcss_css::Wake>) {
+    loop {
+        let w = rx.recv_timeout(Duration::from_secs(5)).expect("a passthrough report");
+        if w == zcss_css::Wake::Completion {
+            break;
+        }
+    }
+    m.css.poll();
+}
+
 #[test]
 fn qemu_unfixed_passthrough_halt_and_clear_interrupt() {
+    // QEMU falls back to completing halt and clear itself without an
+    // interruption; zcss forwards them to the host and presents the host's
+    // halt or clear status when it arrives.
     let (m, script) = passthrough_machine();
-    script.lock().delay = Duration::from_millis(200);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    m.css.set_waker_channel(tx);
+    script.lock().delay = Duration::from_millis(300);
     assert_eq!(m.start(gr1(0), 1, 0x03, 0, 0), Ok(Cc::Zero));
     let ctx = m.ctx();
     assert_eq!(m.css.hsch(&ctx, gr1(0)), Ok(Cc::Zero));
+    let s = m.stsch(gr1(0)).scsw;
+    assert!(s.ctrl.actl().halt_pending(), "halt pending until the host reports");
+    assert_eq!(m.css.next_interrupt(0xff), None, "nothing before the host's status");
+    await_report(&m, &rx);
     let code = m.css.next_interrupt(0xff).expect("halt interrupts");
     assert_eq!(code.intparm, 1);
     let (cc, irb) = m.tsch(gr1(0));
     assert_eq!(cc, Ok(Cc::Zero));
-    assert!(irb.scsw.ctrl.fctl().halt());
-    // The overtaken program's completion is dropped.
-    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(irb.scsw.ctrl.fctl(), FunctionControl::START | FunctionControl::HALT);
+    assert_eq!(irb.scsw.dstat, DeviceStatus::new().with_device_end(true));
+    // The halted program reports nothing more.
+    std::thread::sleep(Duration::from_millis(400));
     m.css.poll();
     assert_eq!(m.css.next_interrupt(0xff), None);
     assert_eq!(m.css.tsch(&ctx, gr1(0), IRB), Ok(Cc::One));
     // A completed program on a passthrough device interrupts after poll.
     script.lock().delay = Duration::ZERO;
-    let (tx, rx) = crossbeam_channel::unbounded();
-    m.css.set_waker_channel(tx);
     assert_eq!(m.start(gr1(0), 2, 0x03, 0, 0), Ok(Cc::Zero));
-    assert_eq!(rx.recv_timeout(Duration::from_secs(5)), Ok(zcss_css::Wake::Completion));
-    m.css.poll();
+    await_report(&m, &rx);
     let code = m.css.next_interrupt(0xff).expect("completion interrupts");
     assert_eq!(code.intparm, 2);
     let (_, irb) = m.tsch(gr1(0));
     assert_eq!(irb.scsw.dstat, DeviceStatus::CE_DE);
     assert_eq!(irb.scsw.cpa, CCW32 + 8);
-    // Clear overtakes too.
-    script.lock().delay = Duration::from_millis(200);
+    // Clear overtakes too: the host's clear status, and nothing of the
+    // cleared program.
+    script.lock().delay = Duration::from_millis(300);
     assert_eq!(m.start(gr1(0), 3, 0x03, 0, 0), Ok(Cc::Zero));
     assert_eq!(m.css.csch(&ctx, gr1(0)), Ok(Cc::Zero));
+    await_report(&m, &rx);
     assert!(m.css.next_interrupt(0xff).is_some());
     assert_eq!(m.tsch(gr1(0)).1.scsw.ctrl.fctl(), FunctionControl::CLEAR);
+    std::thread::sleep(Duration::from_millis(400));
+    m.css.poll();
+    assert_eq!(m.css.next_interrupt(0xff), None);
     m.css.check_invariants().unwrap();
 }
 

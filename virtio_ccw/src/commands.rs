@@ -56,6 +56,9 @@ pub const SENSE_LEN: usize = 32;
 pub const VIRTIO_CCW_CU_TYPE: u16 = 0x3832;
 /// Channel-path type of the virtual channel path.
 pub const VIRTIO_CCW_CHPID_TYPE: u8 = 0x32;
+/// The CHPID of the virtual channel path virtio devices hang on (QEMU's
+/// choice, pinned so that traces stay deterministic).
+pub const VIRTIO_CCW_CHPID: u8 = 0x00;
 /// Highest transport revision implemented.
 pub const MAX_REVISION: u8 = 2;
 /// Most queues classic indicators can address (one bit each in a doubleword).

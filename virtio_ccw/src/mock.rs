@@ -76,7 +76,7 @@ pub struct RecordingSink {
 }
 
 impl InterruptSink for RecordingSink {
-    fn unsolicited(&self, _sid: SubchannelId, status: DeviceStatus) -> bool {
+    fn unsolicited(&self, _sid: SubchannelId, status: DeviceStatus, _sense: Option<&zcss_ccw::Sense>) -> bool {
         self.unsolicited.lock().push(status.into_bits());
         true
     }

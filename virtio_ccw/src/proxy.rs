@@ -26,7 +26,7 @@
 
 use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory};
 use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, DeviceStatus, Sense};
-use zcss_css::{Device, DeviceInfo, NotifyResult, SubchannelHandle};
+use zcss_css::{ChannelPaths, Device, DeviceInfo, NotifyResult, SubchannelHandle};
 
 use crate::commands::*;
 use crate::device::{
@@ -656,7 +656,7 @@ impl Device for VirtioCcwDevice {
             cu_model: self.dev.device_type(),
             dev_type: 0,
             dev_model: 0,
-            chpid_type: VIRTIO_CCW_CHPID_TYPE,
+            paths: ChannelPaths::single(VIRTIO_CCW_CHPID, VIRTIO_CCW_CHPID_TYPE),
         }
     }
 

@@ -24,7 +24,7 @@ struct Recorder {
 }
 
 impl InterruptSink for Recorder {
-    fn unsolicited(&self, _sid: SubchannelId, status: DeviceStatus) -> bool {
+    fn unsolicited(&self, _sid: SubchannelId, status: DeviceStatus, _sense: Option<&zcss_ccw::Sense>) -> bool {
         self.unsolicited.lock().push(status.into_bits());
         true
     }
@@ -263,9 +263,10 @@ fn info_reports_virtio_identity() {
     let d = VirtioCcwDevice::new(Box::new(crate::rng::Rng::new()));
     let i = d.info();
     assert_eq!(
-        (i.cu_type, i.cu_model, i.dev_type, i.dev_model, i.chpid_type),
-        (0x3832, id::RNG, 0, 0, 0x32)
+        (i.cu_type, i.cu_model, i.dev_type, i.dev_model),
+        (0x3832, id::RNG, 0, 0)
     );
+    assert_eq!(i.paths.iter().collect::<Vec<_>>(), vec![(0x80, 0x00, 0x32)]);
 }
 
 // ---- revisions --------------------------------------------------------------

@@ -114,6 +114,13 @@ impl Machine {
         self.css.ssch(&self.ctx(), gr1, ORB)
     }
 
+    /// A NOP (SLI, count 0) started with logical-path mask `lpm`.
+    pub fn start_lpm(&self, gr1: u32, lpm: u8) -> Result<Cc, ProgramCheck> {
+        self.ccw1(CCW, 0x03, 0x20, 0, DATA32);
+        self.orb(1, Self::fmt1().with_lpm(lpm), CCW32);
+        self.css.ssch(&self.ctx(), gr1, ORB)
+    }
+
     /// TSCH into [`IRB`], decoded.
     pub fn tsch(&self, gr1: u32) -> (Result<Cc, ProgramCheck>, Irb) {
         let r = self.css.tsch(&self.ctx(), gr1, IRB);

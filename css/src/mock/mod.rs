@@ -19,6 +19,9 @@ use zcss_ccw::{Ccw, DataStream};
 
 use crate::device::{Device, DeviceInfo, SubchannelHandle};
 
+mod passthrough;
+pub use passthrough::{MockPassthrough, PassthroughScript};
+
 /// Command code of SENSE ID.
 pub const CMD_SENSE_ID: u8 = 0xe4;
 /// Command code of BASIC SENSE.
@@ -250,147 +253,5 @@ impl Device for MockDevice {
         let r = s.notify_result?;
         s.notified.push((queue, cookie));
         Some(r)
-    }
-}
-
-/// Controls of a [`MockPassthrough`]: what its next requests answer.
-#[derive(Debug, Default)]
-pub struct PassthroughScript {
-    /// Refuse starts with this error.
-    pub refuse_start: Option<crate::device::PassthroughError>,
-    /// Refuse halts with this error.
-    pub refuse_halt: Option<crate::device::PassthroughError>,
-    /// Refuse clears with this error.
-    pub refuse_clear: Option<crate::device::PassthroughError>,
-    /// How long the worker takes per program.
-    pub delay: Duration,
-    /// Device status the program ends with.
-    pub status: DeviceStatus,
-    /// Subchannel status the program ends with (e.g. a channel-data check
-    /// the host channel detected).
-    pub cstat: zcss_ccw::status::SubchannelStatus,
-    /// Tokens started, halted and cleared, in order.
-    pub started: Vec<u64>,
-    /// Tokens halted.
-    pub halted: Vec<u64>,
-    /// Tokens cleared.
-    pub cleared: Vec<u64>,
-}
-
-/// A passthrough test device: a worker thread "runs" each program (sleeps
-/// for the scripted delay) and completes it with the scripted status, the
-/// CCW address after the first CCW and a zero residual count.
-#[derive(Debug)]
-pub struct MockPassthrough {
-    info: DeviceInfo,
-    script: Arc<Mutex<PassthroughScript>>,
-    jobs: Option<crossbeam_channel::Sender<(u64, u32)>>,
-    worker: Option<std::thread::JoinHandle<()>>,
-}
-
-impl MockPassthrough {
-    /// A device of CU type `cu_type` on a FICON-like path (type 0x1b).
-    #[must_use]
-    pub fn new(cu_type: u16) -> Self {
-        Self {
-            info: DeviceInfo {
-                cu_type,
-                cu_model: 0,
-                dev_type: 0x3390,
-                dev_model: 0x0c,
-                chpid_type: 0x1b,
-            },
-            script: Arc::new(Mutex::new(PassthroughScript {
-                status: DeviceStatus::CE_DE,
-                ..PassthroughScript::default()
-            })),
-            jobs: None,
-            worker: None,
-        }
-    }
-
-    /// Its script (shared with the worker).
-    #[must_use]
-    pub fn script(&self) -> Arc<Mutex<PassthroughScript>> {
-        Arc::clone(&self.script)
-    }
-}
-
-impl Drop for MockPassthrough {
-    fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
-    }
-}
-
-impl crate::device::PassthroughDevice for MockPassthrough {
-    fn info(&self) -> DeviceInfo {
-        self.info
-    }
-
-    fn attached(&mut self, _handle: SubchannelHandle, reply: crate::device::PassthroughReply) {
-        let (tx, rx) = crossbeam_channel::unbounded::<(u64, u32)>();
-        let script = Arc::clone(&self.script);
-        self.jobs = Some(tx);
-        self.worker = Some(std::thread::spawn(move || {
-            while let Ok((token, cpa)) = rx.recv() {
-                let (delay, status, cstat) = {
-                    let s = script.lock();
-                    (s.delay, s.status, s.cstat)
-                };
-                std::thread::sleep(delay);
-                let c = zcss_ccw::engine::Completion {
-                    cpa: cpa.wrapping_add(8),
-                    count: 0,
-                    dstat: status,
-                    cstat,
-                    ending: zcss_ccw::engine::Ending::Completed,
-                    sense: None,
-                    ccws: 1,
-                    check: None,
-                };
-                if !reply.complete(token, c) {
-                    break;
-                }
-            }
-        }));
-    }
-
-    fn start(
-        &mut self,
-        _mem: &dyn zcss_ccw::memory::GuestMemory,
-        orb: &zcss_ccw::orb::Orb,
-        token: u64,
-    ) -> Result<(), crate::device::PassthroughError> {
-        let mut s = self.script.lock();
-        if let Some(e) = s.refuse_start {
-            return Err(e);
-        }
-        s.started.push(token);
-        drop(s);
-        self.jobs
-            .as_ref()
-            .and_then(|j| j.send((token, orb.cpa)).ok())
-            .ok_or(crate::device::PassthroughError::NotOperational)
-    }
-
-    fn halt(&mut self, token: u64) -> Result<(), crate::device::PassthroughError> {
-        let mut s = self.script.lock();
-        if let Some(e) = s.refuse_halt {
-            return Err(e);
-        }
-        s.halted.push(token);
-        Ok(())
-    }
-
-    fn clear(&mut self, token: u64) -> Result<(), crate::device::PassthroughError> {
-        let mut s = self.script.lock();
-        if let Some(e) = s.refuse_clear {
-            return Err(e);
-        }
-        s.cleared.push(token);
-        Ok(())
     }
 }

@@ -1,0 +1,239 @@
+//! The css side of passthrough devices: applying the status a host
+//! subchannel reported to the guest subchannel, as reported (see
+//! [`crate::device::PassthroughDevice`] for the contract).
+//!
+//! Reports travel over one `crossbeam-channel` from the devices' worker
+//! threads and are applied by [`Shared::poll`] on the thread of the next
+//! I/O instruction (or of [`crate::Css::poll`]), so that guest-visible
+//! state changes only at instruction boundaries of some CPU.
+
+use std::collections::VecDeque;
+
+use zcss_ccw::esw::Esw;
+use zcss_ccw::irb::Irb;
+use zcss_ccw::scsw::{ActivityControl, StatusControl};
+use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
+
+use parking_lot::MutexGuard;
+use zcss_ccw::memory::GuestMemory;
+use zcss_ccw::scsw::FunctionControl;
+
+use crate::css::Shared;
+use crate::device::{PassthroughError, PassthroughEvent};
+use crate::error::Cc;
+use crate::slot::PtRequest;
+use crate::subchannel::{SchState, Subchannel};
+
+/// A report that could not be applied yet (the guest subchannel was still
+/// status pending, or busy for unsolicited status).
+#[derive(Debug, Clone)]
+pub(crate) struct Waiting {
+    /// The request it belongs to; `None` for unsolicited status.
+    token: Option<u64>,
+    irb: Irb,
+}
+
+/// Passthrough bookkeeping of one subchannel.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PtState {
+    /// Token of the host function the guest subchannel follows (0 = none):
+    /// a new one for each start and clear; resume and halt keep it. Reports
+    /// with another token are dropped.
+    pub token: u64,
+    /// The ESW of the pending status as the host reported it (`None` while
+    /// the pending status was made by the css itself, e.g. deferred cc 3).
+    pub esw: Option<Esw>,
+    /// Reports waiting for TEST SUBCHANNEL to clear the pending status, in
+    /// the order they arrived.
+    waiting: VecDeque<Waiting>,
+}
+
+impl PtState {
+    /// Forgets the reports waiting (CLEAR SUBCHANNEL overtook them).
+    pub fn drop_waiting(&mut self) {
+        self.waiting.clear();
+    }
+}
+
+impl SchState {
+    /// Stores a host-reported IRB into the subchannel as reported: the SCSW
+    /// and ESW as they are, the ECW when the SCSW's E bit is one. Returns
+    /// whether the subchannel is now status pending.
+    pub fn apply_report(&mut self, irb: &Irb) -> bool {
+        self.scsw = irb.scsw;
+        self.erw = irb.esw.erw;
+        self.ecw = if irb.scsw.ctrl.extended_control() {
+            irb.ecw
+        } else {
+            [0; 32]
+        };
+        if let Some(pt) = self.pt.as_mut() {
+            pt.esw = Some(irb.esw);
+        }
+        self.status_pending()
+    }
+
+    /// A request the host failed without a condition code: the guest sees
+    /// cc 0 and then a unit-exception interruption with primary,
+    /// secondary and alert status and the CCW address past the first CCW
+    /// of the last start (QEMU hw/s390x/css.c `sch_gen_unit_exception`,
+    /// which hw/vfio/ccw.c uses for every host error other than EBUSY,
+    /// ENODEV and EACCES). The host function is over: later reports for it
+    /// are dropped.
+    pub fn host_failure(&mut self) {
+        if let Some(pt) = self.pt.as_mut() {
+            pt.token = 0;
+            pt.esw = None;
+            pt.drop_waiting();
+        }
+        self.scsw.cpa = self.orb.cpa.wrapping_add(8);
+        self.scsw.dstat = DeviceStatus::new().with_unit_exception(true);
+        self.scsw.cstat = SubchannelStatus::new();
+        self.set_actl(ActivityControl::new());
+        self.set_stctl(StatusControl::PRIM_SEC_PEND | StatusControl::ALERT);
+    }
+
+    /// Whether unsolicited status may be made pending now: no function in
+    /// progress and no status pending.
+    fn idle_for_unsolicited(&self) -> bool {
+        !self.status_pending() && self.fctl().into_bits() == 0
+    }
+}
+
+/// How a passthrough device answered HALT, CLEAR or CANCEL SUBCHANNEL.
+pub(crate) enum PtAnswer {
+    /// The host accepted (cc 0): the caller posts the function.
+    Accepted(u64),
+    /// The host failed without a condition code: cc 0 and the
+    /// unit-exception status (already made pending; wake the ISCs of the
+    /// mask once the state lock is released).
+    Failed(u8),
+    /// The host's condition code (1, 2 or 3), or the device went away.
+    Refused(Cc),
+}
+
+impl Shared {
+    /// Sends HALT, CLEAR or CANCEL SUBCHANNEL to the passthrough device of
+    /// `sch` (whose state lock `st` the caller held). Returns the answer
+    /// with the state locked again; a device that went away meanwhile is
+    /// cc 3.
+    pub fn pt_request<'a>(
+        &self,
+        sch: &'a Subchannel,
+        mem: &dyn GuestMemory,
+        st: MutexGuard<'a, SchState>,
+        req: PtRequest,
+    ) -> (MutexGuard<'a, SchState>, PtAnswer) {
+        let generation = st.generation;
+        let current = st.pt.as_ref().map_or(0, |pt| pt.token);
+        let token = match req {
+            PtRequest::Clear => self.next_token(),
+            PtRequest::Halt | PtRequest::Resume | PtRequest::Cancel if current != 0 => current,
+            _ => self.next_token(),
+        };
+        drop(st);
+        let r = sch.dev.lock().request(req, mem, token);
+        let mut st = sch.state.lock();
+        if st.generation != generation || !st.operational() {
+            return (st, PtAnswer::Refused(Cc::Three));
+        }
+        let answer = match r {
+            Ok(()) => PtAnswer::Accepted(token),
+            Err(PassthroughError::HostFailure) => {
+                if req == PtRequest::Clear {
+                    self.withdraw(sch.sid, &mut st);
+                    st.set_fctl(FunctionControl::CLEAR);
+                } else if req == PtRequest::Halt {
+                    let f = st.fctl().with_halt(true);
+                    st.set_fctl(f);
+                }
+                st.host_failure();
+                PtAnswer::Failed(self.queue_interrupt_mask(sch, &mut st))
+            }
+            Err(PassthroughError::StatusPending) => PtAnswer::Refused(Cc::One),
+            Err(PassthroughError::Busy) => PtAnswer::Refused(Cc::Two),
+            Err(PassthroughError::NotOperational) => PtAnswer::Refused(Cc::Three),
+        };
+        (st, answer)
+    }
+
+    /// Before STORE SUBCHANNEL: the passthrough device's current host path
+    /// information goes into the guest's PMCW (and its CHPIDs into the
+    /// installed channel paths).
+    pub fn refresh_paths<'a>(&self, sch: &'a Subchannel, st: MutexGuard<'a, SchState>) -> MutexGuard<'a, SchState> {
+        let generation = st.generation;
+        drop(st);
+        let ps = sch.dev.lock().refresh_paths();
+        let mut st = sch.state.lock();
+        if let Some(ps) = ps {
+            if st.generation == generation && st.present {
+                if let Err(e) = self.install_paths(sch.sid.cssid, &ps.paths) {
+                    tracing::warn!(sid = %sch.sid, error = %e, "host paths not installed");
+                }
+                st.apply_paths(&ps);
+            }
+        }
+        st
+    }
+
+    /// Applies the reports passthrough devices sent since the last poll.
+    pub fn poll(&self) {
+        let mut wake_mask = 0u8;
+        while let Ok(ev) = self.pt_rx.try_recv() {
+            let Some(sch) = self.tables.get(ev.sid()) else { continue };
+            let mut st = sch.state.lock();
+            let waiting = match ev {
+                PassthroughEvent::Status { token, irb, .. } => Waiting {
+                    token: Some(token),
+                    irb,
+                },
+                PassthroughEvent::Unsolicited { irb, .. } => Waiting { token: None, irb },
+            };
+            if !st.present {
+                continue;
+            }
+            let Some(pt) = st.pt.as_mut() else { continue };
+            if waiting.token.is_some_and(|t| t == 0 || t != pt.token) {
+                // A report of a request CLEAR overtook (or of none).
+                tracing::debug!(sid = %sch.sid, token = ?waiting.token, "stale passthrough report dropped");
+                continue;
+            }
+            pt.waiting.push_back(waiting);
+            wake_mask |= self.release_waiting(sch, &mut st);
+        }
+        self.wake_iscs(wake_mask);
+    }
+
+    /// Applies the reports waiting on `sch` for as long as the subchannel
+    /// can take them (not status pending; unsolicited status only when
+    /// idle). Returns the CR6-order mask of ISCs that got a request.
+    pub fn release_waiting(&self, sch: &Subchannel, st: &mut SchState) -> u8 {
+        let mut mask = 0u8;
+        loop {
+            let Some(pt) = st.pt.as_mut() else { return mask };
+            let Some(head) = pt.waiting.front() else { return mask };
+            let stale = head.token.is_some_and(|t| t != pt.token);
+            if stale {
+                pt.waiting.pop_front();
+                continue;
+            }
+            let solicited = head.token.is_some();
+            if st.status_pending() || (!solicited && !st.idle_for_unsolicited()) {
+                return mask;
+            }
+            let Some(w) = st.pt.as_mut().and_then(|pt| pt.waiting.pop_front()) else {
+                return mask;
+            };
+            tracing::trace!(
+                sid = %sch.sid,
+                scsw = ?w.irb.scsw,
+                solicited,
+                "passthrough status applied"
+            );
+            if st.apply_report(&w.irb) {
+                let isc = self.queue_interrupt(sch.sid, st);
+                mask |= 0x80 >> isc;
+            }
+        }
+    }
+}
