@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use zcss_ccw::memory::{GuestMemory, VecMemory};
 use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
-use zcss_css::{Css, CssConfig, Device, IoCtx};
+use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
 use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
 
 use crate::trace::record::Recorder;
@@ -94,6 +94,8 @@ pub struct MachineConfig {
     pub default_css: u8,
     /// The devices, with the line of their statement (0 if not from a file).
     pub devices: Vec<(usize, DeviceStmt)>,
+    /// The line of the `machine` statement (0 if none or not from a file).
+    pub line: usize,
 }
 
 impl Default for MachineConfig {
@@ -104,6 +106,7 @@ impl Default for MachineConfig {
             mss: false,
             default_css: 0xfe,
             devices: Vec::new(),
+            line: 0,
         }
     }
 }
@@ -112,7 +115,10 @@ impl MachineConfig {
     /// The configuration a trace's `machine` and `device` statements give.
     #[must_use]
     pub fn from_trace(trace: &Trace) -> Self {
-        let mut cfg = Self::default();
+        let mut cfg = Self {
+            line: trace.machine_statement().map_or(0, |(n, _)| n),
+            ..Self::default()
+        };
         for k in trace.machine_keys() {
             match *k {
                 MachineKey::Memory(n) => cfg.memory = n.value,
@@ -235,14 +241,14 @@ impl Machine {
     /// are recorded too ([`Recorder::wrap_memory`], [`Recorder::wrap_device`]).
     ///
     /// # Errors
-    /// The line of the statement that cannot be built (0 for `machine`), and why.
+    /// The line of the statement that cannot be built, and why.
     pub fn build(
         cfg: &MachineConfig,
         base: &Path,
         recorder: Option<&Arc<Recorder>>,
     ) -> Result<Self, (usize, MachineError)> {
         if !(MIN_MEMORY..=MAX_MEMORY).contains(&cfg.memory) {
-            return Err((0, MachineError::MemorySize(cfg.memory)));
+            return Err((cfg.line, MachineError::MemorySize(cfg.memory)));
         }
         let mem = Arc::new(VecMemory::new(cfg.memory));
         let io_mem: Arc<dyn GuestMemory> = match recorder {
@@ -258,11 +264,25 @@ impl Machine {
         let console_output = Arc::new(Mutex::new(Vec::new()));
         for (line, d) in &cfg.devices {
             let mut dev = Self::device(d, base, &console_output).map_err(|e| (*line, e))?;
+            let path_type = dev.info().paths.first_type();
             if let Some(r) = recorder {
                 dev = r.wrap_device(dev);
             }
-            css.attach_cold(sid_of(d.sch), d.devno, dev)
-                .map_err(|e| (*line, e.into()))?;
+            let sid = sid_of(d.sch);
+            css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
+            if let Some(chpids) = d.chpids() {
+                // `chpids=` names the paths; they keep the device's path type.
+                let paths = ChannelPaths::with_chpids(&chpids, path_type).map_err(|e| {
+                    (
+                        *line,
+                        MachineError::BadValue {
+                            key: "chpids".into(),
+                            value: e.to_string(),
+                        },
+                    )
+                })?;
+                css.set_paths(sid, paths).map_err(|e| (*line, e.into()))?;
+            }
         }
         if let Some(r) = recorder {
             css.set_observer(Some(r.clone() as Arc<dyn zcss_css::Observer>));
@@ -510,11 +530,29 @@ mod tests {
     }
 
     #[test]
-    fn from_trace_absurd_memory_is_refused() {
+    fn from_trace_absurd_memory_is_refused_at_its_line() {
         let e = build("zcss-trace 1\nmachine memory=0x100000001\n").unwrap_err();
-        assert!(matches!(e, (0, MachineError::MemorySize(0x1_0000_0001))), "{e:?}");
-        let e = build("zcss-trace 1\nmachine memory=16\n").unwrap_err();
-        assert!(matches!(e, (0, MachineError::MemorySize(16))), "{e:?}");
+        assert!(matches!(e, (2, MachineError::MemorySize(0x1_0000_0001))), "{e:?}");
+        let e = build("zcss-trace 1\n# comment\n\nmachine memory=16\n").unwrap_err();
+        assert!(matches!(e, (4, MachineError::MemorySize(16))), "{e:?}");
+    }
+
+    #[test]
+    fn from_trace_chpids_give_the_device_its_paths() {
+        let m = build("zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-rng chpids=40,41\n").unwrap();
+        let sid = SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 0,
+        };
+        let s = m.css.schib(sid).unwrap();
+        assert_eq!((s.pmcw.pim, s.pmcw.pam), (0xc0, 0xc0));
+        assert_eq!(s.pmcw.chpid[..3], [0x40, 0x41, 0]);
+        assert_eq!(
+            m.css.channel_path_type(0xfe, 0x41),
+            Some(0x32),
+            "the device's path type"
+        );
     }
 
     #[test]
@@ -564,6 +602,7 @@ mod tests {
             ..MachineConfig::default()
         };
         let text = format!("zcss-trace 1\n{}\n", cfg.machine_statement());
-        assert_eq!(MachineConfig::from_trace(&parse(&text).unwrap()), cfg);
+        let back = MachineConfig::from_trace(&parse(&text).unwrap());
+        assert_eq!(back, MachineConfig { line: 2, ..cfg });
     }
 }

@@ -313,6 +313,30 @@ fn parse_machine_after_device_reports_order() {
 }
 
 #[test]
+fn parse_device_chpids_must_be_one_to_eight_distinct_hex_bytes() {
+    for (v, expected) in [
+        ("40,40", "distinct CHPIDs"),
+        ("1,2,3,4,5,6,7,8,9", "at most eight CHPIDs"),
+        ("0x40", "hex CHPIDs (00 to ff) separated by commas"),
+        ("40,,41", "hex CHPIDs (00 to ff) separated by commas"),
+        ("140", "hex CHPIDs (00 to ff) separated by commas"),
+    ] {
+        let (line, _, e) = err_in_body(&format!("device 0.0.0000 devno=0000 virtio-rng chpids={v}"));
+        assert_eq!(line, 2);
+        assert_eq!(
+            e,
+            SyntaxError::BadValue {
+                key: "chpids".into(),
+                expected
+            },
+            "{v}"
+        );
+    }
+    let t = zcss::trace::parse("zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-blk chpids=0,1f,ff\n").unwrap();
+    assert_eq!(t.devices().next().unwrap().1.chpids(), Some(vec![0, 0x1f, 0xff]));
+}
+
+#[test]
 fn parse_device_errors_report_kind_and_keys() {
     assert_eq!(
         err_in_body("device 0.0.0000 devno=0000 virtio-gpu"),

@@ -261,3 +261,41 @@ fn shared_subchannels_every_start_is_tested_once_and_interrupts_at_most_once() {
     assert_eq!(m.css.pending_iscs(), 0);
     m.css.check_invariants().unwrap();
 }
+
+/// Runs NOP (command chaining) → NOP with S → end on fe.0.0000, every
+/// command taking `delay`, from another thread; `during` runs on this
+/// thread while the program is in its first command. Returns the IRB.
+fn suspend_race(during: impl FnOnce(&Machine)) -> Irb {
+    let m = Arc::new(Machine::new(1));
+    m.enable(gr1(0), 3);
+    m.ctl[0].set_delay(Some(Duration::from_millis(150)));
+    m.ccw1(CCW, 0x03, 0x60, 1, DATA32); // NOP, CC|SLI
+    m.ccw1(CCW + 8, 0x03, 0x22, 1, DATA32); // NOP, SLI|S
+    m.orb(1, Machine::fmt1().with_suspend(true), CCW32);
+    let runner = {
+        let m = Arc::clone(&m);
+        std::thread::spawn(move || m.css.ssch(&m.ctx(), gr1(0), ORB))
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    during(&m);
+    assert_eq!(runner.join().unwrap(), Ok(Cc::Zero));
+    let (cc, irb) = m.tsch(gr1(0));
+    assert_eq!(cc, Ok(Cc::Zero));
+    m.css.check_invariants().unwrap();
+    irb
+}
+
+#[test]
+fn rsch_while_running_makes_the_next_suspend_flag_pass() {
+    let irb = suspend_race(|m| assert_eq!(m.css.rsch(&m.ctx(), gr1(0)), Ok(Cc::Zero)));
+    assert!(irb.scsw.ctrl.stctl().primary(), "the program ended, not suspended");
+    assert_eq!(irb.scsw.ctrl.actl(), zcss_ccw::scsw::ActivityControl::new());
+    assert_eq!(irb.scsw.cpa, CCW32 + 16);
+}
+
+#[test]
+fn without_rsch_the_same_program_suspends() {
+    let irb = suspend_race(|_| {});
+    assert!(irb.scsw.ctrl.actl().suspended());
+    assert_eq!(irb.scsw.cpa, CCW32 + 16, "suspended at the second CCW");
+}

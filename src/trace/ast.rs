@@ -190,7 +190,12 @@ impl DeviceKind {
         }
     }
 
-    /// The keys this kind accepts (`vfio-dasd` accepts any key besides `host`).
+    /// Keys every kind accepts: `chpids=<hex>[,<hex>…]` (the device's
+    /// channel paths, path 0x80 first).
+    pub const COMMON_KEYS: [&'static str; 1] = ["chpids"];
+
+    /// The keys this kind accepts besides [`DeviceKind::COMMON_KEYS`]
+    /// (`vfio-dasd` accepts any key besides `host`).
     #[must_use]
     pub fn keys(self) -> &'static [&'static str] {
         match self {
@@ -231,6 +236,36 @@ impl DeviceStmt {
     pub fn param(&self, key: &str) -> Option<&str> {
         self.params.iter().find(|p| p.key == key).map(|p| p.value.as_str())
     }
+
+    /// The CHPIDs of `chpids=`, if given (the parser checked the form:
+    /// one to eight distinct hex bytes).
+    #[must_use]
+    pub fn chpids(&self) -> Option<Vec<u8>> {
+        self.param("chpids").and_then(|v| parse_chpids(v).ok())
+    }
+}
+
+/// Parses a `chpids=` value: one to eight distinct CHPIDs as hex bytes
+/// (one or two digits, no `0x`), separated by commas.
+///
+/// # Errors
+/// What is wrong with the list.
+pub fn parse_chpids(v: &str) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::new();
+    for part in v.split(',') {
+        if part.is_empty() || part.len() > 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("hex CHPIDs (00 to ff) separated by commas");
+        }
+        let c = u8::from_str_radix(part, 16).map_err(|_| "hex CHPIDs (00 to ff) separated by commas")?;
+        if out.contains(&c) {
+            return Err("distinct CHPIDs");
+        }
+        out.push(c);
+        if out.len() > 8 {
+            return Err("at most eight CHPIDs");
+        }
+    }
+    Ok(out)
 }
 
 /// An I/O instruction with its operands, as the CPU finds them.
@@ -554,12 +589,16 @@ impl Trace {
     /// The `machine` keys (empty if there is no `machine` statement).
     #[must_use]
     pub fn machine_keys(&self) -> &[MachineKey] {
-        self.statements()
-            .find_map(|(_, s)| match s {
-                Statement::Machine(k) => Some(k.as_slice()),
-                _ => None,
-            })
-            .unwrap_or(&[])
+        self.machine_statement().map_or(&[], |(_, k)| k)
+    }
+
+    /// The `machine` statement's line and keys, if there is one.
+    #[must_use]
+    pub fn machine_statement(&self) -> Option<(usize, &[MachineKey])> {
+        self.statements().find_map(|(n, s)| match s {
+            Statement::Machine(k) => Some((n, k.as_slice())),
+            _ => None,
+        })
     }
 
     /// The `device` statements with their line numbers.
