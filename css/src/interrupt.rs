@@ -13,7 +13,7 @@
 //! would otherwise contend for its cache line twice per I/O). Delivery skips
 //! stale entries, and a push compacts the queue whenever it has doubled
 //! since the last compaction, so a queue never holds more than twice its live
-//! requests plus [`COMPACT_MIN`] entries.
+//! requests plus `COMPACT_MIN` (64) entries.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

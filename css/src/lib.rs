@@ -60,55 +60,8 @@
 //!
 //! ## Choices where the architecture leaves room or QEMU differs
 //!
-//! * Provided subchannels: in each visible set, numbers 0 up to the highest
-//!   one with a device. A number in that range without a device has a zero
-//!   SCHIB (DNV = 0, cc 0 for STSCH and MSCH, cc 3 for the others); numbers
-//!   above it are not provided (cc 3). This is what the guest's discovery
-//!   loop (STSCH until cc 3) needs, and what QEMU does.
-//! * "Not operational" (cc 3) for SSCH, TSCH, HSCH, CSCH, XSCH and RSCH:
-//!   not provided, DNV = 0, or not enabled.
-//! * GR1: bit 15 must be one and bits 8–11 zero, M = 0 requires CSSID 0
-//!   (operand exception). M = 1 names a css image directly even before
-//!   MCSS-E is enabled; an image the program cannot see answers cc 3 (as
-//!   QEMU). css image 255 is reserved: it can hold no device.
-//! * HSCH keeps the start function indicated next to halt (QEMU drops it).
-//! * Alert status accompanies unit check, attention, any subchannel-detected
-//!   check (program, protection, channel-data, channel-control,
-//!   interface-control, chaining check), unsolicited status and deferred
-//!   condition codes.
-//! * A device presenting busy to the first command gives deferred cc 1.
-//! * The initial-status request (ORB I) is honoured: the Z bit and
-//!   intermediate status are presented with the final status of the same
-//!   interruption, since an interpreted program ends before SSCH returns.
-//! * Concurrent sense: the ERW sense count is in bits 10–15 (PoO and Linux
-//!   layout; QEMU stores it elsewhere).
-//! * The ESW TEST SUBCHANNEL stores: for a normal ending (and any ending
-//!   without the checks below) the format-1 ESW, SCSW L = 0, word 0 = the
-//!   LPUM in bits 8–15 alone (`0x00800000` for path `0x80`), as QEMU does
-//!   and as the PoO's format-1 layout gives. After a channel-data,
-//!   channel-control or interface-control check, SCSW L = 1 and the
-//!   format-0 ESW's subchannel logout is `0x04804000`: extended-status flag
-//!   CCW check (bit 5), LPUM (bits 8–15) and its field-validity flag (bit
-//!   17), the value QEMU stores. Concurrent sense also sets L (the ERW in
-//!   word 1 carries S and the count) with word 0 = the LPUM alone, as QEMU.
-//! * The halt and clear functions set LPUM to the path the halt or clear
-//!   signal went out on (the first installed, available and operational
-//!   path: `0x80` for the single-path virtual devices), also on an idle
-//!   subchannel; a halt that finds the start only pending signals no device
-//!   and leaves LPUM alone.
-//! * CHSC SCSC reports QEMU's general characteristics exactly (bits 6, 7,
-//!   45, 46, 47, 48, 51, 108; no adapter-interruption bit 41) and QEMU's
-//!   CHSC characteristics (bits 1, 109) plus bit 3, since zcss provides SSD
-//!   ([`chsc::Characteristics::ZCSS`]).
-//! * DIAGNOSE 0x500 subcode 0 (the retired s390-virtio notify) answers as
-//!   QEMU: GR2 = 0 when GR2 is an address inside guest storage, −22
-//!   (`EINVAL`) otherwise; subcode 4 gives the storage size − 1; subcodes
-//!   other than 0, 3 and 4 are a specification exception.
-//! * The invariant of the interruption queues: a subchannel has at most one
-//!   queued I/O-interruption request, and it has one only while status
-//!   pending. TPI or [`Css::next_interrupt`] takes the request but leaves
-//!   the subchannel status pending until TEST SUBCHANNEL, as the
-//!   architecture says.
+//! They are listed, with the reasons, in the repository's
+//! `docs/css-choices.md`.
 #![deny(missing_docs)]
 
 pub mod adapter;

@@ -2,7 +2,7 @@
 //! never panicking, with errors located by line and column.
 //!
 //! Each line is split at its first `#` into a statement and a comment; the
-//! statement part is parsed by [`statement`] under `all_consuming`, so text
+//! statement part is parsed by the statement parser under `all_consuming`, so text
 //! left over after a complete statement is an error at its column. Checks
 //! that span lines (header first, one `machine` before any `device`, no two
 //! devices on one subchannel) run as the lines are collected.

@@ -18,7 +18,7 @@
 //! through its [`SubchannelHandle`] at any time (from `execute`, `notify`, or
 //! a worker thread) without deadlock.
 
-mod passthrough;
+pub mod passthrough;
 mod paths;
 
 use std::sync::Arc;
