@@ -1,0 +1,27 @@
+//! # zcss-dasd — an IBM 3390 behind a 3990 storage control
+//!
+//! An ECKD direct-access storage device for the zcss channel subsystem:
+//! the 3390 models 1, 2, 3, 9, 27 and 54 behind a 3990 (plain, model 3 or
+//! model 6), interpreted CCW by CCW as a [`zcss_css::Device`], on volumes
+//! stored as Hercules CKD (`CKD_P370`) or compressed CCKD (`CKD_C370`)
+//! images, or in memory.
+//!
+//! Layers, bottom up:
+//! * [`geometry`] — models, cylinders, heads and the real 3390 track
+//!   capacity (1729 cells of 34 bytes after R0);
+//! * [`track`] — the track image (home address, R0, records, end of
+//!   track) as bytes, with its record walk and builder;
+//! * [`store`] — [`store::TrackStore`], where a volume's tracks live: in
+//!   memory ([`store::MemStore`]) or in image files;
+//!
+//! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
+//! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
+#![deny(missing_docs)]
+
+pub mod geometry;
+pub mod store;
+pub mod track;
+
+pub use geometry::{ControlUnit, Model};
+pub use store::{MemStore, StoreError, TrackStore};
+pub use track::{Count, TrackAddr};
