@@ -13,15 +13,19 @@
 //!   track) as bytes, with its record walk and builder;
 //! * [`store`] — [`store::TrackStore`], where a volume's tracks live: in
 //!   memory ([`store::MemStore`]) or in image files;
+//! * [`eckd`] — the device: [`Dasd`], a 3390 behind a 3990 executing ECKD
+//!   channel programs as a [`zcss_css::Device`];
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
 //! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
 #![deny(missing_docs)]
 
+pub mod eckd;
 pub mod geometry;
 pub mod store;
 pub mod track;
 
+pub use eckd::{Dasd, DasdConfig};
 pub use geometry::{ControlUnit, Model};
 pub use store::{MemStore, StoreError, TrackStore};
 pub use track::{Count, TrackAddr};
