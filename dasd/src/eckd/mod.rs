@@ -276,9 +276,11 @@ impl Dasd {
 
     /// Ends a command with unit check and keeps the sense for SENSE.
     fn unit_check(&mut self, fault: Fault) -> DeviceResult {
+        // Imprecise end: the fault ended a domain with records (or
+        // tracks) still to come.
         let residual = match fault {
             Fault::Reject(_) => None,
-            _ => self.chain.residual(),
+            _ => self.chain.residual().filter(|&left| left > 0),
         };
         let s = sense::build(Some(fault), self.sense_context(residual), self.cfg.sense_format);
         tracing::debug!(?fault, track = %self.cur.track, "dasd unit check");

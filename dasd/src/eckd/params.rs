@@ -337,7 +337,7 @@ impl LocateOp {
     pub const fn no_search(self) -> bool {
         matches!(
             self,
-            Self::WriteAny | Self::ReadAny | Self::ReadTrackset | Self::WriteTrackset | Self::WriteTrackData
+            Self::WriteAny | Self::ReadAny | Self::ReadTrackset | Self::WriteTrackset
         )
     }
 }
