@@ -192,8 +192,10 @@ impl Css {
                 let generation = st.generation.wrapping_add(1);
                 let seq = st.seq;
                 let (devno, chpid) = (st.pmcw.flags.devno(), st.pmcw.chpid[0]);
+                let timing = st.pmcw.flags.timing();
                 *st = SchState::attached(devno, chpid, st.passthrough, generation);
                 st.seq = seq;
+                st.pmcw.flags.set_timing(timing);
             }
             drop(st);
             match &mut *dev {
@@ -209,7 +211,7 @@ impl Css {
         sh.queues.clear();
         sh.adapters.reset();
         sh.ext.crw.lock().reset();
-        sh.ext.measurement.monitor.reset();
+        sh.ext.measurement.reset();
         sh.mcss.store(sh.cfg.mcss, Ordering::Release);
         sh.mss.store(sh.cfg.mss, Ordering::Release);
     }
@@ -485,6 +487,14 @@ impl Shared {
         Ok(if st.operational() { Some((sch, st)) } else { None })
     }
 
+    /// The observer, if one is registered.
+    pub fn observer(&self) -> Option<Arc<dyn Observer>> {
+        if !self.has_observer.load(Ordering::Acquire) {
+            return None;
+        }
+        self.observer.read().clone()
+    }
+
     pub fn wake(&self, w: Wake) {
         if !self.has_waker.load(Ordering::Acquire) {
             return;
@@ -757,6 +767,7 @@ impl Shared {
                 wake_mask |= 0x80 >> isc;
             } else if ac.start_pending() || ac.resume_pending() {
                 let resume = !ac.start_pending();
+                let taken_up = self.ext.measurement.taken_up(&st);
                 let Some(path) = st.select_path() else {
                     st.deferred_cc3();
                     let isc = self.queue_interrupt(sch.sid, &mut st);
@@ -764,7 +775,7 @@ impl Shared {
                     continue;
                 };
                 st.activate(path);
-                self.ext.count_start(&st, mem);
+                let span = self.ext.measurement.started(&st, mem, resume, taken_up);
                 let orb = st.orb;
                 let ccw_addr = st.scsw.cpa.wrapping_sub(8);
                 sch.stop.store(STOP_NONE, Ordering::Release);
@@ -803,7 +814,6 @@ impl Shared {
                     // arrives through `poll`.
                     break;
                 }
-                let t0 = self.ext.measurement.timer(&st);
                 drop(st);
                 let completion = {
                     let mut d = sch.dev.lock();
@@ -848,10 +858,9 @@ impl Shared {
                 } else {
                     c
                 };
-                if st.complete_start(&c) {
-                    if st.stctl().primary() {
-                        self.ext.measurement.sample(&st, t0, mem);
-                    }
+                let pending = st.complete_start(&c);
+                self.ext.measurement.stopped(self, sch.sid, &st, span, mem);
+                if pending {
                     let isc = self.queue_interrupt(sch.sid, &mut st);
                     wake_mask |= 0x80 >> isc;
                 }

@@ -137,4 +137,8 @@ pub enum CssError {
     /// The subchannel-set id is above 3.
     #[error("subchannel-set id {0} is above 3")]
     BadSsid(u8),
+    /// The timing facility was asked for a subchannel whose device is
+    /// passed through (the host times the real device).
+    #[error("subchannel {0} has a passthrough device, which offers no timing facility")]
+    NoTimingFacility(SubchannelId),
 }

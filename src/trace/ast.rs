@@ -190,7 +190,13 @@ impl DeviceKind {
         }
     }
 
-    /// The keys this kind accepts (`vfio-dasd` accepts any key besides `host`).
+    /// Keys every kind accepts besides its own: `timing=on|off`, the
+    /// channel-subsystem timing facility of the device's subchannel (PMCW
+    /// T; default off).
+    pub const COMMON_KEYS: &'static [&'static str] = &[TIMING_KEY];
+
+    /// The keys this kind accepts besides [`Self::COMMON_KEYS`] (`vfio-dasd`
+    /// accepts any key besides `host`).
     #[must_use]
     pub fn keys(self) -> &'static [&'static str] {
         match self {
@@ -201,6 +207,10 @@ impl DeviceKind {
         }
     }
 }
+
+/// The `device` key of the timing facility: `timing=on` gives the
+/// subchannel PMCW T = 1, so its measurement blocks get samples and times.
+pub const TIMING_KEY: &str = "timing";
 
 /// One `key=value` of a `device` statement, kept as written; the parser has
 /// checked the key and the value's form.

@@ -14,7 +14,7 @@ use nom::{IResult, Parser};
 
 use super::ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
-    Pattern, PgmName, SchAddr, Statement, Trace,
+    Pattern, PgmName, SchAddr, Statement, Trace, TIMING_KEY,
 };
 
 /// What is wrong at a position of a trace.
@@ -434,6 +434,7 @@ fn device_value(kind: DeviceKind, key: &str, v: &str) -> Result<(), SyntaxError>
         },
         (DeviceKind::Dasd3390, "cylinders") => num_value(v, "cylinders").map(|_| ()),
         (DeviceKind::VfioDasd, "host") => sch_value(v).map(|_| ()),
+        (_, TIMING_KEY) => on_off(key, v).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -466,7 +467,7 @@ fn device(i: &str) -> Res<'_, Statement> {
     while peek_token(i).is_some() {
         let (j, tok) = operand(i, "key=value")?;
         let (k, v) = at(tok, key_value(tok))?;
-        if kind != DeviceKind::VfioDasd && !kind.keys().contains(&k) {
+        if kind != DeviceKind::VfioDasd && !kind.keys().contains(&k) && !DeviceKind::COMMON_KEYS.contains(&k) {
             return fail(tok, SyntaxError::UnknownKey(k.to_owned()));
         }
         if params.iter().any(|p| p.key == k) {
