@@ -189,7 +189,8 @@ pub trait Observer: Send + Sync {
     /// [`crate::measurement`]). Another run, or a replay, stores other
     /// values there; a recorder does not expect these bytes. Reported during
     /// the instruction that stores them, on its thread, before
-    /// [`Observer::instruction`].
+    /// [`Observer::instruction`], while the css holds the subchannel's
+    /// state lock: the observer must not call back into the css here.
     fn nondeterministic_store(&self, _addr: u64, _len: u64) {}
 }
 
