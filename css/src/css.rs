@@ -200,7 +200,7 @@ impl Css {
         sh.queues.clear();
         sh.adapters.reset();
         sh.ext.crw.lock().reset();
-        sh.ext.measurement.monitor.reset();
+        sh.ext.measurement.reset();
         sh.mcss.store(sh.cfg.mcss, Ordering::Release);
         sh.mss.store(sh.cfg.mss, Ordering::Release);
     }
@@ -391,6 +391,14 @@ impl Shared {
         self.poll_if_needed();
         let st = sch.state.lock();
         Ok(if st.operational() { Some((sch, st)) } else { None })
+    }
+
+    /// The observer, if one is registered.
+    pub fn observer(&self) -> Option<Arc<dyn Observer>> {
+        if !self.has_observer.load(Ordering::Acquire) {
+            return None;
+        }
+        self.observer.read().clone()
     }
 
     pub fn wake(&self, w: Wake) {

@@ -85,7 +85,6 @@ pub mod fuzzing;
 mod hsch;
 pub mod intercept;
 pub mod interrupt;
-mod measure;
 pub mod measurement;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;

@@ -126,6 +126,7 @@ impl SchState {
     pub fn reset_initial(&mut self) {
         let p = self.pmcw;
         let seq = self.seq;
+        let timing = p.flags.timing();
         *self = Self::initial(
             p.flags.devno(),
             p.pim,
@@ -134,6 +135,8 @@ impl SchState {
             self.generation.wrapping_add(1),
         );
         self.seq = seq;
+        // The timing facility is a property of the model, not of the state.
+        self.pmcw.flags.set_timing(timing);
     }
 
     /// Takes the path information a passthrough device read from its host

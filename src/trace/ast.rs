@@ -190,12 +190,14 @@ impl DeviceKind {
         }
     }
 
-    /// Keys every kind accepts: `chpids=<hex>[,<hex>…]` (the device's
-    /// channel paths, path 0x80 first).
-    pub const COMMON_KEYS: [&'static str; 1] = ["chpids"];
+    /// Keys every kind accepts besides its own: `chpids=<hex>[,<hex>…]`
+    /// (the device's channel paths, path 0x80 first) and `timing=on|off`
+    /// (the channel-subsystem timing facility of the device's subchannel,
+    /// PMCW T; default off).
+    pub const COMMON_KEYS: &'static [&'static str] = &["chpids", TIMING_KEY];
 
-    /// The keys this kind accepts besides [`DeviceKind::COMMON_KEYS`]
-    /// (`vfio-dasd` accepts any key besides `host`).
+    /// The keys this kind accepts besides [`Self::COMMON_KEYS`] (`vfio-dasd`
+    /// accepts any key besides `host`).
     #[must_use]
     pub fn keys(self) -> &'static [&'static str] {
         match self {
@@ -206,6 +208,10 @@ impl DeviceKind {
         }
     }
 }
+
+/// The `device` key of the timing facility: `timing=on` gives the
+/// subchannel PMCW T = 1, so its measurement blocks get samples and times.
+pub const TIMING_KEY: &str = "timing";
 
 /// One `key=value` of a `device` statement, kept as written; the parser has
 /// checked the key and the value's form.

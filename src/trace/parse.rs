@@ -14,7 +14,7 @@ use nom::{IResult, Parser};
 
 use super::ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
-    Pattern, PgmName, SchAddr, Statement, Trace,
+    Pattern, PgmName, SchAddr, Statement, Trace, TIMING_KEY,
 };
 
 /// What is wrong at a position of a trace.
@@ -435,6 +435,7 @@ fn device_value(kind: DeviceKind, key: &str, v: &str) -> Result<(), SyntaxError>
         (DeviceKind::Dasd3390, "cylinders") => num_value(v, "cylinders").map(|_| ()),
         (DeviceKind::VfioDasd, "host") => sch_value(v).map(|_| ()),
         (_, "chpids") => crate::trace::ast::parse_chpids(v).map(|_| ()).or_else(bad),
+        (_, TIMING_KEY) => on_off(key, v).map(|_| ()),
         _ => Ok(()),
     }
 }
