@@ -408,6 +408,11 @@ impl Machine {
             Insn::Hsch { gr1 } => cc(self.css.hsch(&ctx, w(gr1))),
             Insn::Xsch { gr1 } => cc(self.css.xsch(&ctx, w(gr1))),
             Insn::Rsch { gr1 } => cc(self.css.rsch(&ctx, w(gr1))),
+            Insn::Ipl { gr1 } => match self.css.ipl(&ctx, w(gr1)) {
+                Ok(zcss_css::IplOutcome::Loaded { .. }) => Outcome::Ok,
+                Ok(_) => Outcome::Cc(3),
+                Err(p) => Outcome::Pgm(pgm(p)),
+            },
             Insn::Rchp { gr1 } => cc(self.css.rchp(&ctx, w(gr1))),
             Insn::Sal { gr1 } => ok(self.css.sal(&ctx, w(gr1))),
             Insn::Schm { gr1, gr2 } => ok(self.css.schm(&ctx, w(gr1), gr2.value)),

@@ -107,6 +107,12 @@ pub enum Insn {
         /// GR R3.
         gr3: u64,
     },
+    /// Initial program loading from the device at GR1's subchannel (see
+    /// [`crate::Css::ipl`]): `Ok` when loaded, `Cc(3)` when not.
+    Ipl {
+        /// The subchannel-identification word of the IPL device.
+        gr1: u32,
+    },
     /// DIAGNOSE 0x500, the virtio-ccw hypercall (see
     /// [`crate::Css::diag500`]).
     Diag500 {

@@ -176,32 +176,48 @@ impl Shared {
         st
     }
 
+    /// Waits up to `timeout` for a passthrough report, then applies every
+    /// report that arrived (for callers that must wait for a host, such as
+    /// IPL).
+    pub fn wait_report(&self, timeout: std::time::Duration) {
+        if let Ok(ev) = self.pt_rx.recv_timeout(timeout) {
+            // Put it back in order: apply it first, then the rest.
+            self.apply_event(ev);
+        }
+        self.poll();
+    }
+
     /// Applies the reports passthrough devices sent since the last poll.
     pub fn poll(&self) {
-        let mut wake_mask = 0u8;
         while let Ok(ev) = self.pt_rx.try_recv() {
-            let Some(sch) = self.tables.get(ev.sid()) else { continue };
-            let mut st = sch.state.lock();
-            let waiting = match ev {
-                PassthroughEvent::Status { token, irb, .. } => Waiting {
-                    token: Some(token),
-                    irb,
-                },
-                PassthroughEvent::Unsolicited { irb, .. } => Waiting { token: None, irb },
-            };
-            if !st.present {
-                continue;
-            }
-            let Some(pt) = st.pt.as_mut() else { continue };
-            if waiting.token.is_some_and(|t| t == 0 || t != pt.token) {
-                // A report of a request CLEAR overtook (or of none).
-                tracing::debug!(sid = %sch.sid, token = ?waiting.token, "stale passthrough report dropped");
-                continue;
-            }
-            pt.waiting.push_back(waiting);
-            wake_mask |= self.release_waiting(sch, &mut st);
+            self.apply_event(ev);
         }
-        self.wake_iscs(wake_mask);
+    }
+
+    /// Applies one report (or queues it behind the pending status).
+    fn apply_event(&self, ev: PassthroughEvent) {
+        let Some(sch) = self.tables.get(ev.sid()) else { return };
+        let mut st = sch.state.lock();
+        let waiting = match ev {
+            PassthroughEvent::Status { token, irb, .. } => Waiting {
+                token: Some(token),
+                irb,
+            },
+            PassthroughEvent::Unsolicited { irb, .. } => Waiting { token: None, irb },
+        };
+        if !st.present {
+            return;
+        }
+        let Some(pt) = st.pt.as_mut() else { return };
+        if waiting.token.is_some_and(|t| t == 0 || t != pt.token) {
+            // A report of a request CLEAR overtook (or of none).
+            tracing::debug!(sid = %sch.sid, token = ?waiting.token, "stale passthrough report dropped");
+            return;
+        }
+        pt.waiting.push_back(waiting);
+        let mask = self.release_waiting(sch, &mut st);
+        drop(st);
+        self.wake_iscs(mask);
     }
 
     /// Applies the reports waiting on `sch` for as long as the subchannel

@@ -325,6 +325,12 @@ pub enum Insn {
         /// GR1: subchannel-id word.
         gr1: Num,
     },
+    /// Initial program loading (CCW-type, load-normal) from the device at
+    /// GR1's subchannel: `=> ok` when loaded, `=> cc=3` when not.
+    Ipl {
+        /// GR1: subchannel-id word of the IPL device.
+        gr1: Num,
+    },
     /// RESET CHANNEL PATH.
     Rchp {
         /// GR1: cssid/chpid word.
@@ -392,6 +398,7 @@ impl Insn {
             Self::Hsch { .. } => "hsch",
             Self::Xsch { .. } => "xsch",
             Self::Rsch { .. } => "rsch",
+            Self::Ipl { .. } => "ipl",
             Self::Rchp { .. } => "rchp",
             Self::Sal { .. } => "sal",
             Self::Schm { .. } => "schm",
@@ -409,6 +416,7 @@ impl Insn {
         match self {
             Self::Schm { .. } | Self::Sal { .. } | Self::Sic { .. } => OutcomeClass::NoCc,
             Self::Diag500 { .. } => OutcomeClass::Gr2,
+            Self::Ipl { .. } => OutcomeClass::Load,
             _ => OutcomeClass::Cc,
         }
     }
@@ -423,6 +431,8 @@ pub enum OutcomeClass {
     NoCc,
     /// DIAG 0x500: GR2 (`gr2=`), or a program check.
     Gr2,
+    /// IPL: loaded (`ok`), not loaded (`cc=3`), or a program check.
+    Load,
 }
 
 /// The program-interruption conditions a trace can name.

@@ -546,6 +546,7 @@ fn outcome<'a>(i: &'a str, insn: &Insn) -> Res<'a, Option<Outcome>> {
             | (OutcomeClass::Cc, Outcome::Cc(_))
             | (OutcomeClass::NoCc, Outcome::Ok)
             | (OutcomeClass::Gr2, Outcome::Gr2(_) | Outcome::Gr2Cookie)
+            | (OutcomeClass::Load, Outcome::Ok | Outcome::Cc(3))
     );
     if !possible {
         return fail(
@@ -560,9 +561,9 @@ fn outcome<'a>(i: &'a str, insn: &Insn) -> Res<'a, Option<Outcome>> {
 }
 
 fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
-    const MNEMONICS: [&str; 16] = [
+    const MNEMONICS: [&str; 17] = [
         "ssch", "tsch", "stsch", "msch", "csch", "hsch", "xsch", "rsch", "rchp", "sal", "schm", "tpi", "stcrw", "chsc",
-        "sic", "diag500",
+        "sic", "diag500", "ipl",
     ];
     if !MNEMONICS.contains(&mnemonic) {
         return None;
@@ -594,6 +595,7 @@ fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
             "hsch" => gr1(i).map(|(i, gr1)| (i, Insn::Hsch { gr1 }))?,
             "xsch" => gr1(i).map(|(i, gr1)| (i, Insn::Xsch { gr1 }))?,
             "rsch" => gr1(i).map(|(i, gr1)| (i, Insn::Rsch { gr1 }))?,
+            "ipl" => gr1(i).map(|(i, gr1)| (i, Insn::Ipl { gr1 }))?,
             "rchp" => gr1(i).map(|(i, gr1)| (i, Insn::Rchp { gr1 }))?,
             "sal" => gr1(i).map(|(i, gr1)| (i, Insn::Sal { gr1 }))?,
             "schm" => {

@@ -268,6 +268,7 @@ pub fn trace_insn(i: &CssInsn) -> Insn {
         CssInsn::Hsch { gr1 } => Insn::Hsch { gr1: h(gr1) },
         CssInsn::Xsch { gr1 } => Insn::Xsch { gr1: h(gr1) },
         CssInsn::Rsch { gr1 } => Insn::Rsch { gr1: h(gr1) },
+        CssInsn::Ipl { gr1 } => Insn::Ipl { gr1: h(gr1) },
         CssInsn::Tpi { addr, isc_mask } => Insn::Tpi {
             addr: Num::hex(addr),
             isc_mask: (isc_mask != 0xff).then(|| Num::bare_hex(u64::from(isc_mask), 2)),
