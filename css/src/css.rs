@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
-use zcss_ccw::engine::{Ending, Engine, Limits};
+use zcss_ccw::engine::{Ending, Engine};
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
+use zcss_ccw::walker::Limits;
 use zcss_ccw::ProgramEnd;
 
 use crate::adapter::AdapterInterruptions;
@@ -766,6 +767,7 @@ impl Shared {
                 st.activate(path);
                 self.ext.count_start(&st, mem);
                 let orb = st.orb;
+                let lpum = st.pmcw.lpum;
                 let ccw_addr = st.scsw.cpa.wrapping_sub(8);
                 sch.stop.store(STOP_NONE, Ordering::Release);
                 if st.passthrough {
@@ -812,9 +814,10 @@ impl Shared {
                             let mut hooks = StopHooks { stop: &sch.stop };
                             let dev: &mut dyn Device = dev.as_mut();
                             Some(if resume {
-                                self.engine.resume(mem, &orb, ccw_addr, dev, &mut hooks)
+                                let at = zcss_ccw::CcwAddress::new(ccw_addr);
+                                self.engine.resume(mem, &orb, at, lpum, dev, &mut hooks)
                             } else {
-                                self.engine.start(mem, &orb, dev, &mut hooks)
+                                self.engine.start(mem, &orb, lpum, dev, &mut hooks)
                             })
                         }
                         _ => None,

@@ -518,8 +518,8 @@ struct RecordedDevice {
 }
 
 impl CcwDevice for RecordedDevice {
-    fn program_start(&mut self) {
-        self.inner.program_start();
+    fn program_start(&mut self, lpum: u8) {
+        self.inner.program_start(lpum);
     }
 
     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
