@@ -63,7 +63,7 @@ impl Cpu {
         let r = css.execute(&ctx, &insn, self.cr6_isc_mask);
         match r.outcome {
             Outcome::Cc(cc) => self.cc = cc.value(),
-            Outcome::Ok => {}
+            Outcome::Ok | Outcome::Gr2(_) => {}
             Outcome::Program(p) => println!("program interruption {:#06x} ({p})", p.code()),
         }
         if let Some(gr2) = r.gr2 {

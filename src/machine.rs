@@ -12,11 +12,12 @@ use parking_lot::Mutex;
 use zcss_ccw::memory::{GuestMemory, VecMemory};
 use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
+use zcss_css::measurement::StepClock;
 use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
 use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
 
 use crate::trace::record::Recorder;
-use crate::trace::{DeviceKind, DeviceStmt, Insn, MachineKey, Outcome, PgmName, SchAddr, Statement, Trace};
+use crate::trace::{DeviceKind, DeviceStmt, Insn, MachineKey, Outcome, PgmName, SchAddr, Statement, Trace, TIMING_KEY};
 
 /// Default guest storage: 16 MiB.
 pub const DEFAULT_MEMORY: u64 = 16 << 20;
@@ -190,8 +191,6 @@ pub struct Machine {
     pub config: MachineConfig,
     /// What guests wrote to virtio consoles.
     pub console_output: Arc<Mutex<Vec<u8>>>,
-    /// The recorder, if the machine is recorded.
-    recorder: Option<Arc<Recorder>>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -236,9 +235,15 @@ impl Machine {
         Self::build(&MachineConfig::from_trace(trace), base, None)
     }
 
-    /// Builds a machine. With a `recorder`, the css reports to it, and the
-    /// storage the css and the devices use and the devices' notifications
-    /// are recorded too ([`Recorder::wrap_memory`], [`Recorder::wrap_device`]).
+    /// Builds a machine. With a `recorder`, the css reports to it (every
+    /// instruction, DIAG 0x500 included), and the storage the css and the
+    /// devices use is logged into it too ([`Recorder::wrap_memory`]).
+    ///
+    /// The css reads a deterministic clock
+    /// ([`StepClock::replay`](zcss_css::measurement::StepClock::replay)), so
+    /// that the timing facility of `timing=on` devices stores the same times
+    /// on every run; an embedder that wants host time sets
+    /// [`Css::set_clock`] after the build.
     ///
     /// # Errors
     /// The line of the statement that cannot be built, and why.
@@ -261,13 +266,11 @@ impl Machine {
             mss: cfg.mss,
             ..CssConfig::default()
         });
+        css.set_clock(Arc::new(StepClock::replay()));
         let console_output = Arc::new(Mutex::new(Vec::new()));
         for (line, d) in &cfg.devices {
-            let mut dev = Self::device(d, base, &console_output).map_err(|e| (*line, e))?;
+            let dev = Self::device(d, base, &console_output).map_err(|e| (*line, e))?;
             let path_type = dev.info().paths.first_type();
-            if let Some(r) = recorder {
-                dev = r.wrap_device(dev);
-            }
             let sid = sid_of(d.sch);
             css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
             if let Some(chpids) = d.chpids() {
@@ -283,6 +286,9 @@ impl Machine {
                 })?;
                 css.set_paths(sid, paths).map_err(|e| (*line, e.into()))?;
             }
+            if timing(d).map_err(|e| (*line, e))? {
+                css.set_timing_facility(sid, true).map_err(|e| (*line, e.into()))?;
+            }
         }
         if let Some(r) = recorder {
             css.set_observer(Some(r.clone() as Arc<dyn zcss_css::Observer>));
@@ -293,7 +299,6 @@ impl Machine {
             css,
             config: cfg.clone(),
             console_output,
-            recorder: recorder.cloned(),
         })
     }
 
@@ -403,6 +408,11 @@ impl Machine {
             Insn::Hsch { gr1 } => cc(self.css.hsch(&ctx, w(gr1))),
             Insn::Xsch { gr1 } => cc(self.css.xsch(&ctx, w(gr1))),
             Insn::Rsch { gr1 } => cc(self.css.rsch(&ctx, w(gr1))),
+            Insn::Ipl { gr1 } => match self.css.ipl(&ctx, w(gr1)) {
+                Ok(zcss_css::IplOutcome::Loaded { .. }) => Outcome::Ok,
+                Ok(_) => Outcome::Cc(3),
+                Err(p) => Outcome::Pgm(pgm(p)),
+            },
             Insn::Rchp { gr1 } => cc(self.css.rchp(&ctx, w(gr1))),
             Insn::Sal { gr1 } => ok(self.css.sal(&ctx, w(gr1))),
             Insn::Schm { gr1, gr2 } => ok(self.css.schm(&ctx, w(gr1), gr2.value)),
@@ -414,12 +424,7 @@ impl Machine {
             Insn::Chsc { addr } => cc(self.css.chsc(&ctx, addr.value)),
             Insn::Sic { gr1, gr3 } => ok(self.css.sic(&ctx, gr1.value, gr3.value)),
             Insn::Diag500 { gr1, gr2, gr3, gr4 } => {
-                let gr = [gr1.value, gr2.value, gr3.value, gr4.value];
-                let r = match &self.recorder {
-                    Some(rec) => rec.diag500(&self.css, &ctx, gr),
-                    None => self.css.diag500(&ctx, gr[0], gr[1], gr[2], gr[3]),
-                };
-                match r {
+                match self.css.diag500(&ctx, gr1.value, gr2.value, gr3.value, gr4.value) {
                     Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
                     Err(p) => Outcome::Pgm(pgm(p)),
                 }
@@ -492,6 +497,18 @@ fn pgm(p: zcss_css::ProgramCheck) -> PgmName {
         P::Addressing => PgmName::Addressing,
         P::Protection => PgmName::Protection,
         P::PrivilegedOperation => PgmName::PrivilegedOperation,
+    }
+}
+
+/// Whether a `device` statement asks for the timing facility (`timing=on`).
+fn timing(d: &DeviceStmt) -> Result<bool, MachineError> {
+    match d.param(TIMING_KEY) {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(v) => Err(MachineError::BadValue {
+            key: TIMING_KEY.into(),
+            value: v.into(),
+        }),
     }
 }
 
@@ -581,6 +598,41 @@ mod tests {
         assert!(m.css.has_device(sid(0, 0)));
         assert!(m.css.has_device(sid(1, 5)));
         assert!(!m.css.has_device(sid(0, 1)));
+    }
+
+    #[test]
+    fn from_trace_timing_on_gives_the_subchannel_the_timing_facility() {
+        let m = build(
+            "zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-rng timing=on\n\
+             device fe.0.0001 devno=0001 virtio-rng timing=off\ndevice fe.0.0002 devno=0002 virtio-rng\n",
+        )
+        .unwrap();
+        let t = |schno| {
+            m.css.timing_facility(SubchannelId {
+                cssid: 0xfe,
+                ssid: 0,
+                schno,
+            })
+        };
+        assert_eq!([t(0), t(1), t(2)], [Some(true), Some(false), Some(false)]);
+    }
+
+    #[test]
+    fn timing_value_other_than_on_or_off_is_bad_value() {
+        let d = DeviceStmt {
+            sch: SchAddr {
+                cssid: 0xfe,
+                ssid: 0,
+                schno: 0,
+            },
+            devno: 0,
+            kind: DeviceKind::VirtioRng,
+            params: vec![crate::trace::Param {
+                key: TIMING_KEY.into(),
+                value: "yes".into(),
+            }],
+        };
+        assert!(matches!(timing(&d), Err(MachineError::BadValue { .. })));
     }
 
     #[test]

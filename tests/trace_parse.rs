@@ -379,6 +379,28 @@ fn parse_device_errors_report_kind_and_keys() {
 }
 
 #[test]
+fn parse_timing_key_takes_on_or_off_on_every_kind() {
+    for kind in ["virtio-blk", "virtio-rng", "virtio-console", "dasd-3390"] {
+        for v in ["on", "off"] {
+            let text = format!("zcss-trace 1\ndevice 0.0.0000 devno=0000 {kind} timing={v}\n");
+            let t = parse(&text).unwrap();
+            assert_eq!(print(&t), text, "{kind} timing={v}");
+        }
+    }
+    let (line, _, kind) = err_in_body("device 0.0.0000 devno=0000 virtio-rng timing=1");
+    assert_eq!(
+        (line, kind),
+        (
+            2,
+            SyntaxError::BadValue {
+                key: "timing".into(),
+                expected: "on or off"
+            }
+        )
+    );
+}
+
+#[test]
 fn parse_two_devices_on_one_subchannel_reports_duplicate() {
     let sch = SchAddr {
         cssid: 0,

@@ -9,10 +9,11 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use zcss_ccw::crw::Crw;
-use zcss_ccw::engine::{Engine, Limits};
+use zcss_ccw::engine::Engine;
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
+use zcss_ccw::walker::Limits;
 use zcss_ccw::Sense;
 
 use crate::adapter::AdapterInterruptions;
@@ -200,7 +201,7 @@ impl Css {
         sh.queues.clear();
         sh.adapters.reset();
         sh.ext.crw.lock().reset();
-        sh.ext.measurement.monitor.reset();
+        sh.ext.measurement.reset();
         sh.mcss.store(sh.cfg.mcss, Ordering::Release);
         sh.mss.store(sh.cfg.mss, Ordering::Release);
     }
@@ -391,6 +392,14 @@ impl Shared {
         self.poll_if_needed();
         let st = sch.state.lock();
         Ok(if st.operational() { Some((sch, st)) } else { None })
+    }
+
+    /// The observer, if one is registered.
+    pub fn observer(&self) -> Option<Arc<dyn Observer>> {
+        if !self.has_observer.load(Ordering::Acquire) {
+            return None;
+        }
+        self.observer.read().clone()
     }
 
     pub fn wake(&self, w: Wake) {

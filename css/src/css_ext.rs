@@ -5,23 +5,21 @@
 
 use parking_lot::Mutex;
 use zcss_ccw::crw::{erc, rsc, Crw};
-use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 
 use crate::crw_queue::{CrwQueue, Queued, CRW_QUEUE_CAPACITY};
-use crate::subchannel::SchState;
 
 /// css-wide state beside the subchannel tables.
 pub(crate) struct Extensions {
     pub crw: Mutex<CrwQueue>,
-    pub measurement: crate::measure::Measurement,
+    pub measurement: crate::measurement::Measurement,
 }
 
 impl Extensions {
     pub fn new() -> Self {
         Self {
             crw: Mutex::new(CrwQueue::new()),
-            measurement: crate::measure::Measurement::new(),
+            measurement: crate::measurement::Measurement::new(),
         }
     }
 
@@ -56,11 +54,6 @@ impl Extensions {
             q.push(first)
         };
         r == Queued::Yes && q.machine_check_pending()
-    }
-
-    /// Measurement at the start of a start or resume function.
-    pub fn count_start(&self, st: &SchState, mem: &dyn GuestMemory) {
-        self.measurement.count_start(st, mem);
     }
 
     pub fn check_invariants(&self) -> Result<(), String> {

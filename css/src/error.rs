@@ -150,4 +150,8 @@ pub enum CssError {
         /// The type the device wants.
         wanted: u8,
     },
+    /// The timing facility was asked for a subchannel whose device is
+    /// passed through (the host times the real device).
+    #[error("subchannel {0} has a passthrough device, which offers no timing facility")]
+    NoTimingFacility(SubchannelId),
 }

@@ -8,7 +8,7 @@ use zcss_ccw::sid::SubchannelId;
 use crate::ctx::IoCtx;
 use crate::error::{Cc, ProgramCheck};
 use crate::intercept::IoInstruction;
-use crate::observer::Outcome;
+use crate::observer::{Insn, Outcome};
 use crate::Css;
 
 /// `-EINVAL`, what DIAG 0x500 notify returns in GR2 for a bad subchannel.
@@ -96,24 +96,31 @@ impl Css {
     /// guest storage, `-EINVAL` otherwise. Any other subcode is a
     /// specification exception.
     ///
+    /// The observer sees it like every I/O instruction
+    /// ([`Insn::Diag500`], outcome [`Outcome::Gr2`]), with the guest storage
+    /// the device touched while it handled the notification.
+    ///
     /// # Errors
     /// Privileged operation, specification.
     pub fn diag500(&self, ctx: &IoCtx<'_>, subcode: u64, gr2: u64, gr3: u64, gr4: u64) -> Result<u64, ProgramCheck> {
         let _span = tracing::trace_span!("diag500", subcode, gr2, gr3, gr4).entered();
-        ctx.privileged()?;
-        let einval = gr_bits(DIAG500_EINVAL);
-        match subcode {
-            0 => Ok(if gr2 < ctx.mem.size() { 0 } else { einval }),
-            3 => {
-                let word = u32::try_from(gr2 & 0xffff_ffff).unwrap_or(0);
-                let Ok(Some(sid)) = self.sh.decode_sid(word) else {
-                    return Ok(einval);
-                };
-                Ok(self.notify(ctx, sid, gr3, gr4).map_or(einval, gr_bits))
+        let insn = Insn::Diag500 { subcode, gr2, gr3, gr4 };
+        self.observed(insn, ctx, |_, ctx| {
+            ctx.privileged()?;
+            let einval = gr_bits(DIAG500_EINVAL);
+            match subcode {
+                0 => Ok(if gr2 < ctx.mem.size() { 0 } else { einval }),
+                3 => {
+                    let word = u32::try_from(gr2 & 0xffff_ffff).unwrap_or(0);
+                    let Ok(Some(sid)) = self.sh.decode_sid(word) else {
+                        return Ok(einval);
+                    };
+                    Ok(self.notify(ctx, sid, gr3, gr4).map_or(einval, gr_bits))
+                }
+                4 => Ok(ctx.mem.size().saturating_sub(1)),
+                _ => Err(ProgramCheck::Specification),
             }
-            4 => Ok(ctx.mem.size().saturating_sub(1)),
-            _ => Err(ProgramCheck::Specification),
-        }
+        })
     }
 
     fn notify(&self, ctx: &IoCtx<'_>, sid: SubchannelId, queue: u64, cookie: u64) -> Option<i64> {
@@ -210,5 +217,89 @@ mod tests {
         let e = css().execute(&ctx, &insn, 0xff);
         assert_eq!(e.outcome, Outcome::Ok);
         assert_eq!(e.gr2, Some(gr_bits(DIAG500_EINVAL)));
+    }
+
+    /// An observer that keeps what it saw.
+    #[derive(Default)]
+    struct Seen(parking_lot::Mutex<Vec<(Insn, Outcome, Vec<crate::observer::StorageAccess>)>>);
+
+    impl crate::Observer for Seen {
+        fn instruction(&self, insn: &Insn, outcome: Outcome, accesses: &[crate::observer::StorageAccess]) {
+            self.0.lock().push((*insn, outcome, accesses.to_vec()));
+        }
+    }
+
+    /// A device whose notify ORs an indicator bit into guest storage, as a
+    /// virtio device with adapter indicators does.
+    #[derive(Debug)]
+    struct Indicator;
+
+    impl zcss_ccw::CcwDevice for Indicator {
+        fn execute(&mut self, _: &zcss_ccw::Ccw, _: &mut zcss_ccw::DataStream<'_>) -> zcss_ccw::DeviceResult {
+            zcss_ccw::DeviceResult::OK
+        }
+    }
+
+    impl crate::Device for Indicator {
+        fn info(&self) -> crate::DeviceInfo {
+            crate::DeviceInfo::virtual_device(0x3832, 1)
+        }
+
+        fn notify(&mut self, mem: &dyn zcss_ccw::memory::GuestMemory, queue: u64, _cookie: u64) -> Option<i64> {
+            mem.fetch_or_u8(0x5000, 0x80, zcss_ccw::AccessKey::ZERO).ok()?;
+            i64::try_from(queue).ok()
+        }
+    }
+
+    #[test]
+    fn diag500_notify_is_observed_with_gr2_and_the_device_storage_accesses() {
+        let mem = VecMemory::new(SIZE);
+        mem.store(0x5000, &[0x01]).unwrap();
+        let ctx = IoCtx::new(&mem);
+        let css = Css::new(CssConfig::default());
+        let sid = SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 0,
+        };
+        css.attach_cold(sid, 0, Box::new(Indicator)).unwrap();
+        let seen = std::sync::Arc::new(Seen::default());
+        css.set_observer(Some(seen.clone()));
+        assert_eq!(css.diag500(&ctx, 3, 0x0001_0000, 7, 9), Ok(7));
+        let log = seen.0.lock();
+        let (insn, outcome, accesses) = &log[0];
+        assert_eq!(
+            *insn,
+            Insn::Diag500 {
+                subcode: 3,
+                gr2: 0x0001_0000,
+                gr3: 7,
+                gr4: 9
+            }
+        );
+        assert_eq!(*outcome, Outcome::Gr2(7));
+        let seen_accesses: Vec<(bool, u64, Vec<u8>)> =
+            accesses.iter().map(|a| (a.store, a.addr, a.data.clone())).collect();
+        assert_eq!(
+            seen_accesses,
+            vec![(false, 0x5000, vec![0x01]), (true, 0x5000, vec![0x81])],
+            "the OR fetches the old value, then stores the new one"
+        );
+    }
+
+    #[test]
+    fn diag500_program_check_is_observed_as_program_outcome() {
+        let mem = VecMemory::new(SIZE);
+        let ctx = IoCtx::new(&mem);
+        let css = css();
+        let seen = std::sync::Arc::new(Seen::default());
+        css.set_observer(Some(seen.clone()));
+        assert_eq!(css.diag500(&ctx, 9, 0, 0, 0), Err(ProgramCheck::Specification));
+        assert_eq!(css.diag500(&ctx, 4, 0, 0, 0), Ok(SIZE - 1));
+        let outcomes: Vec<Outcome> = seen.0.lock().iter().map(|(_, o, _)| *o).collect();
+        assert_eq!(
+            outcomes,
+            vec![Outcome::Program(ProgramCheck::Specification), Outcome::Gr2(SIZE - 1)]
+        );
     }
 }

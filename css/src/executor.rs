@@ -80,13 +80,14 @@ impl Shared {
                 wake_mask |= self.queue_interrupt_mask(sch, &mut st);
             } else if ac.start_pending() || ac.resume_pending() {
                 let resume = !ac.start_pending();
+                let taken_up = self.ext.measurement.taken_up(&st);
                 let Some(path) = st.select_path() else {
                     st.deferred_cc3();
                     wake_mask |= self.queue_interrupt_mask(sch, &mut st);
                     continue;
                 };
                 st.activate(path);
-                self.ext.count_start(&st, mem);
+                let span = self.ext.measurement.started(&st, mem, resume, taken_up);
                 sch.stop.store(STOP_NONE, Ordering::Release);
                 sch.resume.store(false, Ordering::Release);
                 if st.is_passthrough() {
@@ -102,8 +103,8 @@ impl Shared {
                     break;
                 }
                 let orb = st.orb;
+                let lpum = st.pmcw.lpum;
                 let resume_at = resume.then(|| st.scsw.cpa.wrapping_sub(8));
-                let t0 = self.ext.measurement.timer(&st);
                 drop(st);
                 let completion = {
                     let mut hooks = StopHooks {
@@ -112,7 +113,7 @@ impl Shared {
                     };
                     sch.dev
                         .lock()
-                        .run_program(&self.engine, mem, &orb, resume_at, &mut hooks)
+                        .run_program(&self.engine, mem, &orb, resume_at, lpum, &mut hooks)
                 };
                 st = sch.state.lock();
                 if st.generation != generation {
@@ -141,10 +142,9 @@ impl Shared {
                 } else {
                     c
                 };
-                if st.complete_start(&c) {
-                    if st.stctl().primary() {
-                        self.ext.measurement.sample(&st, t0, mem);
-                    }
+                let pending = st.complete_start(&c);
+                self.ext.measurement.stopped(self, sch.sid, &st, span, mem);
+                if pending {
                     wake_mask |= self.queue_interrupt_mask(sch, &mut st);
                 }
             } else {

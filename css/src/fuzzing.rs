@@ -109,6 +109,13 @@ pub fn run(data: &[u8]) -> Stats {
         let d = MockDevice::new(0x3832, 1);
         *c = Some(d.control());
         let _ = css.attach_cold(sid(i), u16::try_from(i).unwrap_or(0), Box::new(d));
+        if cfg & 0x10 != 0 {
+            // The timing facility, on a deterministic clock.
+            let _ = css.set_timing_facility(sid(i), true);
+        }
+    }
+    if cfg & 0x10 != 0 {
+        css.set_clock(std::sync::Arc::new(crate::measurement::StepClock::replay()));
     }
     for _ in 0..MAX_STEPS {
         let Some(op) = inp.u8() else { break };
@@ -270,9 +277,21 @@ mod tests {
     /// Enables subchannels 0-3 on ISC 3 and stores a NOP-NOP program at
     /// 0x2000 and ORBs at 0x1800 (format 1) and 0x1840 (suspend control).
     fn setup() -> Vec<u8> {
-        let mut d = vec![0u8];
+        setup_with(vec![0], 0x81)
+    }
+
+    /// [`setup`] with the timing facility on every subchannel, each measured
+    /// (MM bit 11, format-0 blocks at 0x3800 + 32 × MBI) with its path
+    /// operational (POM 0xff), so that programs run.
+    fn setup_timed() -> Vec<u8> {
+        let mut d = setup_with(vec![0x10, 15, 0x10, 0x0e, 1, 0xff], 0x91);
+        d.extend([12, 0, 0, 0, 2, 0, 0, 0x38, 0x00]);
+        d
+    }
+
+    fn setup_with(mut d: Vec<u8>, pmcw_byte5: u8) -> Vec<u8> {
         for s in 0..4u8 {
-            d.extend([15, 0x10, 0x00, 8, 0, 0, 0, s, 0x18, 0x81, 0, s]);
+            d.extend([15, 0x10, 0x00, 8, 0, 0, 0, s, 0x18, pmcw_byte5, 0, s]);
             d.extend([3, s, 0x00, 0x00]);
         }
         d.extend([
@@ -298,5 +317,25 @@ mod tests {
             let stats = run(&d);
             proptest::prop_assert!(stats.steps >= 11);
         }
+
+        #[test]
+        fn run_arbitrary_steps_on_timed_machine_keep_invariants(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let mut d = setup_timed();
+            d.extend(data);
+            let stats = run(&d);
+            proptest::prop_assert!(stats.steps >= 13);
+        }
+    }
+
+    #[test]
+    fn run_timed_start_suspend_and_resume_keep_invariants() {
+        // setup_timed, then subchannel 0: SSCH (ORB 0x1800), TSCH (IRB
+        // 0x3000); subchannel 1: SSCH with suspend control (ORB 0x1840),
+        // TSCH of the intermediate status, RSCH, TSCH.
+        let mut d = setup_timed();
+        d.extend([0, 0, 0x00, 0x01, 1, 0, 0x00, 0x04]);
+        d.extend([0, 1, 0x00, 0x02, 1, 1, 0x00, 0x04, 7, 1, 1, 1, 0x00, 0x04]);
+        let stats = run(&d);
+        assert_eq!((stats.started, stats.tested), (2, 3));
     }
 }

@@ -85,7 +85,7 @@ pub mod fuzzing;
 mod hsch;
 pub mod intercept;
 pub mod interrupt;
-mod measure;
+pub mod ipl;
 pub mod measurement;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
@@ -115,5 +115,6 @@ pub use device::{
 pub use error::{Cc, CssError, InsnResult, ProgramCheck};
 pub use execute::{gr_bits, Executed, DIAG500_EINVAL};
 pub use interrupt::{InterruptionCode, Wake};
+pub use ipl::IplOutcome;
 pub use observer::{Insn, Observer, Outcome, StorageAccess};
 pub use zcss_ccw::sid::SubchannelId;

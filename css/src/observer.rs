@@ -1,7 +1,8 @@
-//! The observer hook: every I/O instruction reported with its operands, its
-//! outcome and the guest storage it fetched and stored, for trace recorders
-//! (see the trace format: an instruction statement with its result, plus
-//! `store`/`expect` lines for the storage it touched).
+//! The observer hook: every I/O instruction — and DIAGNOSE 0x500, the
+//! virtio-ccw hypercall the css executes like one — reported with its
+//! operands, its outcome and the guest storage it fetched and stored, for
+//! trace recorders (see the trace format: an instruction statement with its
+//! result, plus `store`/`expect` lines for the storage it touched).
 //!
 //! Without an observer the css pays one atomic load per instruction; with
 //! one, guest storage is wrapped in a [`RecordingMemory`] for the duration
@@ -106,6 +107,24 @@ pub enum Insn {
         /// GR R3.
         gr3: u64,
     },
+    /// Initial program loading from the device at GR1's subchannel (see
+    /// [`crate::Css::ipl`]): `Ok` when loaded, `Cc(3)` when not.
+    Ipl {
+        /// The subchannel-identification word of the IPL device.
+        gr1: u32,
+    },
+    /// DIAGNOSE 0x500, the virtio-ccw hypercall (see
+    /// [`crate::Css::diag500`]).
+    Diag500 {
+        /// GR1: the subcode (3 = notify).
+        subcode: u64,
+        /// GR2: the subchannel-identification word (notify).
+        gr2: u64,
+        /// GR3: the queue index (notify).
+        gr3: u64,
+        /// GR4: the cookie (notify).
+        gr4: u64,
+    },
 }
 
 /// How an instruction ended.
@@ -115,6 +134,8 @@ pub enum Outcome {
     Cc(Cc),
     /// Completed; the instruction sets no condition code.
     Ok,
+    /// Completed with this value in GR2 (DIAGNOSE 0x500).
+    Gr2(u64),
     /// A program interruption instead of completion.
     Program(ProgramCheck),
 }
@@ -123,6 +144,15 @@ impl From<Result<Cc, ProgramCheck>> for Outcome {
     fn from(r: Result<Cc, ProgramCheck>) -> Self {
         match r {
             Ok(cc) => Self::Cc(cc),
+            Err(p) => Self::Program(p),
+        }
+    }
+}
+
+impl From<Result<u64, ProgramCheck>> for Outcome {
+    fn from(r: Result<u64, ProgramCheck>) -> Self {
+        match r {
+            Ok(v) => Self::Gr2(v),
             Err(p) => Self::Program(p),
         }
     }
@@ -138,7 +168,9 @@ impl From<Result<(), ProgramCheck>> for Outcome {
 }
 
 /// One successful guest-storage access during an instruction (operand
-/// accesses and the channel program's data transfers alike).
+/// accesses and the channel program's data transfers alike). An interlocked
+/// update (an OR into an indicator) is a fetch of the old value followed by
+/// a store of the new one: what happens next depends on the old value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StorageAccess {
     /// `true` for a store, `false` for a fetch.
@@ -156,6 +188,16 @@ pub trait Observer: Send + Sync {
 
     /// An interruption was taken through [`crate::Css::next_interrupt`].
     fn interruption(&self, _code: &InterruptionCode) {}
+
+    /// The css stored `len` bytes at `addr` whose values come from its
+    /// clock rather than from the guest's program: the time fields of a
+    /// measurement block under the timing facility (see
+    /// [`crate::measurement`]). Another run, or a replay, stores other
+    /// values there; a recorder does not expect these bytes. Reported during
+    /// the instruction that stores them, on its thread, before
+    /// [`Observer::instruction`], while the css holds the subchannel's
+    /// state lock: the observer must not call back into the css here.
+    fn nondeterministic_store(&self, _addr: u64, _len: u64) {}
 }
 
 /// Guest storage that records every successful access.
@@ -213,12 +255,14 @@ impl GuestMemory for RecordingMemory<'_> {
 
     fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
         let old = self.inner.fetch_or_u8(addr, mask, key)?;
+        self.record(false, addr, &[old]);
         self.record(true, addr, &[old | mask]);
         Ok(old)
     }
 
     fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
         let old = self.inner.fetch_or_u64_be(addr, mask, key)?;
+        self.record(false, addr, &old.to_be_bytes());
         self.record(true, addr, &(old | mask).to_be_bytes());
         Ok(old)
     }

@@ -10,8 +10,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
-use zcss_ccw::engine::{Completion, Ending, EngineHooks};
+use zcss_ccw::engine::{Completion, Ending};
 use zcss_ccw::esw::{Ecw, Esw, ExtendedReportWord};
+use zcss_ccw::hooks::EngineHooks;
 use zcss_ccw::orb::Orb;
 use zcss_ccw::pmcw::{Pmcw, PmcwFlags};
 use zcss_ccw::schib::Schib;
@@ -126,6 +127,7 @@ impl SchState {
     pub fn reset_initial(&mut self) {
         let p = self.pmcw;
         let seq = self.seq;
+        let timing = p.flags.timing();
         *self = Self::initial(
             p.flags.devno(),
             p.pim,
@@ -134,6 +136,8 @@ impl SchState {
             self.generation.wrapping_add(1),
         );
         self.seq = seq;
+        // The timing facility is a property of the model, not of the state.
+        self.pmcw.flags.set_timing(timing);
     }
 
     /// Takes the path information a passthrough device read from its host

@@ -190,12 +190,14 @@ impl DeviceKind {
         }
     }
 
-    /// Keys every kind accepts: `chpids=<hex>[,<hex>…]` (the device's
-    /// channel paths, path 0x80 first).
-    pub const COMMON_KEYS: [&'static str; 1] = ["chpids"];
+    /// Keys every kind accepts besides its own: `chpids=<hex>[,<hex>…]`
+    /// (the device's channel paths, path 0x80 first) and `timing=on|off`
+    /// (the channel-subsystem timing facility of the device's subchannel,
+    /// PMCW T; default off).
+    pub const COMMON_KEYS: &'static [&'static str] = &["chpids", TIMING_KEY];
 
-    /// The keys this kind accepts besides [`DeviceKind::COMMON_KEYS`]
-    /// (`vfio-dasd` accepts any key besides `host`).
+    /// The keys this kind accepts besides [`Self::COMMON_KEYS`] (`vfio-dasd`
+    /// accepts any key besides `host`).
     #[must_use]
     pub fn keys(self) -> &'static [&'static str] {
         match self {
@@ -206,6 +208,10 @@ impl DeviceKind {
         }
     }
 }
+
+/// The `device` key of the timing facility: `timing=on` gives the
+/// subchannel PMCW T = 1, so its measurement blocks get samples and times.
+pub const TIMING_KEY: &str = "timing";
 
 /// One `key=value` of a `device` statement, kept as written; the parser has
 /// checked the key and the value's form.
@@ -319,6 +325,12 @@ pub enum Insn {
         /// GR1: subchannel-id word.
         gr1: Num,
     },
+    /// Initial program loading (CCW-type, load-normal) from the device at
+    /// GR1's subchannel: `=> ok` when loaded, `=> cc=3` when not.
+    Ipl {
+        /// GR1: subchannel-id word of the IPL device.
+        gr1: Num,
+    },
     /// RESET CHANNEL PATH.
     Rchp {
         /// GR1: cssid/chpid word.
@@ -386,6 +398,7 @@ impl Insn {
             Self::Hsch { .. } => "hsch",
             Self::Xsch { .. } => "xsch",
             Self::Rsch { .. } => "rsch",
+            Self::Ipl { .. } => "ipl",
             Self::Rchp { .. } => "rchp",
             Self::Sal { .. } => "sal",
             Self::Schm { .. } => "schm",
@@ -403,6 +416,7 @@ impl Insn {
         match self {
             Self::Schm { .. } | Self::Sal { .. } | Self::Sic { .. } => OutcomeClass::NoCc,
             Self::Diag500 { .. } => OutcomeClass::Gr2,
+            Self::Ipl { .. } => OutcomeClass::Load,
             _ => OutcomeClass::Cc,
         }
     }
@@ -417,6 +431,8 @@ pub enum OutcomeClass {
     NoCc,
     /// DIAG 0x500: GR2 (`gr2=`), or a program check.
     Gr2,
+    /// IPL: loaded (`ok`), not loaded (`cc=3`), or a program check.
+    Load,
 }
 
 /// The program-interruption conditions a trace can name.

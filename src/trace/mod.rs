@@ -15,7 +15,7 @@ pub mod replay;
 
 pub use ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
-    Pattern, PgmName, SchAddr, Statement, Trace,
+    Pattern, PgmName, SchAddr, Statement, Trace, TIMING_KEY,
 };
 pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;

@@ -14,7 +14,7 @@ use nom::{IResult, Parser};
 
 use super::ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
-    Pattern, PgmName, SchAddr, Statement, Trace,
+    Pattern, PgmName, SchAddr, Statement, Trace, TIMING_KEY,
 };
 
 /// What is wrong at a position of a trace.
@@ -435,6 +435,7 @@ fn device_value(kind: DeviceKind, key: &str, v: &str) -> Result<(), SyntaxError>
         (DeviceKind::Dasd3390, "cylinders") => num_value(v, "cylinders").map(|_| ()),
         (DeviceKind::VfioDasd, "host") => sch_value(v).map(|_| ()),
         (_, "chpids") => crate::trace::ast::parse_chpids(v).map(|_| ()).or_else(bad),
+        (_, TIMING_KEY) => on_off(key, v).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -545,6 +546,7 @@ fn outcome<'a>(i: &'a str, insn: &Insn) -> Res<'a, Option<Outcome>> {
             | (OutcomeClass::Cc, Outcome::Cc(_))
             | (OutcomeClass::NoCc, Outcome::Ok)
             | (OutcomeClass::Gr2, Outcome::Gr2(_) | Outcome::Gr2Cookie)
+            | (OutcomeClass::Load, Outcome::Ok | Outcome::Cc(3))
     );
     if !possible {
         return fail(
@@ -559,9 +561,9 @@ fn outcome<'a>(i: &'a str, insn: &Insn) -> Res<'a, Option<Outcome>> {
 }
 
 fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
-    const MNEMONICS: [&str; 16] = [
+    const MNEMONICS: [&str; 17] = [
         "ssch", "tsch", "stsch", "msch", "csch", "hsch", "xsch", "rsch", "rchp", "sal", "schm", "tpi", "stcrw", "chsc",
-        "sic", "diag500",
+        "sic", "diag500", "ipl",
     ];
     if !MNEMONICS.contains(&mnemonic) {
         return None;
@@ -593,6 +595,7 @@ fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
             "hsch" => gr1(i).map(|(i, gr1)| (i, Insn::Hsch { gr1 }))?,
             "xsch" => gr1(i).map(|(i, gr1)| (i, Insn::Xsch { gr1 }))?,
             "rsch" => gr1(i).map(|(i, gr1)| (i, Insn::Rsch { gr1 }))?,
+            "ipl" => gr1(i).map(|(i, gr1)| (i, Insn::Ipl { gr1 }))?,
             "rchp" => gr1(i).map(|(i, gr1)| (i, Insn::Rchp { gr1 }))?,
             "sal" => gr1(i).map(|(i, gr1)| (i, Insn::Sal { gr1 }))?,
             "schm" => {

@@ -52,6 +52,7 @@ impl fmt::Display for Insn {
             | Self::Hsch { gr1 }
             | Self::Xsch { gr1 }
             | Self::Rsch { gr1 }
+            | Self::Ipl { gr1 }
             | Self::Rchp { gr1 }
             | Self::Sal { gr1 }
             | Self::Stcrw { addr: gr1 }

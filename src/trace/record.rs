@@ -4,13 +4,19 @@
 //! becomes an instruction statement with its result, preceded by `store`
 //! lines for the guest storage the instruction read (only bytes a replay
 //! would not already hold) and followed by `expect` lines for the storage it
-//! wrote. Two wrappers let it see what the observer cannot:
+//! wrote. DIAGNOSE 0x500 (the virtio notification) is reported like any
+//! other instruction and becomes a `diag500` statement with the storage the
+//! device touched while it handled the notification.
 //!
-//! - [`Recorder::wrap_memory`]: storage for the devices (and, optionally,
-//!   the css) that logs every access, including the old value of an
-//!   interlocked OR (adapter indicators), which a replay needs;
-//! - [`Recorder::wrap_device`]: a device whose DIAG 0x500 notifications
-//!   are recorded as `diag500` statements (the css does not report DIAG).
+//! [`Recorder::wrap_memory`] gives the devices storage that logs every
+//! access made outside an instruction (a device working on its own thread),
+//! including the old value of an interlocked OR (adapter indicators), which
+//! a replay needs; those accesses go with the next statement.
+//!
+//! Bytes the css stored from its clock (the time fields of a measurement
+//! block under the timing facility, see
+//! [`Observer::nondeterministic_store`]) are written as `..` in `expect`
+//! lines: a replay's clock gives other values.
 //!
 //! Interruptions the embedding takes with `Css::next_interrupt` are written
 //! as `tpi 0x0 isc-mask=<that ISC>` with an `expect` of the interruption code
@@ -20,15 +26,15 @@
 //! (zero at first, then every `store` and every recorded write), so a read of
 //! unchanged storage costs no `store` line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory, StorageKey};
-use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, ProgramEnd};
+use zcss_ccw::Ccw;
 use zcss_css::observer::{Insn as CssInsn, Outcome as CssOutcome, StorageAccess};
-use zcss_css::{Device, DeviceInfo, NotifyResult, Observer, SubchannelHandle};
+use zcss_css::Observer;
 
 use super::ast::HexBytes;
 use super::ast::{Insn, InsnStmt, Line, Num, Outcome, Pattern, PgmName, Statement, Trace};
@@ -84,7 +90,9 @@ struct State {
     shadow: Shadow,
     /// Accesses seen by the wrappers since the last recorded statement.
     pending: Vec<StorageAccess>,
-    mcss: bool,
+    /// Ranges (address, length) the css stores from its clock: never
+    /// expected byte for byte.
+    nondeterministic: BTreeSet<(u64, u64)>,
 }
 
 impl State {
@@ -161,7 +169,15 @@ impl State {
         flush(&mut run, start, &mut self.lines);
     }
 
-    /// `expect` lines for the written ranges, with the final contents.
+    /// Whether the css stores the byte at `addr` from its clock.
+    fn is_nondeterministic(&self, addr: u64) -> bool {
+        self.nondeterministic
+            .range(..=(addr, u64::MAX))
+            .any(|&(a, l)| addr.wrapping_sub(a) < l)
+    }
+
+    /// `expect` lines for the written ranges, with the final contents (`..`
+    /// for bytes the css stores from its clock).
     fn emit_expects(&mut self, ranges: Vec<(u64, u64)>) {
         for (a, l) in merge(ranges) {
             let mut off = 0;
@@ -169,9 +185,15 @@ impl State {
                 let n = (l - off).min(BYTES_PER_LINE as u64);
                 let at = a + off;
                 let bytes = self.bytes_of(at, n);
+                let mut data = Pattern::exact(&bytes, BYTES_PER_TOKEN);
+                for (k, b) in (at..).zip(data.bytes.iter_mut()) {
+                    if self.is_nondeterministic(k) {
+                        *b = None;
+                    }
+                }
                 self.lines.push(Line::stmt(Statement::Expect {
                     addr: Num::hex(at),
-                    data: Pattern::exact(&bytes, BYTES_PER_TOKEN),
+                    data,
                 }));
                 off += n;
             }
@@ -202,9 +224,6 @@ impl State {
 /// Records a trace from a live embedding; see the module documentation.
 pub struct Recorder {
     st: Mutex<State>,
-    /// Set while [`Recorder::diag500`] runs: the device wrapper then leaves
-    /// the recording of the notification to it.
-    in_diag: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -249,6 +268,7 @@ pub fn trace_insn(i: &CssInsn) -> Insn {
         CssInsn::Hsch { gr1 } => Insn::Hsch { gr1: h(gr1) },
         CssInsn::Xsch { gr1 } => Insn::Xsch { gr1: h(gr1) },
         CssInsn::Rsch { gr1 } => Insn::Rsch { gr1: h(gr1) },
+        CssInsn::Ipl { gr1 } => Insn::Ipl { gr1: h(gr1) },
         CssInsn::Tpi { addr, isc_mask } => Insn::Tpi {
             addr: Num::hex(addr),
             isc_mask: (isc_mask != 0xff).then(|| Num::bare_hex(u64::from(isc_mask), 2)),
@@ -265,6 +285,12 @@ pub fn trace_insn(i: &CssInsn) -> Insn {
             gr1: Num::hex(gr1),
             gr3: Num::hex(gr3),
         },
+        CssInsn::Diag500 { subcode, gr2, gr3, gr4 } => Insn::Diag500 {
+            gr1: Num::dec(subcode),
+            gr2: Num::hex(gr2),
+            gr3: Num::dec(gr3),
+            gr4: Num::dec(gr4),
+        },
     }
 }
 
@@ -274,6 +300,7 @@ pub fn trace_outcome(o: CssOutcome) -> Outcome {
     match o {
         CssOutcome::Cc(cc) => Outcome::Cc(cc.value()),
         CssOutcome::Ok => Outcome::Ok,
+        CssOutcome::Gr2(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
         CssOutcome::Program(p) => Outcome::Pgm(pgm(p)),
     }
 }
@@ -296,9 +323,8 @@ impl Recorder {
                 lines,
                 shadow: Shadow::default(),
                 pending: Vec::new(),
-                mcss: cfg.mcss,
+                nondeterministic: BTreeSet::new(),
             }),
-            in_diag: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -321,58 +347,15 @@ impl Recorder {
         );
     }
 
-    /// Executes DIAGNOSE 0x500 through `css` and records it with the
-    /// registers as given and the storage the device touched, whatever the
-    /// outcome (the css does not report DIAG to its observer).
-    ///
-    /// # Errors
-    /// The program exception DIAG 0x500 ended with.
-    pub fn diag500(
-        &self,
-        css: &zcss_css::Css,
-        ctx: &zcss_css::IoCtx<'_>,
-        gr: [u64; 4],
-    ) -> Result<u64, zcss_css::ProgramCheck> {
-        use std::sync::atomic::Ordering;
-        self.in_diag.store(true, Ordering::SeqCst);
-        let r = css.diag500(ctx, gr[0], gr[1], gr[2], gr[3]);
-        self.in_diag.store(false, Ordering::SeqCst);
-        let outcome = match r {
-            Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
-            Err(p) => Outcome::Pgm(pgm(p)),
-        };
-        self.record(
-            Insn::Diag500 {
-                gr1: Num::dec(gr[0]),
-                gr2: Num::hex(gr[1]),
-                gr3: Num::dec(gr[2]),
-                gr4: Num::dec(gr[3]),
-            },
-            outcome,
-            &[],
-        );
-        r
-    }
-
-    /// Storage that logs every access into this recorder (use it as the
-    /// storage of the instructions, so that device accesses made through the
-    /// css — data streams, DIAG 0x500 notifications — are logged too).
+    /// Storage that logs every access into this recorder: give it to
+    /// devices that touch guest storage outside an instruction. (The
+    /// accesses of an instruction, its channel program and a DIAG 0x500
+    /// notification included, reach the recorder as an observer anyway.)
     #[must_use]
     pub fn wrap_memory(self: &Arc<Self>, inner: Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory> {
         Arc::new(LoggedMemory {
             inner,
             rec: self.clone(),
-        })
-    }
-
-    /// A device whose DIAG 0x500 notifications are recorded as `diag500`
-    /// statements (with the storage the device touched while handling them).
-    #[must_use]
-    pub fn wrap_device(self: &Arc<Self>, inner: Box<dyn Device>) -> Box<dyn Device> {
-        Box::new(RecordedDevice {
-            inner,
-            rec: self.clone(),
-            sid_word: None,
         })
     }
 
@@ -404,6 +387,10 @@ impl Observer for Recorder {
         self.record(trace_insn(insn), trace_outcome(outcome), accesses);
     }
 
+    fn nondeterministic_store(&self, addr: u64, len: u64) {
+        self.st.lock().nondeterministic.insert((addr, len));
+    }
+
     fn interruption(&self, code: &InterruptionCode) {
         let isc = code.iiw.isc() & 7;
         let bytes = code.to_lowcore_bytes();
@@ -431,13 +418,7 @@ struct LoggedMemory {
     rec: Arc<Recorder>,
 }
 
-/// The logging itself, over borrowed storage.
-struct LogRef<'a> {
-    inner: &'a dyn GuestMemory,
-    rec: &'a Recorder,
-}
-
-impl GuestMemory for LogRef<'_> {
+impl GuestMemory for LoggedMemory {
     fn size(&self) -> u64 {
         self.inner.size()
     }
@@ -472,106 +453,6 @@ impl GuestMemory for LogRef<'_> {
 
     fn storage_key(&self, addr: u64) -> Option<StorageKey> {
         self.inner.storage_key(addr)
-    }
-}
-
-impl LoggedMemory {
-    fn r(&self) -> LogRef<'_> {
-        LogRef {
-            inner: &*self.inner,
-            rec: &self.rec,
-        }
-    }
-}
-
-impl GuestMemory for LoggedMemory {
-    fn size(&self) -> u64 {
-        self.inner.size()
-    }
-
-    fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
-        self.r().read(addr, buf, key)
-    }
-
-    fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
-        self.r().write(addr, data, key)
-    }
-
-    fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
-        self.r().fetch_or_u8(addr, mask, key)
-    }
-
-    fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
-        self.r().fetch_or_u64_be(addr, mask, key)
-    }
-
-    fn storage_key(&self, addr: u64) -> Option<StorageKey> {
-        self.inner.storage_key(addr)
-    }
-}
-
-/// A device whose notifications are recorded.
-struct RecordedDevice {
-    inner: Box<dyn Device>,
-    rec: Arc<Recorder>,
-    sid_word: Option<u32>,
-}
-
-impl CcwDevice for RecordedDevice {
-    fn program_start(&mut self) {
-        self.inner.program_start();
-    }
-
-    fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
-        self.inner.execute(ccw, data)
-    }
-
-    fn program_end(&mut self, how: ProgramEnd) {
-        self.inner.program_end(how);
-    }
-}
-
-impl Device for RecordedDevice {
-    fn info(&self) -> DeviceInfo {
-        self.inner.info()
-    }
-
-    fn attached(&mut self, handle: SubchannelHandle) {
-        let mcss = self.rec.st.lock().mcss;
-        self.sid_word = Some(handle.sid().to_word(mcss));
-        self.inner.attached(handle);
-    }
-
-    fn subchannel_reset(&mut self) {
-        self.inner.subchannel_reset();
-    }
-
-    fn subchannel_disabled(&mut self) {
-        self.inner.subchannel_disabled();
-    }
-
-    fn notify(&mut self, mem: &dyn GuestMemory, queue: u64, cookie: u64) -> Option<NotifyResult> {
-        let logged = LogRef {
-            inner: mem,
-            rec: &self.rec,
-        };
-        let r = self.inner.notify(&logged, queue, cookie);
-        if self.rec.in_diag.load(std::sync::atomic::Ordering::SeqCst) {
-            // Recorder::diag500 records the instruction itself.
-            return r;
-        }
-        let word = self.sid_word.unwrap_or(0);
-        self.rec.record(
-            Insn::Diag500 {
-                gr1: Num::dec(3),
-                gr2: Num::hex(u64::from(word)),
-                gr3: Num::dec(queue),
-                gr4: Num::dec(cookie),
-            },
-            r.map_or(Outcome::Gr2(-22), Outcome::Gr2),
-            &[],
-        );
-        r
     }
 }
 
@@ -633,5 +514,25 @@ mod tests {
                 "csch 0x00010000 => cc=0",
             ]
         );
+    }
+
+    #[test]
+    fn record_write_over_nondeterministic_range_expects_wildcards_there() {
+        let rec = Recorder::new(&MachineConfig::default());
+        rec.nondeterministic_store(0x104, 4);
+        let write = StorageAccess {
+            store: true,
+            addr: 0x100,
+            data: (1..=10).collect(),
+        };
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[write]);
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            vec!["csch 0x00010000 => cc=0", "expect 0x00000100 01020304 ........ 090a"]
+        );
+        let trace = super::super::parse(&text).unwrap();
+        assert_eq!(super::super::print(&trace), text, "the recording is canonical");
     }
 }

@@ -1,83 +1,19 @@
-//! Channel-subsystem monitoring: SET CHANNEL MONITOR and the measurement
-//! blocks updated for each start function.
+//! SET CHANNEL MONITOR state and the measurement controls of a subchannel
+//! (Principles of Operation, chapter 14, "SET CHANNEL MONITOR"; chapter 17,
+//! "Channel-Subsystem Monitoring", "Measurement-Block Update").
 //!
-//! Principles of Operation, chapter 17 ("I/O Support Functions",
-//! "Channel-Subsystem Monitoring": measurement-block update, format-0 and
-//! format-1 measurement blocks, device-connect-time measurement) and chapter
-//! 14 ("SET CHANNEL MONITOR").
-//!
-//! SCHM operands:
-//!
-//! | register | bits | meaning |
-//! |---|---|---|
-//! | GR1 | 32-35 | MBK: measurement-block key, used for every store into a measurement block |
-//! | GR1 | 36-61 | reserved, must be zero (operand exception) |
-//! | GR1 | 62 | M: measurement-block-update mode |
-//! | GR1 | 63 | D: device-connect-time-measurement mode |
-//! | GR2 | 33-63 | MBO: origin of the format-0 measurement-block area when M is one; bits 59-63 must be zero (operand exception) |
-//!
-//! Bits 0-31 of GR1 and bits 0-32 of GR2 are ignored.
-//!
-//! A subchannel is measured when the channel subsystem is in
-//! measurement-block-update mode and the subchannel's PMCW has the
-//! measurement-block-update enable (MM bit 11). Its block is:
-//! * **format 0** (PMCW F = 0): 32 bytes at MBO + 32 × MBI (a 31-bit
-//!   address; a block that does not lie below 2 GiB is a measurement-block
-//!   program check):
-//!
-//!   | offset | size | field |
-//!   |---|---|---|
-//!   | 0 | 2 | SSCH + RSCH count |
-//!   | 2 | 2 | sample count |
-//!   | 4 | 4 | device-connect time |
-//!   | 8 | 4 | function-pending time |
-//!   | 12 | 4 | device-disconnect time |
-//!   | 16 | 4 | control-unit-queuing time |
-//!   | 20 | 4 | device-active-only time |
-//!   | 24 | 8 | reserved |
-//!
-//! * **format 1** (PMCW F = 1, extended measurement-block facility): 64
-//!   bytes at the 64-bit measurement-block address (MBA) of the SCHIB,
-//!   64-byte aligned:
-//!
-//!   | offset | size | field |
-//!   |---|---|---|
-//!   | 0 | 4 | SSCH + RSCH count |
-//!   | 4 | 4 | sample count |
-//!   | 8 | 4 | device-connect time |
-//!   | 12 | 4 | function-pending time |
-//!   | 16 | 4 | device-disconnect time |
-//!   | 20 | 4 | control-unit-queuing time |
-//!   | 24 | 4 | device-active-only time |
-//!   | 28 | 4 | device-busy time |
-//!   | 32 | 4 | initial-command-response time |
-//!   | 36 | 28 | reserved |
-//!
-//! Times are in units of 128 microseconds. Counts and times wrap around.
-//!
-//! Accounting: [`ChannelMonitor::record_start`] is called when a start or
-//! resume function is initiated (SSCH, RSCH) and adds one to the SSCH+RSCH
-//! count; [`ChannelMonitor::record_sample`] is called when the start
-//! function ends with primary status and adds one to the sample count and
-//! the [`Sample`]'s times to the timing fields. Timing is whatever the
-//! caller measures: [`Sample::from_durations`] converts host time (for
-//! example the time a device took to execute the channel program, or the
-//! time a passthrough program was outstanding) into 128-µs units. The
-//! components a virtual device does not have (control-unit queuing, device
-//! busy) are naturally zero.
+//! [`ChannelMonitor`] holds what SCHM sets (update mode M, device-connect-time
+//! mode D, the measurement-block key and the format-0 area origin) in one
+//! atomic word, so every start function can read it without a lock, and
+//! locates the measurement block of a subchannel from its
+//! [`SubchannelMonitoring`] controls.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use thiserror::Error;
-use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory};
+use zcss_ccw::memory::{AccessKey, GuestMemory};
 
-/// Size of a format-0 measurement block.
-pub const FORMAT0_BLOCK_LEN: usize = 32;
-/// Size (and required alignment) of a format-1 measurement block.
-pub const FORMAT1_BLOCK_LEN: usize = 64;
-/// Measurement time unit: 128 microseconds.
-pub const TIME_UNIT: Duration = Duration::from_micros(128);
+use super::block::{BlockFormat, MeasurementBlock, MeasurementCheck, Sample, FORMAT0_BLOCK_LEN, FORMAT1_BLOCK_LEN};
 
 /// SCHM operand errors; each is an operand exception.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -94,37 +30,6 @@ pub enum MeasurementError {
         /// Bits 33-63 of GR2.
         mbo: u64,
     },
-}
-
-/// Why a measurement-block update failed. The channel subsystem reports it
-/// in the extended-status flags of the ESW (measurement-block program
-/// check, measurement-block protection check); the I/O operation itself is
-/// not affected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-pub enum MeasurementCheck {
-    /// The block is not in available storage, lies beyond the 31-bit range
-    /// (format 0) or is misaligned (format 1): measurement-block program check.
-    #[error("measurement-block program check at {addr:#x}")]
-    Program {
-        /// Address of the block (or the failing byte).
-        addr: u64,
-    },
-    /// The measurement-block key does not permit the store:
-    /// measurement-block protection check.
-    #[error("measurement-block protection check at {addr:#x}")]
-    Protection {
-        /// Address of the failing byte.
-        addr: u64,
-    },
-}
-
-impl From<AccessError> for MeasurementCheck {
-    fn from(e: AccessError) -> Self {
-        match e {
-            AccessError::Addressing { addr } => Self::Program { addr },
-            AccessError::Protection { addr, .. } => Self::Protection { addr },
-        }
-    }
 }
 
 /// The channel-subsystem-wide monitoring controls set by SCHM.
@@ -214,211 +119,6 @@ impl SubchannelMonitoring {
     }
 }
 
-/// Measurement-block format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BlockFormat {
-    /// 32-byte block with 16-bit counts.
-    Format0,
-    /// 64-byte block with 32-bit counts.
-    Format1,
-}
-
-impl BlockFormat {
-    /// Block size in bytes.
-    #[must_use]
-    pub const fn size(self) -> usize {
-        match self {
-            Self::Format0 => FORMAT0_BLOCK_LEN,
-            Self::Format1 => FORMAT1_BLOCK_LEN,
-        }
-    }
-}
-
-/// Times of one start function, in units of 128 µs (see [`TIME_UNIT`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Sample {
-    /// Device-connect time.
-    pub device_connect: u32,
-    /// Function-pending time (from acceptance of the start function to the
-    /// first command being accepted by the device).
-    pub function_pending: u32,
-    /// Device-disconnect time.
-    pub device_disconnect: u32,
-    /// Control-unit-queuing time.
-    pub control_unit_queuing: u32,
-    /// Device-active-only time.
-    pub device_active_only: u32,
-    /// Device-busy time (format 1 only).
-    pub device_busy: u32,
-    /// Initial-command-response time (format 1 only).
-    pub initial_command_response: u32,
-}
-
-impl Sample {
-    /// Converts a duration into 128-µs units, saturating at `u32::MAX`.
-    #[must_use]
-    pub fn units(d: Duration) -> u32 {
-        let n = d.as_micros() / TIME_UNIT.as_micros();
-        u32::try_from(n).unwrap_or(u32::MAX)
-    }
-
-    /// A sample from measured host durations: time the start function was
-    /// pending, time the device was connected (executing), and time it was
-    /// disconnected (e.g. a passthrough program outstanding on the host).
-    #[must_use]
-    pub fn from_durations(function_pending: Duration, device_connect: Duration, device_disconnect: Duration) -> Self {
-        Self {
-            device_connect: Self::units(device_connect),
-            function_pending: Self::units(function_pending),
-            device_disconnect: Self::units(device_disconnect),
-            ..Self::default()
-        }
-    }
-}
-
-/// Decoded contents of a measurement block (for tools and tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct BlockContents {
-    /// SSCH + RSCH count.
-    pub ssch_rsch_count: u32,
-    /// Sample count.
-    pub sample_count: u32,
-    /// Accumulated times.
-    pub times: Sample,
-}
-
-/// A located measurement block: where it is, its format and the key that
-/// stores into it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct MeasurementBlock {
-    /// Absolute address of the block.
-    pub addr: u64,
-    /// Its format.
-    pub format: BlockFormat,
-    /// The measurement-block key.
-    pub key: AccessKey,
-}
-
-/// Offsets of the fields in a block of each format.
-struct Layout {
-    count_width: usize,
-    sample_count: usize,
-    times: usize,
-    n_times: usize,
-}
-
-impl BlockFormat {
-    const fn layout(self) -> Layout {
-        match self {
-            Self::Format0 => Layout {
-                count_width: 2,
-                sample_count: 2,
-                times: 4,
-                n_times: 5,
-            },
-            Self::Format1 => Layout {
-                count_width: 4,
-                sample_count: 4,
-                times: 8,
-                n_times: 7,
-            },
-        }
-    }
-}
-
-fn get_be(b: &[u8], off: usize, width: usize) -> u32 {
-    b[off..off + width]
-        .iter()
-        .fold(0u32, |acc, &x| (acc << 8) | u32::from(x))
-}
-
-fn put_be(b: &mut [u8], off: usize, width: usize, v: u32) {
-    let bytes = v.to_be_bytes();
-    b[off..off + width].copy_from_slice(&bytes[4 - width..]);
-}
-
-impl MeasurementBlock {
-    /// Adds one to the SSCH + RSCH count (wrapping).
-    ///
-    /// # Errors
-    /// [`MeasurementCheck`] when the block cannot be fetched or stored.
-    pub fn add_start(&self, mem: &dyn GuestMemory) -> Result<(), MeasurementCheck> {
-        let w = self.format.layout().count_width;
-        let mut buf = [0u8; 4];
-        let b = &mut buf[..w];
-        mem.read(self.addr, b, self.key)?;
-        let v = get_be(b, 0, w).wrapping_add(1);
-        put_be(b, 0, w, v);
-        mem.write(self.addr, b, self.key)?;
-        Ok(())
-    }
-
-    /// Adds one to the sample count and the sample's times to the timing
-    /// fields (each wrapping). Format 0 has no device-busy and
-    /// initial-command-response fields; those times are dropped.
-    ///
-    /// # Errors
-    /// [`MeasurementCheck`] when the block cannot be fetched or stored.
-    pub fn add_sample(&self, sample: &Sample, mem: &dyn GuestMemory) -> Result<(), MeasurementCheck> {
-        let l = self.format.layout();
-        let start = l.sample_count;
-        let end = l.times + 4 * l.n_times;
-        let mut buf = [0u8; FORMAT1_BLOCK_LEN];
-        let b = &mut buf[start..end];
-        let base = self.addr.wrapping_add(start as u64);
-        mem.read(base, b, self.key)?;
-        let count = get_be(b, 0, l.count_width).wrapping_add(1);
-        put_be(b, 0, l.count_width, count);
-        let times = [
-            sample.device_connect,
-            sample.function_pending,
-            sample.device_disconnect,
-            sample.control_unit_queuing,
-            sample.device_active_only,
-            sample.device_busy,
-            sample.initial_command_response,
-        ];
-        for (i, t) in times.iter().take(l.n_times).enumerate() {
-            let off = l.times - start + 4 * i;
-            let v = get_be(b, off, 4).wrapping_add(*t);
-            put_be(b, off, 4, v);
-        }
-        mem.write(base, b, self.key)?;
-        Ok(())
-    }
-
-    /// Reads and decodes the block (with the measurement-block key).
-    ///
-    /// # Errors
-    /// [`MeasurementCheck`] when the block cannot be fetched.
-    pub fn read(&self, mem: &dyn GuestMemory) -> Result<BlockContents, MeasurementCheck> {
-        let l = self.format.layout();
-        let mut buf = [0u8; FORMAT1_BLOCK_LEN];
-        let b = &mut buf[..self.format.size()];
-        mem.read(self.addr, b, self.key)?;
-        let t = |i: usize| {
-            if i < l.n_times {
-                get_be(b, l.times + 4 * i, 4)
-            } else {
-                0
-            }
-        };
-        Ok(BlockContents {
-            ssch_rsch_count: get_be(b, 0, l.count_width),
-            sample_count: get_be(b, l.sample_count, l.count_width),
-            times: Sample {
-                device_connect: t(0),
-                function_pending: t(1),
-                device_disconnect: t(2),
-                control_unit_queuing: t(3),
-                device_active_only: t(4),
-                device_busy: t(5),
-                initial_command_response: t(6),
-            },
-        })
-    }
-}
-
 /// The channel subsystem's monitoring state (SCHM), readable without a lock
 /// on every start function.
 #[derive(Debug, Default)]
@@ -462,7 +162,10 @@ impl ChannelMonitor {
     }
 
     /// Whether device-connect-time measurement applies to a subchannel
-    /// (channel subsystem in D mode and the subchannel's MM bit 12 on).
+    /// (channel subsystem in D mode and the subchannel's MM bit 12 on). That
+    /// mode reports the device-connect time of each start function in the
+    /// ESW (format-2 ESW, DCTI), which zcss does not store; it does not
+    /// affect the measurement block.
     #[must_use]
     pub fn device_connect_time_active(&self, sub: &SubchannelMonitoring) -> bool {
         self.state().dct && sub.device_connect_time
@@ -511,9 +214,11 @@ impl ChannelMonitor {
         }
     }
 
-    /// The start function ended with primary status: adds one to the sample
-    /// count and accumulates the sample's times if the subchannel is
-    /// measured. Returns whether a block was updated.
+    /// A timing sample: adds one to the sample count and the sample's times
+    /// to the time fields if the subchannel is measured. The channel
+    /// subsystem stores a sample only for a subchannel with the timing
+    /// facility (PMCW T = 1), when its start function ends with primary
+    /// status. Returns whether a block was updated.
     ///
     /// # Errors
     /// [`MeasurementCheck`] when the block cannot be located, fetched or stored.
@@ -533,6 +238,7 @@ impl ChannelMonitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measurement::BlockContents;
     use zcss_ccw::memory::{StorageKey, VecMemory};
 
     const MBU: u64 = 0x2;
@@ -769,20 +475,6 @@ mod tests {
         m.schm(0x6000_0002, 0x1000).unwrap();
         assert_eq!(m.record_start(&fmt0(0), &mem), Ok(true));
         assert_eq!(mem.fetch(0x1000, 2).unwrap(), vec![0, 1]);
-    }
-
-    #[test]
-    fn sample_units_are_128_microseconds() {
-        assert_eq!(Sample::units(Duration::from_micros(127)), 0);
-        assert_eq!(Sample::units(Duration::from_micros(128)), 1);
-        assert_eq!(Sample::units(Duration::from_millis(1)), 7);
-        assert_eq!(Sample::units(Duration::from_secs(u64::MAX)), u32::MAX);
-        let s = Sample::from_durations(
-            Duration::from_micros(256),
-            Duration::from_micros(1280),
-            Duration::from_micros(384),
-        );
-        assert_eq!((s.function_pending, s.device_connect, s.device_disconnect), (2, 10, 3));
     }
 
     #[test]
