@@ -163,7 +163,7 @@ fn set_path_group_id_groups_path_and_sense_path_group_id_reports_it() {
     assert_eq!(b[0], 0xc8, "grouped, multipath");
     assert_eq!(&b[1..], &[7; 11]);
     // Another path is still reset.
-    r.dev.set_path(0x40);
+    r.lpum = 0x40;
     let (_, b) = one(&mut r, 0x34, 0, 12);
     assert_eq!(b[0], 0);
 }
@@ -171,21 +171,21 @@ fn set_path_group_id_groups_path_and_sense_path_group_id_reports_it() {
 #[test]
 fn reserve_blocks_other_paths_until_release() {
     let mut r = rig(ControlUnit::Model6);
-    r.dev.set_path(0x80);
+    r.lpum = 0x80;
     let (c, b) = one(&mut r, 0xb4, 0, 32);
     assert!(clean(&c), "{c:?}");
     assert_eq!(b[27], 0x80, "sense bytes returned");
-    r.dev.set_path(0x40);
+    r.lpum = 0x40;
     let (c, _) = one(&mut r, 0x03, 0, 0);
     assert_eq!(c.dstat.into_bits(), 0x10, "busy");
     let (_, b) = one(&mut r, 0x34, 0, 12);
     assert_eq!(b[0] & 0x30, 0x20, "reserved to another path");
-    r.dev.set_path(0x80);
+    r.lpum = 0x80;
     let (_, b) = one(&mut r, 0x34, 0, 12);
     assert_eq!(b[0] & 0x30, 0x30, "reserved to this path");
     let (c, _) = one(&mut r, 0x94, 0, 32);
     assert!(clean(&c));
-    r.dev.set_path(0x40);
+    r.lpum = 0x40;
     let (c, _) = one(&mut r, 0x03, 0, 0);
     assert!(clean(&c));
 }
@@ -193,12 +193,12 @@ fn reserve_blocks_other_paths_until_release() {
 #[test]
 fn unconditional_reserve_takes_the_reservation() {
     let mut r = rig(ControlUnit::Model6);
-    r.dev.set_path(0x80);
+    r.lpum = 0x80;
     one(&mut r, 0xb4, 0, 32);
-    r.dev.set_path(0x20);
+    r.lpum = 0x20;
     let (c, _) = one(&mut r, 0x14, 0, 32);
     assert!(clean(&c), "{c:?}");
-    r.dev.set_path(0x80);
+    r.lpum = 0x80;
     let (c, _) = one(&mut r, 0x03, 0, 0);
     assert_eq!(c.dstat.into_bits(), 0x10);
 }

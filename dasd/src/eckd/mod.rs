@@ -254,9 +254,10 @@ impl Dasd {
         self.vol.sync()
     }
 
-    /// The channel path the next program runs on (its LPUM: one bit,
-    /// `0x80` for the first path). Path groups and reserves are kept per
-    /// path.
+    /// The channel path the program runs on (its LPUM: one bit, `0x80`
+    /// for the first path), as [`CcwDevice::program_start`] passes it.
+    /// Path groups and reserves are kept per path; an LPUM that is not a
+    /// single bit counts as the first path.
     pub fn set_path(&mut self, lpum: u8) {
         self.path = if lpum.count_ones() == 1 { lpum } else { 0x80 };
     }
@@ -393,7 +394,8 @@ impl Dasd {
 }
 
 impl CcwDevice for Dasd {
-    fn program_start(&mut self) {
+    fn program_start(&mut self, lpum: u8) {
+        self.set_path(lpum);
         if std::mem::take(&mut self.suspended) {
             return;
         }

@@ -120,6 +120,8 @@ pub struct Rig {
     pub dev: Dasd,
     /// Use format-2 IDAWs (4K) in the ORB.
     pub idaw2: bool,
+    /// The channel path programs run on (LPUM).
+    pub lpum: u8,
 }
 
 impl Rig {
@@ -149,6 +151,7 @@ impl Rig {
             mem: VecMemory::new(MEM),
             dev: Dasd::new(cfg, store),
             idaw2: false,
+            lpum: 0x80,
         }
     }
 
@@ -163,7 +166,7 @@ impl Rig {
             cpa: u32::try_from(PROG).unwrap(),
             ..Orb::default()
         };
-        Engine::default().start(&self.mem, &orb, &mut self.dev, &mut NoHooks)
+        Engine::default().start(&self.mem, &orb, self.lpum, &mut self.dev, &mut NoHooks)
     }
 
     /// Bytes of guest storage.
