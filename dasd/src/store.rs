@@ -8,6 +8,7 @@
 //! is written to it; the image stores keep Hercules CKD and CCKD files.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use thiserror::Error;
 
@@ -113,12 +114,35 @@ pub fn check_track(t: TrackAddr, cylinders: u32) -> Result<(), StoreError> {
     }
 }
 
+/// Hashes a relative track number with one multiplication (Fibonacci
+/// hashing): the device looks a track up for every record it reads, and
+/// the keys are bounded track numbers (fewer than a million on a
+/// 3390-54), not arbitrary data.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TrackHasher(u64);
+
+impl Hasher for TrackHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// A volume in memory: written tracks are kept, every other track reads as
 /// a formatted empty track.
 #[derive(Debug, Default)]
 pub struct MemStore {
     cylinders: u32,
-    tracks: HashMap<u64, Vec<u8>>,
+    tracks: HashMap<u64, Vec<u8>, BuildHasherDefault<TrackHasher>>,
     empty: TrackBuilder,
 }
 
@@ -129,7 +153,7 @@ impl MemStore {
     pub fn new(cylinders: u32) -> Self {
         Self {
             cylinders,
-            tracks: HashMap::new(),
+            tracks: HashMap::default(),
             empty: TrackBuilder::default(),
         }
     }

@@ -98,6 +98,23 @@ impl Dasd {
     /// READ DATA (`06`, multitrack `86`).
     pub(crate) fn read_data(&mut self, mt: bool, data: &mut DataStream<'_>) -> Outcome {
         self.begin(if mt { 0x86 } else { 0x06 })?;
+        // Fast path, one look-up of the track: the record is the current
+        // one, or the next on the same track.
+        let (orient, off, track) = (self.cur.orient, self.cur.off, self.cur.track);
+        if matches!(orient, Orient::Count | Orient::Key | Orient::Data) {
+            let img = self.vol.track(track)?;
+            let at = match (orient, record_at(img, off)) {
+                (Orient::Data, At::Rec(cur)) => record_at(img, cur.end()),
+                (_, at) => at,
+            };
+            if let At::Rec(r) = at {
+                if r.count.dl > 0 {
+                    give(data, &img[r.data_offset()..r.end()])?;
+                    self.cur.at(Orient::Data, &r);
+                    return Ok(Done::Ok);
+                }
+            }
+        }
         let r = self.current_or_next_user(mt)?;
         self.cur.at(Orient::Data, &r);
         if r.count.dl == 0 {
