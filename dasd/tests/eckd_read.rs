@@ -356,3 +356,42 @@ fn seek_outside_extent_is_file_protected_and_invalid_seek_is_rejected() {
     let c = rig.run(&p);
     assert_eq!((sense(&c)[0], sense(&c)[7]), (0x80, 3), "four bytes of six");
 }
+
+/// A store that fails: reads of track 0/1 give an I/O error, reads of
+/// track 0/2 a damaged image.
+struct Broken(zcss_dasd::MemStore, Vec<u8>);
+
+impl zcss_dasd::TrackStore for Broken {
+    fn cylinders(&self) -> u32 {
+        self.0.cylinders()
+    }
+    fn read(&mut self, t: TrackAddr) -> Result<&[u8], zcss_dasd::StoreError> {
+        match (t.cyl, t.head) {
+            (0, 1) => Err(zcss_dasd::StoreError::Io(std::io::Error::other("disk gone"))),
+            (0, 2) => {
+                self.1 = vec![0, 0, 0, 0, 2, 0, 0, 0, 2, 1, 0, 0x10, 0];
+                Ok(&self.1)
+            }
+            _ => self.0.read(t),
+        }
+    }
+    fn write(&mut self, t: TrackAddr, image: &[u8]) -> Result<(), zcss_dasd::StoreError> {
+        self.0.write(t, image)
+    }
+}
+
+#[test]
+fn read_of_failing_store_is_equipment_check_and_damaged_track_is_data_check() {
+    let mut rig = Rig::with(
+        zcss_dasd::DasdConfig::default(),
+        Box::new(Broken(volume(10, first_tracks(3), 1, 16), Vec::new())),
+    );
+    for (head, b0) in [(1u8, 0x10u8), (2, 0x08)] {
+        let mut p = Program::new();
+        p.out(0x07, 0, &[0, 0, 0, 0, 0, head]);
+        p.inp(0x06, 0, 16);
+        let c = rig.run(&p);
+        assert_eq!(c.dstat.into_bits(), 0x0e);
+        assert_eq!(sense(&c)[0], b0, "head {head}");
+    }
+}
