@@ -440,8 +440,10 @@ impl CcwDevice for Dasd {
         };
         self.chain.settle();
         if !ccw.flags.cc() || matches!(done, Done::Exception) {
-            // The chain ends with this command.
-            if self.chain.domain.is_some() {
+            // The chain ends with this command; without chaining, inside
+            // a domain, that is an error of the command (unit exception
+            // ends the chain on its own).
+            if self.chain.domain.is_some() && done != Done::Exception {
                 let r = self.unit_check(Fault::DomainIncomplete);
                 let _ = self.end_chain();
                 return r;

@@ -158,6 +158,11 @@ impl Rig {
     /// Runs `p` and returns the engine's completion.
     pub fn run(&mut self, p: &Program) -> Completion {
         p.store(&self.mem);
+        self.run_stored(p)
+    }
+
+    /// Runs `p`, already in storage ([`Program::store`]).
+    pub fn run_stored(&mut self, _p: &Program) -> Completion {
         let orb = Orb {
             ctrl: OrbControls::new()
                 .with_format1(true)
