@@ -208,3 +208,31 @@ fn read_into_storage_outside_memory_ends_with_program_check_not_unit_check() {
     assert!(c.cstat.program_check(), "{c:?}");
     assert!(!c.dstat.unit_check());
 }
+
+#[test]
+fn suspended_program_keeps_its_domain_on_resume() {
+    use zcss_ccw::{CcwAddress, Engine, NoHooks, Orb, OrbControls};
+    let mut r = rig();
+    let mut p = Program::new();
+    p.out(0x63, 0, &de(0x40, 0xc0, 0, (0, 0), (0, 1)));
+    p.out(0x47, 0, &lr(0x06, 0x80, 2, (0, 0), 1, 0, 4096));
+    p.inp(0x86, 0, 4096);
+    let b = p.inp(0x86, 0x02, 4096); // S: suspend before the second READ
+    p.store(&r.mem);
+    let orb = Orb {
+        ctrl: OrbControls::new().with_format1(true).with_suspend(true).with_lpm(0x80),
+        cpa: u32::try_from(PROG).unwrap(),
+        ..Orb::default()
+    };
+    let e = Engine::default();
+    let c = e.start(&r.mem, &orb, 0x80, &mut r.dev, &mut NoHooks);
+    assert_eq!(c.ending, zcss_ccw::Ending::Suspended, "{c:?}");
+    // The program clears the S flag and resumes at the suspended CCW.
+    r.mem.store(PROG + 8 * 3 + 1, &[0x00]).unwrap();
+    let c = e.resume(&r.mem, &orb, CcwAddress::new(c.cpa - 8), 0x80, &mut r.dev, &mut NoHooks);
+    assert!(clean(&c), "{c:?}");
+    assert!(
+        r.fetch(b, 4096) == pattern(zcss_dasd::TrackAddr::new(0, 0), 2, 4096),
+        "R2 read after resume"
+    );
+}

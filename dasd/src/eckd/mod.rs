@@ -497,6 +497,16 @@ impl Device for Dasd {
     }
 }
 
+impl Drop for Dasd {
+    /// Stores a pending track edit (a program suspended in the middle of a
+    /// format write); durability is the store's own drop.
+    fn drop(&mut self) {
+        if let Err(f) = self.vol.flush() {
+            tracing::warn!(?f, "dasd: pending track not stored at drop");
+        }
+    }
+}
+
 /// The track the device is on (for tools and tests).
 impl Dasd {
     /// The current track.

@@ -145,9 +145,4 @@ impl Volume {
         }
         self.store.flush()
     }
-
-    /// Drops the pending edit without storing it.
-    pub fn discard(&mut self) {
-        self.pending = None;
-    }
 }
