@@ -1,0 +1,15 @@
+//! # zcss-vfio-ccw — channel-subsystem passthrough through vfio-ccw
+//!
+//! A DASD (or any I/O subchannel) of an s390 host handed to a guest the way
+//! Linux's vfio-ccw and QEMU's `vfio-ccw` device do it:
+//!
+//! * [`uapi`]: the vfio-ccw regions and interrupt indexes with the kernel's
+//!   exact layouts;
+//! * [`fsm`]: the vfio-ccw device state machine.
+#![deny(missing_docs)]
+
+pub mod fsm;
+pub mod uapi;
+
+pub use fsm::{Action, Event, State};
+pub use uapi::{CmdRegion, CrwRegion, Errno, IoRegion, IrqIndex, RegionSubtype, SchibRegion};
