@@ -5,11 +5,15 @@
 //!
 //! * [`uapi`]: the vfio-ccw regions and interrupt indexes with the kernel's
 //!   exact layouts;
-//! * [`fsm`]: the vfio-ccw device state machine.
+//! * [`fsm`]: the vfio-ccw device state machine;
+//! * [`host`]: the host backend trait; [`linux`]: the `/dev/vfio` backend.
 #![deny(missing_docs)]
 
 pub mod fsm;
+pub mod host;
+pub mod linux;
 pub mod uapi;
 
 pub use fsm::{Action, Event, State};
+pub use host::{HostBackend, HostDevice, HostIrq, RegionReadError};
 pub use uapi::{CmdRegion, CrwRegion, Errno, IoRegion, IrqIndex, RegionSubtype, SchibRegion};
