@@ -12,8 +12,12 @@
 pub mod fsm;
 pub mod host;
 pub mod linux;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
+pub mod passthrough;
 pub mod uapi;
 
 pub use fsm::{Action, Event, State};
 pub use host::{HostBackend, HostDevice, HostIrq, RegionReadError};
+pub use passthrough::VfioCcw;
 pub use uapi::{CmdRegion, CrwRegion, Errno, IoRegion, IrqIndex, RegionSubtype, SchibRegion};
