@@ -68,11 +68,11 @@ fn nop_chain(c: &mut Criterion) {
     };
     let engine = Engine::default();
     let mut dev = NullDevice;
-    assert_eq!(engine.start(&mem, &orb, &mut dev, &mut NoHooks).ccws, 256);
+    assert_eq!(engine.start(&mem, &orb, 0x80, &mut dev, &mut NoHooks).ccws, 256);
     let mut g = c.benchmark_group("nop_chain");
     g.throughput(Throughput::Elements(256));
     g.bench_function("256", |b| {
-        b.iter(|| black_box(engine.start(black_box(&mem), &orb, &mut dev, &mut NoHooks)));
+        b.iter(|| black_box(engine.start(black_box(&mem), &orb, 0x80, &mut dev, &mut NoHooks)));
     });
     g.finish();
 }
@@ -132,7 +132,7 @@ fn read_1mib(c: &mut Criterion) {
         let orb = read_program(&mem, block, scatter);
         let engine = Engine::default();
         let mut dev = Source(src.clone());
-        let done = engine.start(&mem, &orb, &mut dev, &mut NoHooks);
+        let done = engine.start(&mem, &orb, 0x80, &mut dev, &mut NoHooks);
         assert_eq!(done.ending, Ending::Completed);
         assert_eq!(done.count, 0);
         assert_eq!(done.cstat.into_bits(), 0);
@@ -141,7 +141,7 @@ fn read_1mib(c: &mut Criterion) {
         assert_eq!(mem.fetch(DATA + first_block + 1, 1).unwrap()[0], src[1]);
         assert_eq!(done.ccws, u32::try_from(PARTS).unwrap());
         g.bench_function(name, |b| {
-            b.iter(|| black_box(engine.start(black_box(&mem), &orb, &mut dev, &mut NoHooks)));
+            b.iter(|| black_box(engine.start(black_box(&mem), &orb, 0x80, &mut dev, &mut NoHooks)));
         });
     }
     g.finish();

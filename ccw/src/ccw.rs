@@ -10,6 +10,8 @@
 
 use bitfield_struct::bitfield;
 
+use crate::address::{AddrLimit, GuestAddr};
+
 /// Command code of TRANSFER IN CHANNEL (low four bits `1000`, high four ignored
 /// in format 0 and required zero in format 1).
 pub const CMD_TIC: u8 = 0x08;
@@ -107,12 +109,12 @@ pub enum CcwFormat {
 }
 
 impl CcwFormat {
-    /// Highest data or CCW address plus one the format can express (2^24 or 2^31).
+    /// The limit of the data and CCW addresses of the format (2^24 or 2^31).
     #[must_use]
-    pub const fn address_limit(self) -> u64 {
+    pub const fn address_limit(self) -> AddrLimit {
         match self {
-            Self::Format0 => 1 << 24,
-            Self::Format1 => 1 << 31,
+            Self::Format0 => AddrLimit::Bits24,
+            Self::Format1 => AddrLimit::Bits31,
         }
     }
 }
@@ -167,6 +169,17 @@ impl Ccw {
             .with_cda(self.cda)
     }
 
+    /// The data-address field read as an address of `format`: the data
+    /// address, or with IDA or MIDA the address of the IDAL or MIDAL.
+    /// `None` when the field does not hold one: a format-1 field with bit 32
+    /// (the first bit of the address) set, or a hand-built format-0 value
+    /// wider than 24 bits. For a TIC the field is the target, a
+    /// [`CcwAddress`](crate::CcwAddress) validated when fetched.
+    #[must_use]
+    pub const fn data_address(&self, format: CcwFormat) -> Option<GuestAddr> {
+        GuestAddr::new(self.cda as u64, format.address_limit())
+    }
+
     /// Whether this is a TRANSFER IN CHANNEL (low four bits `1000`). Format 0
     /// ignores the high four bits; in format 1 they must be zero, which the
     /// engine checks (program check).
@@ -219,6 +232,23 @@ mod tests {
         assert!(c.flags.cc());
         assert!(c.flags.ida());
         assert_eq!(c.count, 0x50);
+    }
+
+    #[test]
+    fn data_address_applies_the_format_limit() {
+        let mut c = Ccw::decode(CcwFormat::Format1, [0x02, 0, 0, 1, 0x7f, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            c.data_address(CcwFormat::Format1).map(GuestAddr::get),
+            Some(0x7fff_ffff)
+        );
+        assert_eq!(c.data_address(CcwFormat::Format0), None);
+        c.cda = 0x8000_0000;
+        assert_eq!(c.data_address(CcwFormat::Format1), None);
+        c.cda = 0x00ff_ffff;
+        assert_eq!(
+            c.data_address(CcwFormat::Format0).map(GuestAddr::limit),
+            Some(AddrLimit::Bits24)
+        );
     }
 
     #[test]

@@ -3,19 +3,33 @@
 //! (Principles of Operation, chapter 15, "Data Chaining", "Indirect Data
 //! Addressing", "Modified Indirect Data Addressing", "Skip Flag").
 //!
-//! CONTRACT (used by devices and the css): `DataStream::{count, residual,
-//! read, write, failed}` keep their signatures. The engine owns the rest.
+//! # Contract
+//! Devices see [`DataStream::read`], [`DataStream::write`],
+//! [`DataStream::peek`], [`DataStream::failed`] and the accessors
+//! ([`DataStream::count`], [`DataStream::residual`],
+//! [`DataStream::transferred`], [`DataStream::is_input`],
+//! [`DataStream::ccw_address`]); [`DataStream::direct`] builds a stream
+//! outside any program for device unit tests. The [`Engine`](crate::Engine)
+//! makes every other stream: it lends the stream its
+//! [`ProgramWalker`], through which data chaining
+//! fetches the next CCW under the same rules and the same work bound as
+//! command chaining.
 //!
 //! # Behaviour
 //! * Data moves in whole contiguous runs (up to the end of the current CCW
 //!   count, IDAW block or MIDAW), one [`GuestMemory`] call per run.
-//! * Each IDAW and MIDAW is fetched exactly once, when the stream reaches it
-//!   (the first one when the CCW becomes current), and never re-read: a guest
+//! * Each IDAW and MIDAW is fetched exactly once, through an
+//!   [`IdalCursor`] or [`MidalCursor`], when the stream reaches it (the
+//!   first one when the CCW becomes current), and never re-read: a guest
 //!   changing an IDAL during the transfer cannot make the stream use two
-//!   different values of one IDAW.
+//!   different values of one IDAW. Contiguous IDAW blocks the transfer
+//!   needs are fetched ahead and moved in one run.
 //! * When the count of a CCW with the chain-data flag reaches zero, the next
 //!   CCW is fetched at once (following at most one TIC), as the channel does;
 //!   its flags (IDA, MIDA, skip, SLI, CD, CC, PCI) govern its part.
+//! * Addresses keep their limit ([`GuestAddr`]): a direct transfer that
+//!   would pass 2^24 − 1 (format 0) or 2^31 − 1 (format 1) stops there with
+//!   a program check.
 //! * Skip (CCW flag, or MIDAW flag) applies to input commands only: the bytes
 //!   are counted but not stored and their addresses are not checked.
 //! * A check (addressing, format limit, protection, invalid IDAW/MIDAW or
@@ -27,13 +41,14 @@
 //!   the ORB L rule); a device that transfers zero bytes of a non-immediate
 //!   command should call `write(&[])` or `read(&mut [])`.
 
+use crate::address::GuestAddr;
 use crate::ccw::{Ccw, CcwFormat};
-use crate::device::ProgramEnd;
-use crate::engine::{CheckCause, EngineHooks, Limits};
-use crate::fetch::{fetch_ccw, tic_target, validate_ccw, Ctx};
-use crate::idaw::{Idaw1, Idaw2, IdawFormat, Midaw, MIDAW_LEN};
+use crate::check::CheckCause;
+use crate::hooks::{EngineHooks, ProgramEnd};
+use crate::idal::{DataSegment, IdalCursor, MidalCursor};
 use crate::memory::{AccessError, AccessKey, GuestMemory, FRAME_SIZE};
 use crate::orb::{Orb, OrbControls};
+use crate::walker::{cpa_after, ProgramControls, ProgramWalker, WalkCheck, WalkedCcw};
 
 /// Why the stream stopped early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,51 +59,102 @@ pub(crate) enum StreamStop {
     Stopped(ProgramEnd),
 }
 
+impl From<WalkCheck> for StreamStop {
+    fn from(c: WalkCheck) -> Self {
+        Self::Check {
+            cause: c.cause,
+            cpa: c.cpa(),
+            count: c.count,
+        }
+    }
+}
+
+/// A contiguous stretch of storage being transferred: `len` bytes from
+/// `start`, of which `used` are done.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    start: GuestAddr,
+    len: u64,
+    used: u64,
+}
+
+impl Run {
+    fn of(seg: DataSegment) -> Self {
+        Self {
+            start: seg.addr,
+            len: u64::from(seg.len),
+            used: 0,
+        }
+    }
+
+    fn left(&self) -> u64 {
+        self.len - self.used
+    }
+
+    /// The next byte (a run lies under its limit, so this is `Some` while
+    /// bytes are left).
+    fn at(&self) -> Option<GuestAddr> {
+        self.start.checked_add(self.used)
+    }
+
+    /// Whether `seg` starts where this run ends.
+    fn extends(&self, seg: &DataSegment) -> bool {
+        self.start.get().checked_add(self.len) == Some(seg.addr.get())
+    }
+}
+
 /// Where the next byte of the current CCW lives.
 #[derive(Debug, Clone, Copy)]
 enum Addressing {
-    /// Direct addressing: the next data address.
-    Direct { next: u64 },
-    /// IDAL: the current position, bytes left in the current (possibly
-    /// coalesced) run of blocks, the address of the next IDAW, and an IDAW
-    /// already fetched by look-ahead but not contiguous (or invalid), to be
-    /// used — never refetched — when the stream reaches it.
+    /// Direct addressing: the data address (`None` when the CCW holds none
+    /// its format allows) and the bytes done.
+    Direct { start: Option<GuestAddr>, used: u64 },
+    /// IDAL: the current (possibly coalesced) run of blocks, the cursor
+    /// over the rest of the list, and an IDAW already fetched by look-ahead
+    /// but not contiguous (or invalid), to be used — never refetched — when
+    /// the stream reaches it.
     Idal {
-        cur: u64,
-        left: u64,
-        next_idaw: u64,
-        pending: Option<Result<u64, CheckCause>>,
+        run: Run,
+        cursor: IdalCursor,
+        pending: Option<Result<DataSegment, CheckCause>>,
     },
-    /// MIDAL: the current MIDAW position, bytes left in it, its skip flag,
-    /// and the address of the next MIDAW.
-    Midal {
-        cur: u64,
-        left: u64,
-        skip: bool,
-        next_midaw: u64,
-    },
+    /// MIDAL: the current MIDAW's run, its skip flag, and the cursor.
+    Midal { run: Run, skip: bool, cursor: MidalCursor },
+}
+
+/// One piece of a transfer: skipped bytes, or bytes at an address.
+#[derive(Debug, Clone, Copy)]
+enum Piece {
+    Skip(u64),
+    Access(GuestAddr, u64),
 }
 
 /// What the engine needs from a finished stream.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamOutcome {
-    pub ccw_addr: u64,
+    pub ccw_addr: GuestAddr,
     pub ccw: Ccw,
     pub residual: u16,
     pub touched: bool,
     pub wanted_more: bool,
     pub moved: u64,
-    pub ccws: u32,
     pub pci: bool,
     pub stop: Option<StreamStop>,
 }
 
+/// The program a stream belongs to: its walker (for data chaining) and the
+/// hooks of the channel subsystem.
+struct Chain<'a> {
+    walker: &'a mut ProgramWalker,
+    hooks: &'a mut dyn EngineHooks,
+}
+
 /// The data a device may transfer for the current command.
 pub struct DataStream<'a> {
-    pub(crate) mem: &'a dyn GuestMemory,
-    hooks: Option<&'a mut dyn EngineHooks>,
-    ctx: Ctx,
-    ccw_addr: u64,
+    mem: &'a dyn GuestMemory,
+    chain: Option<Chain<'a>>,
+    controls: ProgramControls,
+    ccw_addr: GuestAddr,
     ccw: Ccw,
     remaining: u16,
     addressing: Addressing,
@@ -96,8 +162,6 @@ pub struct DataStream<'a> {
     touched: bool,
     wanted_more: bool,
     moved: u64,
-    ccws: u32,
-    budget: u32,
     pci: bool,
     stop: Option<StreamStop>,
 }
@@ -114,22 +178,12 @@ impl std::fmt::Debug for DataStream<'_> {
     }
 }
 
-/// Converts an address known to lie below 2^31 to the 32-bit CCW-address form.
-fn cpa_of(addr: u64) -> u32 {
-    u32::try_from(addr & 0xffff_ffff).unwrap_or(u32::MAX)
-}
-
-/// SCSW CCW address for a check on the CCW at `addr`: that address plus 8
-/// (modulo 2^32, since a failing TIC target may be anywhere).
-pub(crate) fn cpa_after(addr: u64) -> u32 {
-    cpa_of(addr).wrapping_add(8)
-}
-
 impl<'a> DataStream<'a> {
     /// A stream over one direct-addressed CCW, outside any channel program:
     /// for device unit tests. `format` decides the address limit; the command
     /// code decides the direction (skip applies to input commands). The CD
-    /// flag is ignored (there is no program to chain data from).
+    /// flag is ignored (there is no program to chain data from), and so are
+    /// IDA and MIDA (the data address is used directly).
     #[must_use]
     pub fn direct(mem: &'a dyn GuestMemory, format: CcwFormat, key: AccessKey, ccw: Ccw) -> Self {
         let ccw = Ccw {
@@ -142,97 +196,88 @@ impl<'a> DataStream<'a> {
                 .with_format1(format == CcwFormat::Format1),
             ..Orb::default()
         };
-        let ctx = Ctx::new(&orb, Limits::default());
-        let mut s = Self::empty(mem, None, ctx, 0, ccw, 0);
-        s.addressing = Addressing::Direct {
-            next: u64::from(ccw.cda),
-        };
-        s
+        Self::empty(mem, None, ProgramControls::from_orb(&orb), GuestAddr::from_u31(0), ccw)
     }
 
     #[inline]
     fn empty(
         mem: &'a dyn GuestMemory,
-        hooks: Option<&'a mut dyn EngineHooks>,
-        ctx: Ctx,
-        ccw_addr: u64,
+        chain: Option<Chain<'a>>,
+        controls: ProgramControls,
+        ccw_addr: GuestAddr,
         ccw: Ccw,
-        budget: u32,
     ) -> Self {
         Self {
             mem,
-            hooks,
-            ctx,
+            chain,
+            controls,
             ccw_addr,
             ccw,
             remaining: ccw.count,
-            addressing: Addressing::Direct { next: 0 },
+            addressing: Addressing::Direct {
+                start: ccw.data_address(controls.format),
+                used: 0,
+            },
             input: ccw.is_input(),
             touched: false,
             wanted_more: false,
             moved: 0,
-            ccws: 0,
-            budget,
             pci: false,
             stop: None,
         }
     }
 
-    /// The stream of the command-chained (already validated) `ccw` at
-    /// `ccw_addr`, before [`DataStream::open`]. A plain constructor so that
-    /// the caller builds it in place (no copy of the struct per CCW).
+    /// The stream of the command-chained (already checked) CCW `first`,
+    /// which `walker` made current, before [`DataStream::open`]. A plain
+    /// constructor so that the caller builds it in place.
     #[inline]
     pub(crate) fn new(
         mem: &'a dyn GuestMemory,
+        walker: &'a mut ProgramWalker,
         hooks: &'a mut dyn EngineHooks,
-        ctx: Ctx,
-        ccw_addr: u64,
-        ccw: Ccw,
-        budget: u32,
+        first: &WalkedCcw,
     ) -> Self {
-        Self::empty(mem, Some(hooks), ctx, ccw_addr, ccw, budget)
+        let controls = *walker.controls();
+        Self::empty(mem, Some(Chain { walker, hooks }), controls, first.addr, first.ccw)
     }
 
     /// Sets up the addressing of the first CCW; the stream is failed when
     /// the first IDAW or MIDAW is invalid (the device is then not started).
     #[inline]
     pub(crate) fn open(&mut self) {
-        if self.ccw.count != 0 && (self.ccw.flags.ida() || self.ccw.flags.mida()) {
-            if let Err(cause) = self.setup() {
-                self.fail(cause);
-            }
-        } else {
-            self.addressing = Addressing::Direct {
-                next: u64::from(self.ccw.cda),
-            };
+        if let Err(cause) = self.setup() {
+            self.fail(cause);
         }
     }
 
     /// Sets up the addressing of the current CCW: fetches the first IDAW or
     /// MIDAW when there is data to address.
     fn setup(&mut self) -> Result<(), CheckCause> {
-        let cda = u64::from(self.ccw.cda);
-        self.addressing = if self.ccw.count == 0 {
-            Addressing::Direct { next: cda }
-        } else if self.ccw.flags.ida() {
-            let block = self.ctx.idaw.block();
-            let cur = fetch_idaw(self.mem, &self.ctx, cda, true)?;
+        let f = self.ccw.flags;
+        let cda = self.ccw.data_address(self.controls.format);
+        if self.ccw.count == 0 || !(f.ida() || f.mida()) {
+            self.addressing = Addressing::Direct { start: cda, used: 0 };
+            return Ok(());
+        }
+        // The walker checked the list address; `None` cannot occur here.
+        let list = cda.ok_or(CheckCause::InvalidIdawAddress)?;
+        let key = self.controls.key;
+        self.addressing = if f.ida() {
+            let mut cursor = IdalCursor::new(self.controls.idaw, key, list, self.remaining);
+            let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?;
             Addressing::Idal {
-                cur,
-                left: block - cur % block,
-                next_idaw: cda + self.ctx.idaw.idaw_len(),
+                run: Run::of(first),
+                cursor,
                 pending: None,
             }
-        } else if self.ccw.flags.mida() {
-            let m = fetch_midaw(self.mem, &self.ctx, cda, self.remaining)?;
-            Addressing::Midal {
-                cur: m.addr(),
-                left: u64::from(m.count()),
-                skip: m.flags().skip(),
-                next_midaw: cda + MIDAW_LEN,
-            }
         } else {
-            Addressing::Direct { next: cda }
+            let mut cursor = MidalCursor::new(key, list, self.remaining);
+            let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidMidaw)?;
+            Addressing::Midal {
+                run: Run::of(first),
+                skip: first.skip,
+                cursor,
+            }
         };
         Ok(())
     }
@@ -245,7 +290,6 @@ impl<'a> DataStream<'a> {
             touched: self.touched,
             wanted_more: self.wanted_more,
             moved: self.moved,
-            ccws: self.ccws,
             pci: self.pci,
             stop: self.stop,
         }
@@ -284,10 +328,11 @@ impl<'a> DataStream<'a> {
         self.moved
     }
 
-    /// Address of the CCW currently transferring data.
+    /// Address of the CCW currently transferring data (0 for a
+    /// [`DataStream::direct`] stream).
     #[must_use]
-    pub fn ccw_address(&self) -> u32 {
-        cpa_of(self.ccw_addr)
+    pub fn ccw_address(&self) -> GuestAddr {
+        self.ccw_addr
     }
 
     /// Moves storage → device (write-type commands) into `buf`, following data
@@ -329,24 +374,27 @@ impl<'a> DataStream<'a> {
         if self.stop.is_some() || end > usize::from(self.remaining) {
             return false;
         }
-        let end = end as u64;
-        match self.next_run(end, false) {
+        // end <= remaining <= u16::MAX.
+        let (Ok(end), Ok(offset)) = (u64::try_from(end), u64::try_from(offset)) else {
+            return false;
+        };
+        let at = match self.next_run(end, false) {
             Err(cause) => {
                 self.fail(cause);
+                return false;
+            }
+            Ok(Piece::Access(at, n)) if n >= end => at.checked_add(offset),
+            Ok(_) => return false,
+        };
+        let Some(at) = at else {
+            return false;
+        };
+        match self.mem.read(at.get(), buf, self.controls.key) {
+            Ok(()) => true,
+            Err(e) => {
+                self.fail(CheckCause::of_data_access(e));
                 false
             }
-            Ok((addr, n, _)) if n >= end => match self.mem.read(addr + offset as u64, buf, self.ctx.key) {
-                Ok(()) => true,
-                Err(AccessError::Protection { .. }) => {
-                    self.fail(CheckCause::DataProtection);
-                    false
-                }
-                Err(AccessError::Addressing { .. }) => {
-                    self.fail(CheckCause::InvalidDataAddress);
-                    false
-                }
-            },
-            Ok(_) => false,
         }
     }
 
@@ -373,12 +421,16 @@ impl<'a> DataStream<'a> {
                 break;
             }
             let want = (len - done).min(usize::from(self.remaining));
-            let (addr, n, skip) = match self.next_run(want as u64, store) {
-                Ok(run) => run,
+            let piece = match self.next_run(u64::try_from(want).unwrap_or(0), store) {
+                Ok(p) => p,
                 Err(cause) => {
                     self.fail(cause);
                     break;
                 }
+            };
+            let (at, n) = match piece {
+                Piece::Skip(n) => (None, n),
+                Piece::Access(at, n) => (Some(at), n),
             };
             // n <= want <= u16::MAX.
             let n = usize::try_from(n).unwrap_or(0).min(want);
@@ -388,10 +440,9 @@ impl<'a> DataStream<'a> {
                 self.fail(CheckCause::InvalidDataAddress);
                 break;
             }
-            let (ok, check) = if skip {
-                (n, None)
-            } else {
-                self.access(addr, done, n, &mut op)
+            let (ok, check) = match at {
+                None => (n, None),
+                Some(at) => self.access(at, done, n, &mut op),
             };
             self.advance(ok);
             done += ok;
@@ -408,16 +459,18 @@ impl<'a> DataStream<'a> {
 
     /// Performs one run; returns the bytes done and, when fewer than `n`,
     /// the check that stopped it.
-    fn access<F>(&self, addr: u64, off: usize, n: usize, op: &mut F) -> (usize, Option<CheckCause>)
+    fn access<F>(&self, at: GuestAddr, off: usize, n: usize, op: &mut F) -> (usize, Option<CheckCause>)
     where
         F: FnMut(&dyn GuestMemory, u64, usize, usize, AccessKey) -> Result<(), AccessError>,
     {
+        let addr = at.get();
         let size = self.mem.size();
         if addr >= size {
             return (0, Some(CheckCause::InvalidDataAddress));
         }
+        let key = self.controls.key;
         let m = n.min(usize::try_from(size - addr).unwrap_or(usize::MAX));
-        match op(self.mem, addr, off, m, self.ctx.key) {
+        match op(self.mem, addr, off, m, key) {
             Ok(()) if m == n => return (n, None),
             Ok(()) => return (m, Some(CheckCause::InvalidDataAddress)),
             Err(AccessError::Addressing { .. }) => return (0, Some(CheckCause::InvalidDataAddress)),
@@ -431,7 +484,7 @@ impl<'a> DataStream<'a> {
             let chunk = usize::try_from(FRAME_SIZE - a % FRAME_SIZE)
                 .unwrap_or(usize::MAX)
                 .min(m - k);
-            if op(self.mem, a, off + k, chunk, self.ctx.key).is_err() {
+            if op(self.mem, a, off + k, chunk, key).is_err() {
                 break;
             }
             k += chunk;
@@ -440,219 +493,101 @@ impl<'a> DataStream<'a> {
         (k, Some(CheckCause::DataProtection))
     }
 
-    /// The next contiguous run of at most `want` bytes: address, length and
-    /// whether it is skipped.
-    fn next_run(&mut self, want: u64, store: bool) -> Result<(u64, u64, bool), CheckCause> {
+    /// The next contiguous piece of at most `want` bytes.
+    fn next_run(&mut self, want: u64, store: bool) -> Result<Piece, CheckCause> {
         let skip_ccw = store && self.input && self.ccw.flags.skip();
-        match &mut self.addressing {
-            Addressing::Direct { next } => {
+        let (run, skip) = match &mut self.addressing {
+            Addressing::Direct { start, used } => {
                 if skip_ccw {
-                    return Ok((*next, want, true));
+                    return Ok(Piece::Skip(want));
                 }
-                let limit = self.ctx.format.address_limit();
-                if *next >= limit {
-                    return Err(CheckCause::InvalidDataAddress);
-                }
-                Ok((*next, want.min(limit - *next), false))
+                let at = start
+                    .and_then(|s| s.checked_add(*used))
+                    .ok_or(CheckCause::InvalidDataAddress)?;
+                return Ok(Piece::Access(at, want.min(at.bytes_to_limit())));
             }
-            Addressing::Idal {
-                cur,
-                left,
-                next_idaw,
-                pending,
-            } => {
-                let block = self.ctx.idaw.block();
-                let len = self.ctx.idaw.idaw_len();
-                if *left == 0 {
-                    *cur = match pending.take() {
+            Addressing::Idal { run, cursor, pending } => {
+                if run.left() == 0 {
+                    let seg = match pending.take() {
                         Some(p) => p?,
-                        None => {
-                            let a = fetch_idaw(self.mem, &self.ctx, *next_idaw, false)?;
-                            *next_idaw += len;
-                            a
-                        }
+                        None => cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?,
                     };
-                    *left = block;
+                    *run = Run::of(seg);
                 }
                 // Look-ahead: the transfer needs `want` bytes, so the IDAWs
                 // covering them are needed anyway; fetch them now (once each)
                 // and merge contiguous blocks into one run.
-                while *left < want && pending.is_none() {
-                    let next = fetch_idaw(self.mem, &self.ctx, *next_idaw, false);
-                    *next_idaw += len;
-                    match next {
-                        Ok(a) if a == cur.wrapping_add(*left) => *left += block,
-                        other => *pending = Some(other),
+                while run.left() < want && pending.is_none() {
+                    match cursor.next(self.mem) {
+                        Ok(Some(seg)) if run.extends(&seg) => run.len += u64::from(seg.len),
+                        Ok(Some(seg)) => *pending = Some(Ok(seg)),
+                        Ok(None) => break,
+                        Err(e) => *pending = Some(Err(e)),
                     }
                 }
-                Ok((*cur, want.min(*left), skip_ccw))
+                (*run, skip_ccw)
             }
-            Addressing::Midal {
-                cur,
-                left,
-                skip,
-                next_midaw,
-            } => {
-                if *left == 0 {
-                    let m = fetch_midaw(self.mem, &self.ctx, *next_midaw, self.remaining)?;
-                    *cur = m.addr();
-                    *left = u64::from(m.count());
-                    *skip = m.flags().skip();
-                    *next_midaw += MIDAW_LEN;
+            Addressing::Midal { run, skip, cursor } => {
+                if run.left() == 0 {
+                    let seg = cursor.next(self.mem)?.ok_or(CheckCause::InvalidMidaw)?;
+                    *run = Run::of(seg);
+                    *skip = seg.skip;
                 }
-                Ok((*cur, want.min(*left), store && self.input && *skip))
+                (*run, store && self.input && *skip)
             }
+        };
+        let n = want.min(run.left());
+        if skip {
+            return Ok(Piece::Skip(n));
         }
-    }
-
-    /// Advances the position within the current block by `n` bytes.
-    fn advance_pos(&mut self, n: usize) {
-        let n = n as u64;
-        match &mut self.addressing {
-            Addressing::Direct { next } => *next = next.wrapping_add(n),
-            Addressing::Idal { cur, left, .. } | Addressing::Midal { cur, left, .. } => {
-                *cur = cur.wrapping_add(n);
-                *left -= n.min(*left);
-            }
-        }
+        let at = run.at().ok_or(CheckCause::InvalidDataAddress)?;
+        Ok(Piece::Access(at, n))
     }
 
     /// Accounts `n` transferred bytes of the current CCW.
     fn advance(&mut self, n: usize) {
-        self.advance_pos(n);
+        let n64 = n as u64;
+        match &mut self.addressing {
+            Addressing::Direct { used, .. } => *used += n64,
+            Addressing::Idal { run, .. } | Addressing::Midal { run, .. } => run.used += n64.min(run.left()),
+        }
         self.remaining -= u16::try_from(n).unwrap_or(self.remaining).min(self.remaining);
-        self.moved += n as u64;
+        self.moved += n64;
     }
 
     /// Data chaining: the count of the current CCW (with CD) reached zero;
-    /// fetch the next CCW (following one TIC) and make it current.
+    /// the walker fetches the next CCW (following one TIC), which becomes
+    /// current.
     fn chain_data(&mut self) {
-        if let Some(how) = self.hooks.as_mut().and_then(|h| h.stop_requested()) {
+        let Some(chain) = self.chain.as_mut() else {
+            return;
+        };
+        if let Some(how) = chain.hooks.stop_requested() {
             self.stop = Some(StreamStop::Stopped(how));
             return;
         }
-        let mut addr = self.ccw_addr + 8;
-        let mut via_tic = false;
-        loop {
-            let check = |cause, count| StreamStop::Check {
-                cause,
-                cpa: cpa_after(addr),
-                count,
-            };
-            if self.budget == 0 {
-                self.stop = Some(check(CheckCause::WorkLimit, 0));
+        chain.walker.chain_data();
+        let next = match chain.walker.next(self.mem) {
+            Ok(w) => w,
+            Err(c) => {
+                self.stop = Some(c.into());
                 return;
             }
-            self.budget -= 1;
-            self.ccws += 1;
-            let ccw = match fetch_ccw(self.mem, &self.ctx, addr) {
-                Ok(c) => c,
-                Err(cause) => {
-                    self.stop = Some(check(cause, 0));
-                    return;
-                }
-            };
-            tracing::trace!(
-                addr,
-                cmd = ccw.cmd,
-                flags = ccw.flags.into_bits(),
-                count = ccw.count,
-                cda = ccw.cda,
-                "ccw data-chained"
-            );
-            if ccw.is_tic() {
-                if via_tic {
-                    self.stop = Some(check(CheckCause::TicToTic, 0));
-                    return;
-                }
-                match tic_target(&self.ctx, &ccw) {
-                    Ok(t) => {
-                        addr = t;
-                        via_tic = true;
-                        continue;
-                    }
-                    Err(cause) => {
-                        self.stop = Some(check(cause, 0));
-                        return;
-                    }
-                }
-            }
-            let valid = if ccw.flags.suspend() {
-                Err(if self.ctx.suspend {
-                    CheckCause::SuspendInDataChain
-                } else {
-                    CheckCause::SuspendNotAllowed
-                })
-            } else {
-                validate_ccw(&self.ctx, &ccw, true)
-            };
-            self.ccw_addr = addr;
-            self.ccw = ccw;
-            self.remaining = ccw.count;
-            if let Err(cause) = valid.and_then(|()| self.setup()) {
-                self.fail(cause);
-                return;
-            }
-            if ccw.flags.pci() {
-                self.pci = true;
-                if let Some(h) = self.hooks.as_mut() {
-                    h.pci(cpa_after(addr));
-                }
-            }
+        };
+        self.ccw_addr = next.addr;
+        self.ccw = next.ccw;
+        self.remaining = next.ccw.count;
+        if let Err(cause) = self.setup() {
+            self.fail(cause);
             return;
         }
-    }
-}
-
-/// Fetches one IDAW. `first` IDAWs may address any byte; the others must
-/// address the start of a block.
-fn fetch_idaw(mem: &dyn GuestMemory, ctx: &Ctx, at: u64, first: bool) -> Result<u64, CheckCause> {
-    let map = |e| match e {
-        AccessError::Addressing { .. } => CheckCause::InvalidIdawAddress,
-        AccessError::Protection { .. } => CheckCause::IdawProtection,
-    };
-    let addr = match ctx.idaw {
-        IdawFormat::Format1 => {
-            let mut b = [0u8; 4];
-            mem.read(at, &mut b, ctx.key).map_err(map)?;
-            let w = Idaw1::from_be_bytes(b);
-            if !w.is_valid() {
-                return Err(CheckCause::InvalidIdaw);
+        if next.ccw.flags.pci() {
+            self.pci = true;
+            if let Some(chain) = self.chain.as_mut() {
+                chain.hooks.pci(next.scsw_cpa());
             }
-            u64::from(w.addr())
         }
-        IdawFormat::Format2_4K | IdawFormat::Format2_2K => {
-            let mut b = [0u8; 8];
-            mem.read(at, &mut b, ctx.key).map_err(map)?;
-            Idaw2::from_be_bytes(b).addr()
-        }
-    };
-    if !first && addr % ctx.idaw.block() != 0 {
-        return Err(CheckCause::InvalidIdaw);
     }
-    Ok(addr)
-}
-
-/// Fetches one MIDAW and checks it against the bytes still to be addressed
-/// by the CCW: reserved bits zero, count non-zero, counts adding up to the
-/// CCW count exactly at the MIDAW flagged last, no 4K crossing unless skip.
-fn fetch_midaw(mem: &dyn GuestMemory, ctx: &Ctx, at: u64, remaining: u16) -> Result<Midaw, CheckCause> {
-    let mut b = [0u8; 16];
-    mem.read(at, &mut b, ctx.key).map_err(|e| match e {
-        AccessError::Addressing { .. } => CheckCause::InvalidIdawAddress,
-        AccessError::Protection { .. } => CheckCause::IdawProtection,
-    })?;
-    let m = Midaw::from_be_bytes(b);
-    let last = m.flags().last();
-    let fits = if last {
-        m.count() == remaining
-    } else {
-        m.count() < remaining
-    };
-    if !m.is_valid() || !fits || (m.crosses_4k() && !m.flags().skip()) {
-        return Err(CheckCause::InvalidMidaw);
-    }
-    Ok(m)
 }
 
 #[cfg(test)]
@@ -660,7 +595,8 @@ mod peek_tests {
     use super::*;
     use crate::ccw::CcwFlags;
     use crate::device::{CcwDevice, DeviceResult};
-    use crate::engine::{Engine, NoHooks};
+    use crate::engine::Engine;
+    use crate::hooks::NoHooks;
     use crate::memory::{StorageKey, VecMemory};
 
     fn read_ccw(cda: u32, count: u16) -> Ccw {
@@ -744,7 +680,7 @@ mod peek_tests {
             ..Orb::default()
         };
         let mut dev = IndexedRead(None);
-        let c = Engine::default().start(&mem, &orb, &mut dev, &mut NoHooks);
+        let c = Engine::default().start(&mem, &orb, 0x80, &mut dev, &mut NoHooks);
         assert_eq!(dev.0, Some(1));
         assert_eq!(c.count, 1);
         assert_eq!(c.cstat.into_bits(), 0);

@@ -5,6 +5,7 @@
 
 use crate::ccw::Ccw;
 use crate::datastream::DataStream;
+use crate::hooks::ProgramEnd;
 use crate::status::DeviceStatus;
 
 /// Sense data a device presents with unit check (up to 32 bytes, the size of
@@ -101,32 +102,21 @@ impl DeviceResult {
     }
 }
 
-/// Why a channel program ended before its natural end, as told to the device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProgramEnd {
-    /// The chain ended (last CCW without chaining, or status ended it).
-    Completed,
-    /// The channel subsystem detected a check (program, protection, …) and
-    /// terminated the operation.
-    Terminated,
-    /// The program suspended (CCW S flag); it may be resumed.
-    Suspended,
-    /// HALT SUBCHANNEL ended the operation.
-    Halted,
-    /// CLEAR SUBCHANNEL ended the operation and reset the device's path state.
-    Cleared,
-}
-
 /// A device interpreted one CCW at a time by the [`Engine`](crate::Engine).
 ///
-/// The engine calls [`CcwDevice::program_start`] once per start function, then
-/// [`CcwDevice::execute`] for each command (data-chained CCWs continue the
-/// same call through the [`DataStream`]), then [`CcwDevice::program_end`].
-/// Control units keep state across a command chain (a DASD's Define Extent
-/// domain, for instance) and drop it at the end.
+/// The engine calls [`CcwDevice::program_start`] once per start function
+/// (and once per resume), then [`CcwDevice::execute`] for each command
+/// (data-chained CCWs continue the same call through the [`DataStream`]),
+/// then [`CcwDevice::program_end`]. Control units keep state across a
+/// command chain (a DASD's Define Extent domain, for instance) and drop it
+/// at the end.
 pub trait CcwDevice: Send {
-    /// A new channel program begins.
-    fn program_start(&mut self) {}
+    /// A new channel program begins (or a suspended one resumes) on the
+    /// channel path `lpum` — the last-path-used mask of the subchannel, one
+    /// bit set, e.g. `0x80` for the path of PIM bit 0 (PoO chapter 15,
+    /// "Subchannel-Information Block", LPUM). A control unit that keeps
+    /// per-path state (path groups, reserves) uses it.
+    fn program_start(&mut self, _lpum: u8) {}
 
     /// Executes one command. Data moves only through `data`, which enforces the
     /// count, data chaining, IDAW/MIDAW addressing, skip and storage keys.

@@ -4,8 +4,18 @@
 //! "Suspension of Channel-Program Execution", "Program-Controlled Interruption";
 //! chapter 16, "Subchannel Status" and "CCW-Address Field").
 //!
-//! CONTRACT (used by the css crate): `Engine::start`, `Engine::resume`,
-//! `EngineHooks`, `Completion`, `Ending` and `Limits` keep their shape.
+//! # Contract
+//! The channel subsystem calls [`Engine::start`] for a start function and
+//! [`Engine::resume`] for a resume function, each on the path (LPUM) the
+//! subchannel chose, with its [`EngineHooks`] (PCI, stop requests). The
+//! engine returns a [`Completion`]: the SCSW-relevant outcome, how the
+//! program ended ([`Ending`]), the check cause, the sense data and the CCW
+//! count. The device sees [`CcwDevice::program_start`] (with the LPUM),
+//! one [`CcwDevice::execute`] per command and [`CcwDevice::program_end`].
+//! CCW fetching, the TIC rules, the CCW checks and the work bound are the
+//! [`ProgramWalker`]'s; data movement is the [`DataStream`]'s. The engine
+//! adds what needs a device: execution, status, chaining decisions,
+//! incorrect length, suspension and PCI.
 //!
 //! # Architected outcomes
 //! | ending | `cpa` | `count` | `dstat` | `cstat` |
@@ -51,101 +61,16 @@
 //!   start or resume (command-chained, data-chained and TICs); exceeding
 //!   either is a program check ([`CheckCause::WorkLimit`]).
 
-use crate::ccw::{Ccw, CcwFormat};
-use crate::datastream::{cpa_after, DataStream, StreamOutcome, StreamStop};
-use crate::device::{CcwDevice, DeviceResult, ProgramEnd, Sense};
-use crate::fetch::{fetch_ccw, tic_target, validate_ccw, Ctx};
+use crate::address::CcwAddress;
+use crate::ccw::CcwFormat;
+use crate::check::CheckCause;
+use crate::datastream::{DataStream, StreamOutcome, StreamStop};
+use crate::device::{CcwDevice, DeviceResult, Sense};
+use crate::hooks::{EngineHooks, ProgramEnd};
 use crate::memory::GuestMemory;
 use crate::orb::Orb;
 use crate::status::{DeviceStatus, SubchannelStatus};
-
-/// Bounds on the work of one start function, so that a looping channel
-/// program cannot hang the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Most consecutive CCWs that transfer no data (TICs included); the next
-    /// one is a program check. Default 1024: a TIC loop ends after 1024
-    /// TICs, while long control chains (hundreds of NOPs) still run.
-    pub max_idle_ccws: u32,
-    /// Most CCWs (command-chained, data-chained and TICs) per start or
-    /// resume; the next one is a program check. Default 2^20: a looping
-    /// program that moves data each time (READ + TIC) still ends, while a
-    /// 65,536-CCW data program runs.
-    pub max_ccws: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_idle_ccws: 1024,
-            max_ccws: 1 << 20,
-        }
-    }
-}
-
-/// Why the channel subsystem ended a program with a program check or a
-/// protection check (PoO chapter 16, "Program Check", "Protection Check").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CheckCause {
-    /// A CCW address (ORB, TIC target, chaining) is not a multiple of 8.
-    CcwAddressSpecification,
-    /// A CCW lies beyond the format limit (2^24 / 2^31) or outside storage.
-    InvalidCcwAddress,
-    /// Command code with low four bits zero on a command-chained CCW.
-    InvalidCommandCode,
-    /// Count zero where not allowed (format 0; format 1 with data chaining).
-    InvalidCount,
-    /// Format-1 TIC with non-zero bits 0–3 or 8–31.
-    InvalidTic,
-    /// A TIC designates another TIC.
-    TicToTic,
-    /// The first CCW of the program is a TIC.
-    FirstCcwTic,
-    /// MIDA flag without ORB D, or with IDA or skip.
-    InvalidFlags,
-    /// S flag while the ORB S bit is zero.
-    SuspendNotAllowed,
-    /// S flag on a CCW reached by data chaining.
-    SuspendInDataChain,
-    /// Format-1 data address with bit 0 set, data beyond the format limit,
-    /// or data outside storage.
-    InvalidDataAddress,
-    /// IDAL or MIDAL address misaligned (4, 8 or 16).
-    IdawAddressSpecification,
-    /// IDAW or MIDAW outside storage, or IDAL/MIDAL address with bit 0 set.
-    InvalidIdawAddress,
-    /// Format-1 IDAW with bit 0 set, or a non-first IDAW not on a block boundary.
-    InvalidIdaw,
-    /// MIDAW with reserved bits, zero count, counts not matching the CCW
-    /// count, or crossing a 4K boundary without skip.
-    InvalidMidaw,
-    /// The work bound of [`Limits`] was exceeded.
-    WorkLimit,
-    /// Key-controlled protection on a CCW fetch.
-    CcwProtection,
-    /// Key-controlled protection on an IDAW or MIDAW fetch.
-    IdawProtection,
-    /// Key-controlled protection on a data access.
-    DataProtection,
-}
-
-impl CheckCause {
-    /// Whether this is a protection check (else a program check).
-    #[must_use]
-    pub const fn is_protection(self) -> bool {
-        matches!(self, Self::CcwProtection | Self::IdawProtection | Self::DataProtection)
-    }
-
-    /// The subchannel-status bit this cause sets.
-    #[must_use]
-    pub const fn status(self) -> SubchannelStatus {
-        if self.is_protection() {
-            SubchannelStatus::new().with_protection_check(true)
-        } else {
-            SubchannelStatus::new().with_program_check(true)
-        }
-    }
-}
+use crate::walker::{cpa_after, Limits, ProgramControls, ProgramWalker, WalkedCcw};
 
 /// How the start function ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -183,30 +108,6 @@ pub struct Completion {
     pub check: Option<CheckCause>,
 }
 
-/// Callbacks from the engine to the channel subsystem.
-pub trait EngineHooks {
-    /// A CCW with the PCI flag became current (`cpa` = its address + 8).
-    fn pci(&mut self, _cpa: u32) {}
-    /// Polled between CCWs (command- and data-chained): `Some` ends the
-    /// program at once (halt, clear).
-    fn stop_requested(&mut self) -> Option<ProgramEnd> {
-        None
-    }
-    /// Asked when a command-chained CCW with the S flag becomes current:
-    /// `true` (RESUME SUBCHANNEL arrived while the program ran, leaving
-    /// the subchannel resume pending) makes the channel subsystem not
-    /// honour the flag, and consumes the resume-pending condition (PoO
-    /// chapter 15, "Suspension of Channel-Program Execution").
-    fn resume_pending(&mut self) -> bool {
-        false
-    }
-}
-
-/// Hooks that do nothing.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct NoHooks;
-impl EngineHooks for NoHooks {}
-
 /// The channel-program interpreter.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Engine {
@@ -214,15 +115,13 @@ pub struct Engine {
     pub limits: Limits,
 }
 
-/// Per-run counters.
+/// Per-run state besides the walker.
 struct Run {
-    ccws: u32,
-    idle: u32,
     pci: bool,
     /// Status of the last command executed (for a stop between CCWs).
     dstat: DeviceStatus,
     /// Last CCW used and its residual (for a stop between CCWs).
-    last: Option<(u64, u16)>,
+    last: Option<(u32, u16)>,
 }
 
 impl Run {
@@ -230,7 +129,15 @@ impl Run {
         SubchannelStatus::new().with_pci(self.pci)
     }
 
-    fn done(&self, cpa: u32, count: u16, dstat: DeviceStatus, cstat: SubchannelStatus, ending: Ending) -> Completion {
+    fn done(
+        &self,
+        walker: &ProgramWalker,
+        cpa: u32,
+        count: u16,
+        dstat: DeviceStatus,
+        cstat: SubchannelStatus,
+        ending: Ending,
+    ) -> Completion {
         Completion {
             cpa,
             count,
@@ -238,16 +145,24 @@ impl Run {
             cstat: SubchannelStatus::from_bits(cstat.into_bits() | self.cstat().into_bits()),
             ending,
             sense: None,
-            ccws: self.ccws,
+            ccws: walker.ccws(),
             check: None,
         }
     }
 
-    fn checked(&self, cause: CheckCause, cpa: u32, count: u16, res: Option<DeviceResult>) -> Completion {
+    fn checked(
+        &self,
+        walker: &ProgramWalker,
+        cause: CheckCause,
+        cpa: u32,
+        count: u16,
+        res: Option<DeviceResult>,
+    ) -> Completion {
         Completion {
             sense: res.and_then(|r| r.sense),
             check: Some(cause),
             ..self.done(
+                walker,
                 cpa,
                 count,
                 res.map_or(DeviceStatus::new(), |r| r.status),
@@ -265,29 +180,35 @@ impl Engine {
         Self { limits }
     }
 
-    /// Runs the start function described by `orb` (already validated).
+    /// Runs the start function described by `orb` (already validated) on
+    /// the channel path `lpum` (one bit, e.g. `0x80`). The first CCW is
+    /// fetched at the ORB channel-program address.
     pub fn start(
         &self,
         mem: &dyn GuestMemory,
         orb: &Orb,
+        lpum: u8,
         dev: &mut dyn CcwDevice,
         hooks: &mut dyn EngineHooks,
     ) -> Completion {
-        self.resume(mem, orb, orb.cpa, dev, hooks)
+        self.resume(mem, orb, CcwAddress::new(orb.cpa), lpum, dev, hooks)
     }
 
-    /// Resumes a suspended program (RESUME SUBCHANNEL) by refetching the CCW at
-    /// `ccw_addr` (the suspended CCW, `Completion::cpa - 8`). If its S flag is
-    /// still one the program suspends again.
+    /// Resumes a suspended program (RESUME SUBCHANNEL) on the channel path
+    /// `lpum` by refetching the CCW at `ccw_addr` (the suspended CCW:
+    /// [`CcwAddress::before_scsw_cpa`] of the SCSW CCW address). If its S
+    /// flag is still one the program suspends again. Like any CCW address,
+    /// `ccw_addr` is checked when the CCW is fetched.
     pub fn resume(
         &self,
         mem: &dyn GuestMemory,
         orb: &Orb,
-        ccw_addr: u32,
+        ccw_addr: CcwAddress,
+        lpum: u8,
         dev: &mut dyn CcwDevice,
         hooks: &mut dyn EngineHooks,
     ) -> Completion {
-        dev.program_start();
+        dev.program_start(lpum);
         let c = self.run(mem, orb, ccw_addr, dev, hooks);
         dev.program_end(match c.ending {
             Ending::Completed => ProgramEnd::Completed,
@@ -311,134 +232,80 @@ impl Engine {
         &self,
         mem: &dyn GuestMemory,
         orb: &Orb,
-        first: u32,
+        first: CcwAddress,
         dev: &mut dyn CcwDevice,
         hooks: &mut dyn EngineHooks,
     ) -> Completion {
-        let ctx = Ctx::new(orb, self.limits);
+        let controls = ProgramControls::from_orb(orb);
+        let mut walker = ProgramWalker::new(controls, self.limits, first);
         let mut r = Run {
-            ccws: 0,
-            idle: 0,
             pci: false,
             dstat: DeviceStatus::new(),
             last: None,
         };
-        let mut addr = u64::from(first);
-        let mut first_ccw = true;
-        let mut via_tic = false;
         loop {
-            if let Some((last, residual)) = r.last {
-                if !via_tic {
-                    if let Some(how) = hooks.stop_requested() {
-                        return r.done(cpa_after(last), residual, r.dstat, r.cstat(), Ending::Stopped(how));
-                    }
+            if let Some((cpa, residual)) = r.last {
+                if let Some(how) = hooks.stop_requested() {
+                    return r.done(&walker, cpa, residual, r.dstat, r.cstat(), Ending::Stopped(how));
                 }
             }
-            if r.ccws >= ctx.limits.max_ccws || r.idle >= ctx.limits.max_idle_ccws {
-                return r.checked(CheckCause::WorkLimit, cpa_after(addr), 0, None);
-            }
-            r.ccws += 1;
-            let ccw = match fetch_ccw(mem, &ctx, addr) {
-                Ok(c) => c,
-                Err(cause) => return r.checked(cause, cpa_after(addr), 0, None),
+            let w = match walker.next(mem) {
+                Ok(w) => w,
+                Err(c) => return r.checked(&walker, c.cause, c.cpa(), c.count, None),
             };
-            tracing::trace!(
-                addr,
-                cmd = ccw.cmd,
-                flags = ccw.flags.into_bits(),
-                count = ccw.count,
-                cda = ccw.cda,
-                "ccw"
-            );
-            if ccw.is_tic() {
-                let bad = if first_ccw {
-                    Some(CheckCause::FirstCcwTic)
-                } else if via_tic {
-                    Some(CheckCause::TicToTic)
-                } else {
-                    None
-                };
-                match bad.map_or_else(|| tic_target(&ctx, &ccw), Err) {
-                    Ok(target) => {
-                        r.idle = r.idle.saturating_add(1);
-                        via_tic = true;
-                        addr = target;
-                        continue;
-                    }
-                    Err(cause) => return r.checked(cause, cpa_after(addr), 0, None),
-                }
-            }
-            first_ccw = false;
-            via_tic = false;
-            if ccw.cmd & 0x0f == 0 {
-                return r.checked(CheckCause::InvalidCommandCode, cpa_after(addr), ccw.count, None);
-            }
-            if ccw.flags.suspend() {
-                if !ctx.suspend {
-                    return r.checked(CheckCause::SuspendNotAllowed, cpa_after(addr), ccw.count, None);
-                }
+            let cpa = w.scsw_cpa();
+            if w.ccw.flags.suspend() {
+                // The walker let the S flag through: ORB S is one and this
+                // is a command boundary.
                 if hooks.resume_pending() {
                     // Resume pending: the flag is not honoured this time.
-                    tracing::trace!(addr, "suspend flag passed: resume pending");
+                    tracing::trace!(cpa, "suspend flag passed: resume pending");
                 } else {
                     return r.done(
-                        cpa_after(addr),
-                        ccw.count,
+                        &walker,
+                        cpa,
+                        w.ccw.count,
                         DeviceStatus::new(),
                         SubchannelStatus::new(),
                         Ending::Suspended,
                     );
                 }
             }
-            if let Err(cause) = validate_ccw(&ctx, &ccw, false) {
-                return r.checked(cause, cpa_after(addr), ccw.count, None);
-            }
-            if ccw.is_read_backward() {
+            if w.ccw.is_read_backward() {
                 return Completion {
                     sense: DeviceResult::COMMAND_REJECT.sense,
                     ..r.done(
-                        cpa_after(addr),
-                        ccw.count,
+                        &walker,
+                        cpa,
+                        w.ccw.count,
                         DeviceResult::COMMAND_REJECT.status,
                         SubchannelStatus::new(),
                         Ending::Completed,
                     )
                 };
             }
-            if ccw.flags.pci() {
+            if w.ccw.flags.pci() {
                 r.pci = true;
-                hooks.pci(cpa_after(addr));
+                hooks.pci(cpa);
             }
-            let budget = ctx.limits.max_ccws.saturating_sub(r.ccws);
-            let (res, out) = execute(mem, &mut *hooks, ctx, addr, &ccw, dev, budget);
-            r.ccws = r.ccws.saturating_add(out.ccws);
+            let (res, out) = execute(mem, &mut *hooks, &mut walker, &w, dev);
             r.pci |= out.pci;
             if out.moved > 0 {
-                r.idle = 0;
-            } else {
-                r.idle = r.idle.saturating_add(1);
+                walker.data_moved();
             }
+            let end_cpa = cpa_after(out.ccw_addr);
             match (out.stop, res) {
-                (Some(StreamStop::Check { cause, cpa, count }), res) => return r.checked(cause, cpa, count, res),
+                (Some(StreamStop::Check { cause, cpa, count }), res) => {
+                    return r.checked(&walker, cause, cpa, count, res)
+                }
                 (Some(StreamStop::Stopped(how)), res) => {
                     let dstat = res.map_or(DeviceStatus::new(), |d| d.status);
-                    return r.done(
-                        cpa_after(out.ccw_addr),
-                        out.residual,
-                        dstat,
-                        r.cstat(),
-                        Ending::Stopped(how),
-                    );
+                    return r.done(&walker, end_cpa, out.residual, dstat, r.cstat(), Ending::Stopped(how));
                 }
                 (None, None) => {
                     // Unreachable: the device is called whenever the stream
                     // did not fail; treated as a check for robustness.
-                    return r.checked(
-                        CheckCause::InvalidDataAddress,
-                        cpa_after(out.ccw_addr),
-                        out.residual,
-                        None,
-                    );
+                    return r.checked(&walker, CheckCause::InvalidDataAddress, end_cpa, out.residual, None);
                 }
                 (None, Some(res)) => {
                     let st = res.status;
@@ -446,14 +313,15 @@ impl Engine {
                     // A command rejected before any transfer (UC, stream
                     // untouched) has no length to judge either.
                     let rejected = st.unit_check() && !out.touched;
-                    let il = st.channel_end() && !rejected && incorrect_length(&ctx, &out);
+                    let il = st.channel_end() && !rejected && incorrect_length(walker.controls(), &out);
                     let unusual = st.unit_check() || st.unit_exception() || st.attention() || st.busy();
                     let chain = out.ccw.flags.cc() && !il && !unusual && st.channel_end() && st.device_end();
                     if !chain {
                         return Completion {
                             sense: res.sense,
                             ..r.done(
-                                cpa_after(out.ccw_addr),
+                                &walker,
+                                end_cpa,
                                 out.residual,
                                 st,
                                 SubchannelStatus::new().with_incorrect_length(il),
@@ -462,8 +330,8 @@ impl Engine {
                         };
                     }
                     r.dstat = st;
-                    r.last = Some((out.ccw_addr, out.residual));
-                    addr = out.ccw_addr + if st.status_modifier() { 16 } else { 8 };
+                    r.last = Some((end_cpa, out.residual));
+                    walker.chain_command(st.status_modifier());
                 }
             }
         }
@@ -475,29 +343,27 @@ impl Engine {
 fn execute(
     mem: &dyn GuestMemory,
     hooks: &mut dyn EngineHooks,
-    ctx: Ctx,
-    addr: u64,
-    ccw: &Ccw,
+    walker: &mut ProgramWalker,
+    first: &WalkedCcw,
     dev: &mut dyn CcwDevice,
-    budget: u32,
 ) -> (Option<DeviceResult>, StreamOutcome) {
-    let mut s = DataStream::new(mem, hooks, ctx, addr, *ccw, budget);
+    let mut s = DataStream::new(mem, walker, hooks, first);
     s.open();
     let res = if s.failed() {
         None
     } else {
-        Some(dev.execute(ccw, &mut s))
+        Some(dev.execute(&first.ccw, &mut s))
     };
     (res, s.finish())
 }
 
 /// Whether the ending of a command is an incorrect-length condition that
 /// SLI (or the immediate-operation rules) do not suppress.
-fn incorrect_length(ctx: &Ctx, out: &StreamOutcome) -> bool {
+fn incorrect_length(controls: &ProgramControls, out: &StreamOutcome) -> bool {
     let f = out.ccw.flags;
     let sli = f.sli() && !f.cd();
     if !out.touched {
-        return ctx.format == CcwFormat::Format1 && !ctx.ils && out.ccw.count != 0 && !sli;
+        return controls.format == CcwFormat::Format1 && !controls.ils && out.ccw.count != 0 && !sli;
     }
     (out.residual != 0 || out.wanted_more) && !sli
 }

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::ccw::{CcwFlags, CMD_TIC};
+use crate::ccw::{Ccw, CMD_TIC};
+use crate::hooks::NoHooks;
 use crate::memory::{StorageKey, VecMemory};
-use crate::mock::{Action, ScriptedDevice, Step};
+use crate::mock::flags::{CC, CD, IDA, MIDA, PCI, SKIP, SLI, SUSP};
+use crate::mock::{ccw0, ccw1, Action, ScriptedDevice, Step};
 use crate::orb::OrbControls;
 
 const PROG: u32 = 0x1000;
@@ -16,35 +18,6 @@ const READ: u8 = 0x02;
 const WRITE: u8 = 0x01;
 const NOP: u8 = 0x03;
 const SENSE: u8 = 0x04;
-
-const CD: u8 = 0x80;
-const CC: u8 = 0x40;
-const SLI: u8 = 0x20;
-const SKIP: u8 = 0x10;
-const PCI: u8 = 0x08;
-const IDA: u8 = 0x04;
-const SUSP: u8 = 0x02;
-const MIDA: u8 = 0x01;
-
-fn ccw1(cmd: u8, flags: u8, count: u16, cda: u32) -> [u8; 8] {
-    Ccw {
-        cmd,
-        flags: CcwFlags::from_bits(flags),
-        count,
-        cda,
-    }
-    .to_format1()
-    .to_be_bytes()
-}
-
-fn ccw0(cmd: u8, flags: u8, count: u16, cda: u32) -> [u8; 8] {
-    crate::ccw::Ccw0::new()
-        .with_cmd(cmd)
-        .with_cda(cda)
-        .with_flags(CcwFlags::from_bits(flags))
-        .with_count(count)
-        .to_be_bytes()
-}
 
 fn mem_with(ccws: &[[u8; 8]]) -> Arc<VecMemory> {
     let m = Arc::new(VecMemory::new(0x10000));
@@ -71,7 +44,7 @@ fn orb0() -> Orb {
 }
 
 fn run(mem: &VecMemory, orb: &Orb, dev: &mut ScriptedDevice) -> Completion {
-    Engine::default().start(mem, orb, dev, &mut NoHooks)
+    Engine::default().start(mem, orb, 0x80, dev, &mut NoHooks)
 }
 
 fn done(cpa: u32, count: u16, dstat: u8, cstat: u8, ccws: u32) -> Completion {
@@ -456,7 +429,7 @@ fn pci_flag_calls_hook_and_sets_pci_status() {
     ]);
     let mut hooks = Recorder::default();
     let mut dev = ScriptedDevice::new(vec![Step::ok(vec![]), Step::ok(vec![Action::Write(vec![1, 2])])]);
-    let c = Engine::default().start(&*m, &orb1(), &mut dev, &mut hooks);
+    let c = Engine::default().start(&*m, &orb1(), 0x80, &mut dev, &mut hooks);
     assert_eq!(c, done(PROG + 24, 0, CE_DE, 0x80, 3));
     assert_eq!(hooks.pcis, vec![PROG + 8, PROG + 24]);
 }
@@ -471,7 +444,7 @@ fn stop_request_between_ccws_ends_program() {
         ..Recorder::default()
     };
     let mut dev = ScriptedDevice::default();
-    let c = Engine::default().start(&*m, &orb1(), &mut dev, &mut hooks);
+    let c = Engine::default().start(&*m, &orb1(), 0x80, &mut dev, &mut hooks);
     assert_eq!(
         c,
         Completion {
@@ -490,7 +463,7 @@ fn stop_request_between_data_chained_ccws_fails_stream() {
         ..Recorder::default()
     };
     let mut dev = ScriptedDevice::new(vec![Step::ok(vec![Action::Write(vec![1; 4])])]);
-    let c = Engine::default().start(&*m, &orb1(), &mut dev, &mut hooks);
+    let c = Engine::default().start(&*m, &orb1(), 0x80, &mut dev, &mut hooks);
     assert_eq!(
         c,
         Completion {
@@ -500,6 +473,33 @@ fn stop_request_between_data_chained_ccws_fails_stream() {
     );
     assert_eq!(dev.log[0].written, 2);
     assert!(dev.log[0].failed);
+}
+
+#[test]
+fn start_and_resume_tell_the_device_the_lpum() {
+    let m = mem_with(&[ccw1(NOP, CC, 0, 0), ccw1(NOP, SUSP, 0, 0)]);
+    let mut dev = ScriptedDevice::default();
+    let e = Engine::default();
+    let c = e.start(&*m, &orb_s(), 0x20, &mut dev, &mut NoHooks);
+    assert_eq!((dev.starts, dev.lpum), (1, Some(0x20)));
+    e.resume(
+        &*m,
+        &orb_s(),
+        CcwAddress::before_scsw_cpa(c.cpa),
+        0x04,
+        &mut dev,
+        &mut NoHooks,
+    );
+    assert_eq!((dev.starts, dev.lpum), (2, Some(0x04)));
+}
+
+#[test]
+fn resume_at_a_misaligned_address_is_program_check() {
+    let m = mem_with(&[ccw1(NOP, 0, 0, 0)]);
+    let mut dev = ScriptedDevice::default();
+    let c = Engine::default().resume(&*m, &orb_s(), CcwAddress::new(PROG + 4), 0x80, &mut dev, &mut NoHooks);
+    assert_eq!(c, checked(CheckCause::CcwAddressSpecification, PROG + 12, 0, 0, 1));
+    assert!(dev.log.is_empty());
 }
 
 fn orb_s() -> Orb {
@@ -514,7 +514,7 @@ fn suspend_flag_suspends_before_the_ccw_and_resume_continues() {
     let m = mem_with(&[ccw1(NOP, CC, 0, 0), ccw1(READ, SUSP, 2, DATA)]);
     let mut dev = ScriptedDevice::new(vec![Step::ok(vec![]), Step::ok(vec![Action::Write(vec![6, 6])])]);
     let e = Engine::default();
-    let c = e.start(&*m, &orb_s(), &mut dev, &mut NoHooks);
+    let c = e.start(&*m, &orb_s(), 0x80, &mut dev, &mut NoHooks);
     assert_eq!(
         c,
         Completion {
@@ -525,13 +525,27 @@ fn suspend_flag_suspends_before_the_ccw_and_resume_continues() {
     assert_eq!(dev.log.len(), 1);
     assert_eq!(dev.ends, vec![ProgramEnd::Suspended]);
     // Resume with the S flag still one: suspends again, device untouched.
-    let again = e.resume(&*m, &orb_s(), c.cpa - 8, &mut dev, &mut NoHooks);
+    let again = e.resume(
+        &*m,
+        &orb_s(),
+        CcwAddress::before_scsw_cpa(c.cpa),
+        0x80,
+        &mut dev,
+        &mut NoHooks,
+    );
     assert_eq!(again.ending, Ending::Suspended);
     assert_eq!(again.cpa, PROG + 16);
     assert_eq!(dev.log.len(), 1);
     // The program clears the flag and resumes.
     m.store(u64::from(PROG) + 8, &ccw1(READ, 0, 2, DATA)).unwrap();
-    let fin = e.resume(&*m, &orb_s(), c.cpa - 8, &mut dev, &mut NoHooks);
+    let fin = e.resume(
+        &*m,
+        &orb_s(),
+        CcwAddress::before_scsw_cpa(c.cpa),
+        0x80,
+        &mut dev,
+        &mut NoHooks,
+    );
     assert_eq!(fin, done(PROG + 16, 0, CE_DE, 0, 1));
     assert_eq!(m.fetch(u64::from(DATA), 2).unwrap(), vec![6, 6]);
     assert_eq!(dev.starts, 3);
@@ -907,10 +921,10 @@ fn work_limit_bounds_idle_ccws_exactly() {
         ccw1(NOP, CC, 0, 0),
         ccw1(NOP, 0, 0, 0),
     ]);
-    let c = Engine::new(limits).start(&*four, &orb1(), &mut ScriptedDevice::default(), &mut NoHooks);
+    let c = Engine::new(limits).start(&*four, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
     assert_eq!(c, done(PROG + 32, 0, CE_DE, 0, 4));
     let five = mem_with(&[ccw1(NOP, CC, 0, 0); 5]);
-    let c = Engine::new(limits).start(&*five, &orb1(), &mut ScriptedDevice::default(), &mut NoHooks);
+    let c = Engine::new(limits).start(&*five, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
     assert_eq!(c, checked(CheckCause::WorkLimit, PROG + 40, 0, 0, 4));
 }
 
@@ -923,7 +937,7 @@ fn work_limit_bounds_total_ccws_of_a_data_loop() {
         max_ccws: 10,
     };
     let mut dev = ScriptedDevice::default().with_fallback(Step::ok(vec![Action::Write(vec![1])]));
-    let c = Engine::new(limits).start(&*m, &orb1(), &mut dev, &mut NoHooks);
+    let c = Engine::new(limits).start(&*m, &orb1(), 0x80, &mut dev, &mut NoHooks);
     assert_eq!(c, checked(CheckCause::WorkLimit, PROG + 8, 0, 0, 10));
     assert_eq!(dev.log.len(), 5);
 }

@@ -16,6 +16,8 @@
 
 use bitfield_struct::bitfield;
 
+use crate::address::GuestAddr;
+
 /// Size in bytes of a format-1 IDAW.
 pub const IDAW1_LEN: u64 = 4;
 /// Size in bytes of a format-2 IDAW.
@@ -54,6 +56,17 @@ impl Idaw1 {
     pub const fn is_valid(self) -> bool {
         !self.reserved()
     }
+
+    /// The data address (bits 1–31) as a 31-bit address; `None` when the
+    /// IDAW is invalid (bit 0 one).
+    #[must_use]
+    pub const fn data_address(self) -> Option<GuestAddr> {
+        if self.is_valid() {
+            Some(GuestAddr::from_u31(self.addr()))
+        } else {
+            None
+        }
+    }
 }
 
 /// A format-2 IDAW (64-bit address, 4K or 2K blocks).
@@ -75,6 +88,12 @@ impl Idaw2 {
     #[must_use]
     pub const fn to_be_bytes(self) -> [u8; 8] {
         self.into_bits().to_be_bytes()
+    }
+
+    /// The data address as a 64-bit address.
+    #[must_use]
+    pub const fn data_address(self) -> GuestAddr {
+        GuestAddr::from_u64(self.addr())
     }
 }
 
@@ -126,6 +145,12 @@ impl Midaw {
     #[must_use]
     pub const fn is_valid(self) -> bool {
         self.reserved() == 0 && self.flags().reserved() == 0 && self.count() != 0
+    }
+
+    /// The data address (bits 64–127) as a 64-bit address.
+    #[must_use]
+    pub const fn data_address(self) -> GuestAddr {
+        GuestAddr::from_u64(self.addr())
     }
 
     /// Whether the data area crosses a 4K boundary.
@@ -196,12 +221,15 @@ mod tests {
         let w = Idaw1::from_be_bytes([0x7f, 0xff, 0xf8, 0x00]);
         assert!(w.is_valid());
         assert_eq!(w.addr(), 0x7fff_f800);
+        assert_eq!(w.data_address().map(GuestAddr::get), Some(0x7fff_f800));
+        assert_eq!(Idaw1::from_be_bytes([0x80, 0, 0x10, 0]).data_address(), None);
     }
 
     #[test]
     fn idaw2_holds_64bit_address() {
         let w = Idaw2::from_be_bytes([0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x20, 0x00]);
         assert_eq!(w.addr(), 0x1_0000_2000);
+        assert_eq!(w.data_address().get(), 0x1_0000_2000);
     }
 
     #[test]

@@ -5,13 +5,62 @@
 //! on the [`DataStream`] (reads and writes of given lengths, or stores into
 //! guest storage, as a CPU racing the channel would do) and the
 //! [`DeviceResult`] to end the command with. It records what it saw.
+//!
+//! [`ccw1`], [`ccw0`] and the [`flags`] constants build stored channel
+//! programs for tests.
 
 use std::sync::Arc;
 
-use crate::ccw::Ccw;
+use crate::ccw::{Ccw, Ccw0, CcwFlags};
 use crate::datastream::DataStream;
-use crate::device::{CcwDevice, DeviceResult, ProgramEnd};
+use crate::device::{CcwDevice, DeviceResult};
+use crate::hooks::ProgramEnd;
 use crate::memory::{AccessKey, GuestMemory};
+
+/// CCW flag bytes (PoO chapter 15, "Channel-Command Word": flag bits in
+/// order CD, CC, SLI, SKP, PCI, IDA, S, MIDA).
+pub mod flags {
+    /// Chain data.
+    pub const CD: u8 = 0x80;
+    /// Chain command.
+    pub const CC: u8 = 0x40;
+    /// Suppress length indication.
+    pub const SLI: u8 = 0x20;
+    /// Skip.
+    pub const SKIP: u8 = 0x10;
+    /// Program-controlled interruption.
+    pub const PCI: u8 = 0x08;
+    /// Indirect data addressing.
+    pub const IDA: u8 = 0x04;
+    /// Suspend.
+    pub const SUSP: u8 = 0x02;
+    /// Modified indirect data addressing.
+    pub const MIDA: u8 = 0x01;
+}
+
+/// A stored format-1 CCW.
+#[must_use]
+pub fn ccw1(cmd: u8, flags: u8, count: u16, cda: u32) -> [u8; 8] {
+    Ccw {
+        cmd,
+        flags: CcwFlags::from_bits(flags),
+        count,
+        cda,
+    }
+    .to_format1()
+    .to_be_bytes()
+}
+
+/// A stored format-0 CCW (`cda` keeps its low 24 bits).
+#[must_use]
+pub fn ccw0(cmd: u8, flags: u8, count: u16, cda: u32) -> [u8; 8] {
+    Ccw0::new()
+        .with_cmd(cmd)
+        .with_cda(cda & 0x00ff_ffff)
+        .with_flags(CcwFlags::from_bits(flags))
+        .with_count(count)
+        .to_be_bytes()
+}
 
 /// One thing the device does during a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +137,8 @@ pub struct ScriptedDevice {
     pub log: Vec<Executed>,
     /// Number of `program_start` calls.
     pub starts: u32,
+    /// The LPUM of the last `program_start` call.
+    pub lpum: Option<u8>,
     /// Every `program_end` call, in order.
     pub ends: Vec<ProgramEnd>,
 }
@@ -98,6 +149,7 @@ impl std::fmt::Debug for ScriptedDevice {
             .field("next", &self.next)
             .field("log", &self.log)
             .field("starts", &self.starts)
+            .field("lpum", &self.lpum)
             .field("ends", &self.ends)
             .finish_non_exhaustive()
     }
@@ -129,8 +181,9 @@ impl ScriptedDevice {
 }
 
 impl CcwDevice for ScriptedDevice {
-    fn program_start(&mut self) {
+    fn program_start(&mut self, lpum: u8) {
         self.starts += 1;
+        self.lpum = Some(lpum);
     }
 
     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {

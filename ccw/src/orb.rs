@@ -7,6 +7,7 @@
 
 use bitfield_struct::bitfield;
 
+use crate::address::{AddrLimit, GuestAddr};
 use crate::ccw::CcwFormat;
 
 /// ORB word 1: the control fields, in PoO bit order.
@@ -145,7 +146,7 @@ impl Orb {
         if self.ctrl.reserved() != 0 {
             return Err(OrbError::ReservedControls);
         }
-        if self.cpa & 0x8000_0000 != 0 {
+        if self.program_address().is_none() {
             return Err(OrbError::CpaBit0);
         }
         if self.ctrl.transport_mode() {
@@ -155,6 +156,15 @@ impl Orb {
             return Err(OrbError::ReservedExtension);
         }
         Ok(())
+    }
+
+    /// The channel-program address (word 2) as a 31-bit address; `None`
+    /// when bit 0 is one (an invalid ORB). The first CCW of the program is
+    /// fetched there, where its alignment and the format-0 limit are
+    /// checked (see [`crate::CcwAddress`]).
+    #[must_use]
+    pub const fn program_address(&self) -> Option<GuestAddr> {
+        GuestAddr::new(self.cpa as u64, AddrLimit::Bits31)
     }
 
     /// CCW format selected by F.
@@ -205,6 +215,20 @@ mod tests {
     fn validate_all_ones_orb_is_invalid() {
         let orb = Orb::decode(&[0xff; 32]).unwrap();
         assert_eq!(orb.validate(), Err(OrbError::ReservedControls));
+    }
+
+    #[test]
+    fn program_address_is_31_bit() {
+        let orb = Orb {
+            cpa: 0x7fff_fff8,
+            ..Orb::default()
+        };
+        assert_eq!(orb.program_address().map(GuestAddr::get), Some(0x7fff_fff8));
+        let orb = Orb {
+            cpa: 0x8000_0000,
+            ..Orb::default()
+        };
+        assert_eq!(orb.program_address(), None);
     }
 
     #[test]

@@ -185,19 +185,9 @@ mod tests {
 
     #[test]
     fn engine_runs_a_program_in_vm_memory() {
-        use crate::mock::{Action, ScriptedDevice, Step};
-        use crate::{Ccw, CcwFlags, Ending, Engine, NoHooks, Orb, OrbControls};
+        use crate::mock::{ccw1 as ccw, Action, ScriptedDevice, Step};
+        use crate::{Ending, Engine, NoHooks, Orb, OrbControls};
         let m = mem(0x4000);
-        let ccw = |cmd, flags, count, cda| {
-            Ccw {
-                cmd,
-                flags: CcwFlags::from_bits(flags),
-                count,
-                cda,
-            }
-            .to_format1()
-            .to_be_bytes()
-        };
         m.write(0x1000, &ccw(0x02, 0x80, 2, 0x2000), AccessKey::ZERO).unwrap();
         m.write(0x1008, &ccw(0x00, 0x00, 2, 0x3ffe), AccessKey::ZERO).unwrap();
         let orb = Orb {
@@ -206,7 +196,7 @@ mod tests {
             ..Orb::default()
         };
         let mut dev = ScriptedDevice::new(vec![Step::ok(vec![Action::Write(vec![1, 2, 3, 4])])]);
-        let c = Engine::default().start(&m, &orb, &mut dev, &mut NoHooks);
+        let c = Engine::default().start(&m, &orb, 0x80, &mut dev, &mut NoHooks);
         assert_eq!(c.ending, Ending::Completed);
         assert_eq!(c.cpa, 0x1010);
         assert_eq!(c.count, 0);

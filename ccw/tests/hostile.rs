@@ -6,40 +6,16 @@
 use std::sync::Arc;
 
 use zcss_ccw::ccw::CMD_TIC;
-use zcss_ccw::engine::CheckCause;
-use zcss_ccw::mock::{Action, ScriptedDevice, Step};
+use zcss_ccw::mock::flags::{CC, CD, IDA, SLI};
+use zcss_ccw::mock::{ccw0, ccw1, Action, ScriptedDevice, Step};
 use zcss_ccw::{
-    Ccw, CcwFlags, Completion, DeviceStatus, Ending, Engine, GuestMemory, Limits, NoHooks, Orb, OrbControls,
+    CheckCause, Completion, DeviceStatus, Ending, Engine, GuestMemory, Limits, NoHooks, Orb, OrbControls,
     SubchannelStatus, VecMemory,
 };
 
 const SIZE: u64 = 0x10_0000;
 const READ: u8 = 0x02;
 const NOP: u8 = 0x03;
-const CD: u8 = 0x80;
-const CC: u8 = 0x40;
-const SLI: u8 = 0x20;
-const IDA: u8 = 0x04;
-
-fn ccw1(cmd: u8, flags: u8, count: u16, cda: u32) -> [u8; 8] {
-    Ccw {
-        cmd,
-        flags: CcwFlags::from_bits(flags),
-        count,
-        cda,
-    }
-    .to_format1()
-    .to_be_bytes()
-}
-
-fn ccw0(cmd: u8, flags: u8, count: u16, cda: u32) -> [u8; 8] {
-    zcss_ccw::Ccw0::new()
-        .with_cmd(cmd)
-        .with_cda(cda)
-        .with_flags(CcwFlags::from_bits(flags))
-        .with_count(count)
-        .to_be_bytes()
-}
 
 /// A program: CCWs placed at given addresses, extra storage contents, ORB.
 struct Case {
@@ -125,7 +101,7 @@ fn run_case(c: &Case, limits: Limits) -> (Completion, ScriptedDevice, Arc<VecMem
     let mut dev = ScriptedDevice::new(c.device.clone())
         .with_fallback(c.fallback.clone())
         .with_memory(mem.clone());
-    let comp = Engine::new(limits).start(&*mem, &c.orb, &mut dev, &mut NoHooks);
+    let comp = Engine::new(limits).start(&*mem, &c.orb, 0x80, &mut dev, &mut NoHooks);
     (comp, dev, mem)
 }
 
@@ -475,7 +451,7 @@ fn sixty_five_thousand_data_ccws_run_to_completion() {
             .unwrap();
     }
     let mut dev = ScriptedDevice::default().with_fallback(Step::ok(vec![Action::Write(vec![1])]));
-    let comp = Engine::default().start(&mem, &f1(0x1000), &mut dev, &mut NoHooks);
+    let comp = Engine::default().start(&mem, &f1(0x1000), 0x80, &mut dev, &mut NoHooks);
     assert_eq!(comp.ending, Ending::Completed);
     assert_eq!(comp.ccws, n);
     assert_eq!(comp.cpa, 0x1000 + 8 * n);
@@ -562,7 +538,7 @@ fn guest_memory_trait_object_is_used() {
     // The engine works through &dyn GuestMemory; a zero-sized storage ends at once.
     let mem = VecMemory::new(0);
     assert_eq!(mem.size(), 0);
-    let comp = Engine::default().start(&mem, &f1(0), &mut ScriptedDevice::default(), &mut NoHooks);
+    let comp = Engine::default().start(&mem, &f1(0), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
     assert_eq!(comp.check, Some(CheckCause::InvalidCcwAddress));
     assert_eq!(comp.cpa, 8);
 }

@@ -21,7 +21,6 @@ use crate::css::stop_code;
 use crate::ctx::IoCtx;
 use crate::error::{Cc, InsnResult};
 use crate::observer::Insn;
-use crate::passthrough::PtAnswer;
 use crate::slot::PtRequest;
 use crate::Css;
 
@@ -39,22 +38,15 @@ impl Css {
             };
             let passthrough = st.is_passthrough();
             if passthrough {
-                let (locked, answer) = sh.pt_request(sch, ctx.mem, st, PtRequest::Clear);
+                let (locked, token) = match sh.pt_request(sch, ctx.mem, st, PtRequest::Clear) {
+                    Ok(accepted) => accepted,
+                    Err(cc) => return Ok(cc),
+                };
                 st = locked;
-                match answer {
-                    PtAnswer::Accepted(token) => {
-                        if let Some(pt) = st.pt.as_mut() {
-                            pt.token = token;
-                            pt.esw = None;
-                            pt.drop_waiting();
-                        }
-                    }
-                    PtAnswer::Failed(mask) => {
-                        drop(st);
-                        sh.wake_iscs(mask);
-                        return Ok(Cc::Zero);
-                    }
-                    PtAnswer::Refused(cc) => return Ok(cc),
+                if let Some(pt) = st.pt.as_mut() {
+                    pt.token = token;
+                    pt.esw = None;
+                    pt.drop_waiting();
                 }
             }
             sh.withdraw(sch.sid, &mut st);

@@ -9,10 +9,11 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use zcss_ccw::crw::Crw;
-use zcss_ccw::engine::{Engine, Limits};
+use zcss_ccw::engine::Engine;
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
+use zcss_ccw::walker::Limits;
 use zcss_ccw::Sense;
 
 use crate::adapter::AdapterInterruptions;

@@ -103,6 +103,7 @@ impl Shared {
                     break;
                 }
                 let orb = st.orb;
+                let lpum = st.pmcw.lpum;
                 let resume_at = resume.then(|| st.scsw.cpa.wrapping_sub(8));
                 drop(st);
                 let completion = {
@@ -112,7 +113,7 @@ impl Shared {
                     };
                     sch.dev
                         .lock()
-                        .run_program(&self.engine, mem, &orb, resume_at, &mut hooks)
+                        .run_program(&self.engine, mem, &orb, resume_at, lpum, &mut hooks)
                 };
                 st = sch.state.lock();
                 if st.generation != generation {

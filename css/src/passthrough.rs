@@ -100,30 +100,22 @@ impl SchState {
     }
 }
 
-/// How a passthrough device answered HALT, CLEAR or CANCEL SUBCHANNEL.
-pub(crate) enum PtAnswer {
-    /// The host accepted (cc 0): the caller posts the function.
-    Accepted(u64),
-    /// The host failed without a condition code: cc 0 and the
-    /// unit-exception status (already made pending; wake the ISCs of the
-    /// mask once the state lock is released).
-    Failed(u8),
-    /// The host's condition code (1, 2 or 3), or the device went away.
-    Refused(Cc),
-}
-
 impl Shared {
-    /// Sends HALT, CLEAR or CANCEL SUBCHANNEL to the passthrough device of
-    /// `sch` (whose state lock `st` the caller held). Returns the answer
-    /// with the state locked again; a device that went away meanwhile is
-    /// cc 3.
+    /// Sends RESUME, HALT, CLEAR or CANCEL SUBCHANNEL to the passthrough
+    /// device of `sch` (whose state lock `st` the caller held).
+    ///
+    /// `Ok` is the host's acceptance (cc 0): the state is locked again and
+    /// the request's token given, for the caller to post the function.
+    /// `Err` is the instruction's condition code, final: the host's cc 1,
+    /// 2 or 3 (3 also when the device went away meanwhile), or cc 0 after a
+    /// host failure, whose unit-exception status is then already pending.
     pub fn pt_request<'a>(
         &self,
         sch: &'a Subchannel,
         mem: &dyn GuestMemory,
         st: MutexGuard<'a, SchState>,
         req: PtRequest,
-    ) -> (MutexGuard<'a, SchState>, PtAnswer) {
+    ) -> Result<(MutexGuard<'a, SchState>, u64), Cc> {
         let generation = st.generation;
         let current = st.pt.as_ref().map_or(0, |pt| pt.token);
         let token = match req {
@@ -135,10 +127,10 @@ impl Shared {
         let r = sch.dev.lock().request(req, mem, token);
         let mut st = sch.state.lock();
         if st.generation != generation || !st.operational() {
-            return (st, PtAnswer::Refused(Cc::Three));
+            return Err(Cc::Three);
         }
-        let answer = match r {
-            Ok(()) => PtAnswer::Accepted(token),
+        match r {
+            Ok(()) => Ok((st, token)),
             Err(PassthroughError::HostFailure) => {
                 if req == PtRequest::Clear {
                     self.withdraw(sch.sid, &mut st);
@@ -148,13 +140,15 @@ impl Shared {
                     st.set_fctl(f);
                 }
                 st.host_failure();
-                PtAnswer::Failed(self.queue_interrupt_mask(sch, &mut st))
+                let mask = self.queue_interrupt_mask(sch, &mut st);
+                drop(st);
+                self.wake_iscs(mask);
+                Err(Cc::Zero)
             }
-            Err(PassthroughError::StatusPending) => PtAnswer::Refused(Cc::One),
-            Err(PassthroughError::Busy) => PtAnswer::Refused(Cc::Two),
-            Err(PassthroughError::NotOperational) => PtAnswer::Refused(Cc::Three),
-        };
-        (st, answer)
+            Err(PassthroughError::StatusPending) => Err(Cc::One),
+            Err(PassthroughError::Busy) => Err(Cc::Two),
+            Err(PassthroughError::NotOperational) => Err(Cc::Three),
+        }
     }
 
     /// Before STORE SUBCHANNEL: the passthrough device's current host path

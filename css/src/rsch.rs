@@ -30,7 +30,6 @@ use crate::ctx::IoCtx;
 use crate::device::PassthroughError;
 use crate::error::{Cc, InsnResult};
 use crate::observer::Insn;
-use crate::passthrough::PtAnswer;
 use crate::slot::PtRequest;
 use crate::Css;
 
@@ -65,17 +64,10 @@ impl Css {
             // The program is still running: resume pending makes it pass
             // its next suspend flag.
             if st.is_passthrough() {
-                let (locked, answer) = sh.pt_request(sch, ctx.mem, st, PtRequest::Resume);
-                st = locked;
-                match answer {
-                    PtAnswer::Accepted(_) => {}
-                    PtAnswer::Failed(mask) => {
-                        drop(st);
-                        sh.wake_iscs(mask);
-                        return Ok(Cc::Zero);
-                    }
-                    PtAnswer::Refused(cc) => return Ok(cc),
-                }
+                st = match sh.pt_request(sch, ctx.mem, st, PtRequest::Resume) {
+                    Ok((locked, _)) => locked,
+                    Err(cc) => return Ok(cc),
+                };
             } else {
                 sch.resume.store(true, Ordering::Release);
             }

@@ -4,10 +4,11 @@
 //! ([`PassthroughDevice`], requests to a host subchannel). The rest of the
 //! css calls these methods and never matches on the kind itself.
 
-use zcss_ccw::engine::{Completion, Engine, EngineHooks};
+use zcss_ccw::engine::{Completion, Engine};
 use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::orb::Orb;
-use zcss_ccw::ProgramEnd;
+use zcss_ccw::EngineHooks;
+use zcss_ccw::{CcwAddress, ProgramEnd};
 
 use crate::device::{
     Device, DeviceInfo, NotifyResult, PassthroughDevice, PassthroughError, PassthroughReply, PathState,
@@ -71,19 +72,21 @@ impl DevSlot {
     }
 
     /// Runs (or resumes at `resume_at`) a channel program on an
-    /// interpreted device; `None` when the slot holds none.
+    /// interpreted device over the channel path `lpum`; `None` when the
+    /// slot holds none.
     pub fn run_program(
         &mut self,
         engine: &Engine,
         mem: &dyn GuestMemory,
         orb: &Orb,
         resume_at: Option<u32>,
+        lpum: u8,
         hooks: &mut dyn EngineHooks,
     ) -> Option<Completion> {
         let dev: &mut dyn Device = self.device_mut()?;
         Some(match resume_at {
-            Some(ccw_addr) => engine.resume(mem, orb, ccw_addr, dev, hooks),
-            None => engine.start(mem, orb, dev, hooks),
+            Some(ccw_addr) => engine.resume(mem, orb, CcwAddress::new(ccw_addr), lpum, dev, hooks),
+            None => engine.start(mem, orb, lpum, dev, hooks),
         })
     }
 

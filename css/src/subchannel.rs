@@ -10,8 +10,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
-use zcss_ccw::engine::{Completion, Ending, EngineHooks};
+use zcss_ccw::engine::{Completion, Ending};
 use zcss_ccw::esw::{Ecw, Esw, ExtendedReportWord};
+use zcss_ccw::hooks::EngineHooks;
 use zcss_ccw::orb::Orb;
 use zcss_ccw::pmcw::{Pmcw, PmcwFlags};
 use zcss_ccw::schib::Schib;

@@ -14,7 +14,6 @@ use zcss_ccw::ProgramEnd;
 use crate::ctx::IoCtx;
 use crate::error::{Cc, InsnResult};
 use crate::observer::Insn;
-use crate::passthrough::PtAnswer;
 use crate::slot::PtRequest;
 use crate::Css;
 
@@ -44,17 +43,10 @@ impl Css {
             }
             if st.is_passthrough() {
                 // The host withdraws the function (or says why not).
-                let (locked, answer) = sh.pt_request(sch, ctx.mem, st, PtRequest::Cancel);
-                st = locked;
-                match answer {
-                    PtAnswer::Accepted(_) => {}
-                    PtAnswer::Failed(mask) => {
-                        drop(st);
-                        sh.wake_iscs(mask);
-                        return Ok(Cc::Zero);
-                    }
-                    PtAnswer::Refused(cc) => return Ok(cc),
-                }
+                st = match sh.pt_request(sch, ctx.mem, st, PtRequest::Cancel) {
+                    Ok((locked, _)) => locked,
+                    Err(cc) => return Ok(cc),
+                };
             }
             st.set_fctl(FunctionControl::new());
             st.set_actl(ActivityControl::new());

@@ -29,6 +29,19 @@ fn tsch_normal_ending_stores_format1_esw() {
     assert_eq!(irb.esw.to_be_bytes()[4..], [0u8; 16]);
 }
 
+#[test]
+fn start_runs_the_program_on_the_lpum_path() {
+    let m = Machine::new(1);
+    m.enable(gr1(0), 3);
+    assert_eq!(m.ctl[0].with_state(|s| s.lpum), None);
+    assert_eq!(m.start(gr1(0), 1, 0x03, 0x20, 0), Ok(Cc::Zero));
+    assert_eq!(
+        m.ctl[0].with_state(|s| s.lpum),
+        Some(0x80),
+        "the device saw the path LPUM names"
+    );
+}
+
 /// A passthrough program that ends with `cstat`; returns the IRB.
 fn passthrough_ending(cstat: SubchannelStatus) -> zcss_ccw::irb::Irb {
     let m = Machine::new(0);

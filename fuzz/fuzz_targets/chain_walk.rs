@@ -12,10 +12,9 @@ use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use zcss_ccw::engine::CheckCause;
 use zcss_ccw::mock::{Action, ScriptedDevice, Step};
 use zcss_ccw::{
-    Ccw, DeviceResult, DeviceStatus, Ending, Engine, EngineHooks, GuestMemory, Limits, Orb, OrbControls, ProgramEnd,
+    Ccw, CheckCause, DeviceResult, DeviceStatus, Ending, Engine, EngineHooks, GuestMemory, Limits, Orb, OrbControls, ProgramEnd,
     Sense, StorageKey, VecMemory,
 };
 
@@ -149,7 +148,7 @@ fuzz_target!(|input: Input| {
         polls: 0,
         stop_after: input.stop_after,
     };
-    let c = Engine::new(limits).start(&*mem, &orb, &mut dev, &mut hooks);
+    let c = Engine::new(limits).start(&*mem, &orb, 0x80, &mut dev, &mut hooks);
 
     // Bounded work.
     assert!(c.ccws <= limits.max_ccws, "{c:?}");

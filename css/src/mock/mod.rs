@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use zcss_ccw::device::{CcwDevice, DeviceResult, ProgramEnd, Sense};
+use zcss_ccw::device::{CcwDevice, DeviceResult, Sense};
+use zcss_ccw::hooks::ProgramEnd;
 use zcss_ccw::senseid::SenseId;
 use zcss_ccw::status::DeviceStatus;
 use zcss_ccw::{Ccw, DataStream};
@@ -53,6 +54,8 @@ pub struct MockState {
     pub commands: Vec<u8>,
     /// Program ends seen.
     pub ends: Vec<ProgramEnd>,
+    /// The channel path (LPUM) of the last program start or resume.
+    pub lpum: Option<u8>,
     /// Subchannel resets seen (clear, disable).
     pub resets: u32,
     /// Times the subchannel was disabled.
@@ -159,6 +162,10 @@ impl MockControl {
 }
 
 impl CcwDevice for MockDevice {
+    fn program_start(&mut self, lpum: u8) {
+        self.state.lock().lpum = Some(lpum);
+    }
+
     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
         let (reply, read, delay) = {
             let mut s = self.state.lock();
