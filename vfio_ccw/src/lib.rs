@@ -9,6 +9,7 @@
 //! * [`host`]: the host backend trait; [`linux`]: the `/dev/vfio` backend.
 #![deny(missing_docs)]
 
+pub mod cp;
 pub mod fsm;
 pub mod host;
 pub mod linux;
