@@ -16,6 +16,7 @@ pub mod linux;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 pub mod passthrough;
+pub mod sim;
 pub mod uapi;
 
 pub use fsm::{Action, Event, State};

@@ -174,3 +174,29 @@ impl SizeOf for VecMemory {
         zcss_ccw::memory::GuestMemory::size(self)
     }
 }
+
+/// A guest whose subchannel `guest_sid` (device number `devno`) is the
+/// device on `host_sid` of `host`, passed through: opened on the
+/// simulated host, attached (cold) and enabled with concurrent sense.
+///
+/// # Panics
+/// If the device cannot be opened or attached.
+#[must_use]
+pub fn passthrough(
+    host: &crate::sim::SimHost,
+    host_sid: SubchannelId,
+    css: Css,
+    guest_sid: SubchannelId,
+    devno: u16,
+    mem_size: u64,
+) -> Guest {
+    let guest = Guest::new(css, mem_size);
+    let backend = host.open(host_sid, guest.mem.clone()).expect("open the host device");
+    let dev = crate::VfioCcw::new(Arc::new(backend));
+    guest
+        .css
+        .attach_passthrough(guest_sid, devno, Box::new(dev), false)
+        .expect("attach the passthrough device");
+    guest.enable(guest_sid, true);
+    guest
+}
