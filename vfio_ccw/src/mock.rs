@@ -36,6 +36,12 @@ impl Guest {
         }
     }
 
+    /// A guest with the given storage.
+    #[must_use]
+    pub fn with_memory(css: Css, mem: Arc<VecMemory>) -> Self {
+        Self { css, mem }
+    }
+
     fn ctx(&self) -> IoCtx<'_> {
         IoCtx::new(&*self.mem)
     }
@@ -199,4 +205,179 @@ pub fn passthrough(
         .expect("attach the passthrough device");
     guest.enable(guest_sid, true);
     guest
+}
+
+/// What a guest saw of one channel program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// START SUBCHANNEL's result.
+    pub ssch: InsnResult,
+    /// The IRB TEST SUBCHANNEL stored after the interruption (`None`: no
+    /// interruption within the wait, or SSCH was not cc 0).
+    pub irb: Option<Irb>,
+    /// TEST SUBCHANNEL's result.
+    pub tsch: Option<InsnResult>,
+    /// The interruption parameter of the interruption.
+    pub intparm: Option<u32>,
+}
+
+/// The same device twice: emulated directly in one guest, and passed
+/// through the simulated host to another — for comparing what the two
+/// guests see, field by field.
+pub struct Twin {
+    /// The guest with the device emulated directly.
+    pub direct: Guest,
+    /// The guest with the device passed through.
+    pub passed: Guest,
+    /// The simulated host.
+    pub host: crate::sim::SimHost,
+    /// The guest subchannel (the same in both guests).
+    pub sid: SubchannelId,
+}
+
+impl std::fmt::Debug for Twin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Twin").field("sid", &self.sid).finish_non_exhaustive()
+    }
+}
+
+/// Host subchannel of a [`Twin`]'s device (css image 1).
+pub const TWIN_HOST: SubchannelId = SubchannelId {
+    cssid: 1,
+    ssid: 0,
+    schno: 0x21,
+};
+
+/// Guest subchannel of a [`Twin`]'s device.
+pub const TWIN_GUEST: SubchannelId = SubchannelId {
+    cssid: 0xfe,
+    ssid: 0,
+    schno: 0x21,
+};
+
+impl Twin {
+    /// Two guests of `mem_size` bytes (with storage keys if `keys`), each
+    /// with a device `make` builds on [`TWIN_GUEST`] (devno 0x0d21),
+    /// enabled with concurrent sense.
+    ///
+    /// # Panics
+    /// If a device cannot be placed.
+    pub fn new(make: impl Fn() -> Box<dyn zcss_css::Device>, mem_size: u64, keys: bool) -> Self {
+        let mem = || {
+            Arc::new(if keys {
+                VecMemory::with_storage_keys(mem_size)
+            } else {
+                VecMemory::new(mem_size)
+            })
+        };
+        let direct = Guest::with_memory(Css::default(), mem());
+        direct
+            .css
+            .attach_cold(TWIN_GUEST, 0x0d21, make())
+            .expect("attach direct");
+        direct.enable(TWIN_GUEST, true);
+        let host = crate::sim::SimHost::new();
+        host.add_device(TWIN_HOST, 0x0d21, make()).expect("host device");
+        let passed = Guest::with_memory(Css::default(), mem());
+        let backend = host.open(TWIN_HOST, passed.mem.clone()).expect("open");
+        passed
+            .css
+            .attach_passthrough(
+                TWIN_GUEST,
+                0x0d21,
+                Box::new(crate::VfioCcw::new(Arc::new(backend))),
+                false,
+            )
+            .expect("attach passthrough");
+        passed.enable(TWIN_GUEST, true);
+        Self {
+            direct,
+            passed,
+            host,
+            sid: TWIN_GUEST,
+        }
+    }
+
+    /// Stores `data` at `addr` in both guests.
+    ///
+    /// # Panics
+    /// If the range is not in storage.
+    pub fn store(&self, addr: u64, data: &[u8]) {
+        self.direct.mem.store(addr, data).expect("store direct");
+        self.passed.mem.store(addr, data).expect("store passed");
+    }
+
+    /// Runs `orb` in `g`: START, wait for the interruption, TEST.
+    #[must_use]
+    pub fn run_in(g: &Guest, sid: SubchannelId, orb: &Orb) -> Seen {
+        let ssch = g.ssch(sid, orb);
+        if ssch != Ok(Cc::Zero) {
+            return Seen {
+                ssch,
+                irb: None,
+                tsch: None,
+                intparm: None,
+            };
+        }
+        let code = g.wait_interrupt(Duration::from_secs(10));
+        let (t, irb) = g.tsch(sid);
+        Seen {
+            ssch,
+            irb: code.map(|_| irb),
+            tsch: Some(t),
+            intparm: code.map(|c| c.intparm),
+        }
+    }
+
+    /// Runs `orb` in both guests.
+    #[must_use]
+    pub fn run(&self, orb: &Orb) -> (Seen, Seen) {
+        (
+            Self::run_in(&self.direct, self.sid, orb),
+            Self::run_in(&self.passed, self.sid, orb),
+        )
+    }
+
+    /// Runs `orb` in both guests and lists every difference: the SSCH and
+    /// TSCH results, each IRB field, and the bytes of `ranges` in storage.
+    #[must_use]
+    pub fn differences(&self, orb: &Orb, ranges: &[(u64, usize)]) -> Vec<String> {
+        let (d, p) = self.run(orb);
+        let mut out = Vec::new();
+        if d.ssch != p.ssch {
+            out.push(format!("ssch: direct {:?}, passthrough {:?}", d.ssch, p.ssch));
+        }
+        if d.tsch != p.tsch {
+            out.push(format!("tsch: direct {:?}, passthrough {:?}", d.tsch, p.tsch));
+        }
+        if d.intparm != p.intparm {
+            out.push(format!("intparm: direct {:?}, passthrough {:?}", d.intparm, p.intparm));
+        }
+        match (&d.irb, &p.irb) {
+            (Some(a), Some(b)) => {
+                for f in zcss_ccw::diff_fields(a, b) {
+                    out.push(format!("irb.{}: direct {}, passthrough {}", f.name, f.expected, f.got));
+                }
+            }
+            (None, None) => {}
+            (a, b) => out.push(format!(
+                "interruption: direct {}, passthrough {}",
+                a.is_some(),
+                b.is_some()
+            )),
+        }
+        for &(addr, len) in ranges {
+            let a = self.direct.mem.fetch(addr, len).unwrap_or_default();
+            let b = self.passed.mem.fetch(addr, len).unwrap_or_default();
+            if a != b {
+                let at = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(0);
+                out.push(format!(
+                    "storage {addr:#x}+{at:#x}: direct {:#04x?}, passthrough {:#04x?}",
+                    a.get(at),
+                    b.get(at)
+                ));
+            }
+        }
+        out
+    }
 }
