@@ -29,6 +29,19 @@
 //! interrupt it reads the CRW region until it answers 0 and forwards the
 //! reports (chained as the host chained them); on a REQ interrupt it calls
 //! the removal handler.
+//!
+//! **IPL.** The load function's program reads its own next CCWs: the
+//! implied READ IPL at 0 stores the CCWs at 8 and 16 the chain continues
+//! with. A translator that prefetches (the kernel's) would run the stale
+//! doublewords, so a start whose ORB is the IPL's (format 0, CCW address 0,
+//! interruption parameter 0) with the implied CCW at 0 runs in two host
+//! programs, as QEMU's s390-ccw BIOS does it (`pc-bios/s390-ccw/dasd-ipl.c`
+//! runs the IPL record's CCWs as programs of their own): the READ IPL
+//! alone (its CC flag taken off in storage, which the read overwrites),
+//! then — if it ended with channel end and device end alone — the chain at
+//! 8. The guest sees the second program's status, as from one chain.
+//! (Chains that TIC into data they read themselves need the BIOS's further
+//! steps, which are not modelled.)
 
 use std::sync::Arc;
 
@@ -36,7 +49,7 @@ use parking_lot::Mutex;
 use zcss_ccw::crw::Crw;
 use zcss_ccw::esw::Esw;
 use zcss_ccw::irb::Irb;
-use zcss_ccw::memory::GuestMemory;
+use zcss_ccw::memory::{AccessKey, GuestMemory};
 use zcss_ccw::orb::Orb;
 use zcss_ccw::schib::Schib;
 use zcss_ccw::scsw::{ActivityControl, FunctionControl, Scsw, ScswControls, StatusControl};
@@ -63,7 +76,20 @@ struct Program {
     orb: Orb,
     /// A start is on the host (its final status has not arrived).
     active: bool,
+    /// An IPL whose implied READ IPL runs alone first.
+    ipl_read: bool,
 }
+
+/// How many clear statuses the host reported, for a reset that waits for
+/// its clear to finish.
+#[derive(Debug, Default)]
+struct ClearsDone {
+    n: Mutex<u64>,
+    cv: parking_lot::Condvar,
+}
+
+/// How long an I/O-system reset waits for the host's clear status.
+const RESET_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A guest subchannel passed through to a host subchannel (see the
 /// [module documentation](self)).
@@ -71,6 +97,7 @@ pub struct VfioCcw {
     backend: Arc<dyn HostBackend>,
     host: HostDevice,
     program: Arc<Mutex<Program>>,
+    clears: Arc<ClearsDone>,
     reply: Option<PassthroughReply>,
     removal: Option<RemovalHandler>,
     stop: Option<crossbeam_channel::Sender<()>>,
@@ -94,6 +121,7 @@ impl VfioCcw {
             backend,
             host,
             program: Arc::new(Mutex::new(Program::default())),
+            clears: Arc::new(ClearsDone::default()),
             reply: None,
             removal: None,
             stop: None,
@@ -192,6 +220,33 @@ fn guest_scsw(orb: &Orb) -> Scsw {
     }
 }
 
+/// Whether `orb` starts the load function's program: format 0, CCW
+/// address 0, interruption parameter 0, the implied READ IPL at 0.
+fn is_ipl(mem: &dyn GuestMemory, orb: &Orb) -> bool {
+    let mut b = [0u8; 8];
+    orb.cpa == 0
+        && orb.intparm == 0
+        && !orb.ctrl.format1()
+        && mem.read(0, &mut b, AccessKey::ZERO).is_ok()
+        && b == zcss_css::ipl::IPL_CCW
+}
+
+/// The status QEMU makes for a request the host failed
+/// (`sch_gen_unit_exception`).
+fn unit_exception_irb(orb: &Orb) -> Irb {
+    let mut s = guest_scsw(orb);
+    s.ctrl = s
+        .ctrl
+        .with_fctl(FunctionControl::START)
+        .with_stctl(StatusControl::PRIM_SEC_PEND | StatusControl::ALERT);
+    s.cpa = orb.cpa.wrapping_add(8);
+    s.dstat = DeviceStatus::new().with_unit_exception(true);
+    Irb {
+        scsw: s,
+        ..Irb::default()
+    }
+}
+
 /// The condition code of a start or resume request's errno (QEMU
 /// `vfio_ccw_handle_request`).
 #[must_use]
@@ -287,6 +342,7 @@ pub fn path_state(schib: &Schib, known: &ChannelPaths) -> PathState {
 struct Worker {
     backend: Arc<dyn HostBackend>,
     program: Arc<Mutex<Program>>,
+    clears: Arc<ClearsDone>,
     reply: PassthroughReply,
     handle: SubchannelHandle,
     removal: Option<RemovalHandler>,
@@ -325,7 +381,31 @@ impl Worker {
         if fctl.start() {
             irb.scsw.ctrl = irb.scsw.ctrl.with_format1(p.orb.ctrl.format1());
         }
-        if solicited && irb.scsw.ctrl.actl().into_bits() == 0 && irb.scsw.is_status_pending() {
+        let is_final = solicited && irb.scsw.ctrl.actl().into_bits() == 0 && irb.scsw.is_status_pending();
+        if is_final && p.ipl_read && fctl == FunctionControl::START {
+            p.ipl_read = false;
+            if irb.scsw.dstat == DeviceStatus::CE_DE && irb.scsw.cstat.into_bits() == 0 {
+                // The IPL's READ IPL is done: its chain continues at 8.
+                let orb = Orb { cpa: 8, ..p.orb };
+                drop(p);
+                let region = IoRegion::request(&orb, &VfioCcw::request_scsw(&orb, ActivityControl::START_PEND));
+                let r = loop {
+                    match self.backend.write_io(&region) {
+                        Err(Errno::EAGAIN) => std::thread::yield_now(),
+                        r => break r,
+                    }
+                };
+                match r {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "vfio-ccw: IPL chain at 8 refused by the host");
+                        irb = unit_exception_irb(&orb);
+                    }
+                }
+                p = self.program.lock();
+            }
+        }
+        if is_final {
             p.active = false;
         }
         drop(p);
@@ -333,6 +413,10 @@ impl Worker {
             self.reply.report(token, irb);
         } else {
             self.reply.unsolicited(irb);
+        }
+        if fctl.clear() {
+            *self.clears.n.lock() += 1;
+            self.clears.cv.notify_all();
         }
     }
 
@@ -380,6 +464,7 @@ impl PassthroughDevice for VfioCcw {
         let w = Worker {
             backend: Arc::clone(&self.backend),
             program: Arc::clone(&self.program),
+            clears: Arc::clone(&self.clears),
             reply: reply.clone(),
             handle,
             removal: self.removal.clone(),
@@ -393,12 +478,21 @@ impl PassthroughDevice for VfioCcw {
             .ok();
     }
 
-    fn start(&mut self, _mem: &dyn GuestMemory, orb: &Orb, token: u64) -> Result<(), PassthroughError> {
+    fn start(&mut self, mem: &dyn GuestMemory, orb: &Orb, token: u64) -> Result<(), PassthroughError> {
+        let ipl = is_ipl(mem, orb);
+        if ipl {
+            let mut ccw = zcss_css::ipl::IPL_CCW;
+            ccw[4] &= !0x40;
+            if mem.write(0, &ccw, AccessKey::ZERO).is_err() {
+                return Err(PassthroughError::HostFailure);
+            }
+        }
         {
             let mut p = self.program.lock();
             p.token = token;
             p.orb = *orb;
             p.active = true;
+            p.ipl_read = ipl;
         }
         let region = IoRegion::request(orb, &Self::request_scsw(orb, ActivityControl::START_PEND));
         let r = self.write_io(&region).map_err(start_error);
@@ -431,7 +525,17 @@ impl PassthroughDevice for VfioCcw {
 
     fn clear(&mut self, token: u64) -> Result<(), PassthroughError> {
         self.program.lock().clear = token;
+        let before = *self.clears.n.lock();
         match self.write_cmd(ASYNC_CMD_CSCH) {
+            Some(Ok(())) if token == 0 => {
+                // The I/O-system reset (token 0): the host's clear finishes
+                // before the reset does, so that what follows (an IPL)
+                // does not find the host subchannel still clearing.
+                let deadline = std::time::Instant::now() + RESET_WAIT;
+                let mut n = self.clears.n.lock();
+                while *n == before && !self.clears.cv.wait_until(&mut n, deadline).timed_out() {}
+                Ok(())
+            }
             Some(r) => r.map_err(clear_error),
             None => {
                 self.local_function(FunctionControl::CLEAR, token);

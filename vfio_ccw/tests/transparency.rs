@@ -479,3 +479,54 @@ fn differences_sees_a_device_that_is_not_the_same() {
     assert!(d.iter().any(|l| l.starts_with("irb.scsw.count")), "{d:?}");
     assert!(d.iter().any(|l| l.starts_with("storage 0x3000")), "{d:?}");
 }
+
+/// A device whose READ IPL (0x02) returns an IPL record: the PSW, a NOP at
+/// 8 the chain continues with, and `tail` after it.
+fn ipl_device(reject: bool) -> Box<dyn zcss_css::Device> {
+    let d = MockDevice::with_info(info());
+    let c = d.control();
+    let mut rec = vec![0x00, 0x08, 0x00, 0x00, 0x80, 0x01, 0x00, 0x00];
+    rec.extend_from_slice(
+        &Ccw0::new()
+            .with_cmd(0x03)
+            .with_flags(f(SLI))
+            .with_count(1)
+            .to_be_bytes(),
+    );
+    rec.extend_from_slice(&[0; 8]);
+    c.set_read_data(0x02, rec);
+    if reject {
+        c.set_reply(0x02, MockReply::UnitCheck(Sense::byte0(Sense::COMMAND_REJECT)));
+    }
+    Box::new(d)
+}
+
+fn ipl_both(t: &Twin) -> (zcss_css::IplOutcome, zcss_css::IplOutcome) {
+    let ipl = |g: &zcss_vfio_ccw::mock::Guest| {
+        let gr1 = g.gr1(t.sid);
+        g.css
+            .ipl(&zcss_css::IoCtx::new(&*g.mem), gr1)
+            .expect("no program check")
+    };
+    (ipl(&t.direct), ipl(&t.passed))
+}
+
+#[test]
+fn ipl_through_passthrough_loads_the_same_psw() {
+    let t = Twin::new(|| ipl_device(false), MEM, false);
+    let (d, p) = ipl_both(&t);
+    assert!(matches!(d, zcss_css::IplOutcome::Loaded { .. }), "{d:?}");
+    assert_eq!(d, p);
+    for g in [&t.direct, &t.passed] {
+        assert_eq!(g.mem.fetch(0, 24).unwrap(), t.direct.mem.fetch(0, 24).unwrap());
+        assert_eq!(g.mem.fetch(184, 8).unwrap(), t.direct.mem.fetch(184, 8).unwrap());
+    }
+}
+
+#[test]
+fn ipl_through_passthrough_fails_the_same_way() {
+    let t = Twin::new(|| ipl_device(true), MEM, false);
+    let (d, p) = ipl_both(&t);
+    assert!(matches!(d, zcss_css::IplOutcome::Failed { .. }), "{d:?}");
+    assert_eq!(d, p);
+}
