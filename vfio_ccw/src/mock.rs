@@ -14,7 +14,8 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::{Cc, Css, InsnResult, InterruptionCode, IoCtx};
 
-/// Scratch area for instruction operands: the last 16 KiB of storage.
+/// Scratch area for instruction operands: the last 16 KiB of storage
+/// (STCRW at its start, then 1 KiB per subchannel number modulo 14).
 const SCRATCH: u64 = 16 << 10;
 
 /// A guest: its channel subsystem and storage.
@@ -50,6 +51,12 @@ impl Guest {
         self.mem.size_of() - SCRATCH
     }
 
+    /// A 1 KiB operand area of `sid`'s own, so that threads driving
+    /// different subchannels do not overwrite each other's ORB or IRB.
+    fn area(&self, sid: SubchannelId) -> u64 {
+        self.scratch() + 0x400 * (1 + u64::from(sid.schno % 14))
+    }
+
     /// The GR1 word naming `sid`.
     #[must_use]
     pub fn gr1(&self, sid: SubchannelId) -> u32 {
@@ -58,7 +65,7 @@ impl Guest {
 
     /// STORE SUBCHANNEL: the condition code and the SCHIB.
     pub fn stsch(&self, sid: SubchannelId) -> (InsnResult, Schib) {
-        let a = self.scratch();
+        let a = self.area(sid);
         let r = self.css.stsch(&self.ctx(), self.gr1(sid), a);
         let b = self.mem.fetch(a, Schib::LEN).unwrap_or_default();
         (r, Schib::decode(&b).unwrap_or_default())
@@ -73,14 +80,14 @@ impl Guest {
         assert_eq!(r, Ok(Cc::Zero), "stsch {sid}");
         s.pmcw.flags = s.pmcw.flags.with_enabled(true).with_isc(3);
         s.pmcw.chars = s.pmcw.chars.with_csense(csense);
-        let a = self.scratch();
+        let a = self.area(sid) + 0x80;
         self.mem.store(a, &s.to_be_bytes()).expect("scratch in storage");
         assert_eq!(self.css.msch(&self.ctx(), self.gr1(sid), a), Ok(Cc::Zero), "msch {sid}");
     }
 
     /// START SUBCHANNEL with `orb`.
     pub fn ssch(&self, sid: SubchannelId, orb: &Orb) -> InsnResult {
-        let a = self.scratch() + 0x100;
+        let a = self.area(sid) + 0x100;
         let (b, n) = orb.encode();
         self.mem.store(a, &b[..n]).expect("scratch in storage");
         self.css.ssch(&self.ctx(), self.gr1(sid), a)
@@ -88,7 +95,7 @@ impl Guest {
 
     /// TEST SUBCHANNEL: the condition code and the IRB stored.
     pub fn tsch(&self, sid: SubchannelId) -> (InsnResult, Irb) {
-        let a = self.scratch() + 0x200;
+        let a = self.area(sid) + 0x200;
         self.mem.store(a, &[0; Irb::LEN]).expect("scratch in storage");
         let r = self.css.tsch(&self.ctx(), self.gr1(sid), a);
         let b = self.mem.fetch(a, Irb::LEN).unwrap_or_default();
@@ -117,7 +124,7 @@ impl Guest {
 
     /// STORE CHANNEL REPORT.
     pub fn stcrw(&self) -> (InsnResult, Crw) {
-        let a = self.scratch() + 0x300;
+        let a = self.scratch();
         let r = self.css.stcrw(&self.ctx(), a);
         let b = self.mem.fetch(a, 4).unwrap_or_default();
         (r, Crw::from_be_bytes(b.try_into().unwrap_or([0; 4])))

@@ -78,6 +78,8 @@ struct Program {
     active: bool,
     /// An IPL whose implied READ IPL runs alone first.
     ipl_read: bool,
+    /// The final status of the program `token` was reported.
+    final_reported: bool,
 }
 
 /// How many clear statuses the host reported, for a reset that waits for
@@ -405,8 +407,16 @@ impl Worker {
                 p = self.program.lock();
             }
         }
+        if fctl == FunctionControl::HALT && p.final_reported {
+            // The guest's HALT overtook the program's end: the host halted
+            // an idle subchannel, and the program's final status already
+            // ended the guest's function. One interruption, not two.
+            tracing::debug!("halt status after the program's final status dropped");
+            return;
+        }
         if is_final {
             p.active = false;
+            p.final_reported = true;
         }
         drop(p);
         if solicited {
@@ -493,6 +503,7 @@ impl PassthroughDevice for VfioCcw {
             p.orb = *orb;
             p.active = true;
             p.ipl_read = ipl;
+            p.final_reported = false;
         }
         let region = IoRegion::request(orb, &Self::request_scsw(orb, ActivityControl::START_PEND));
         let r = self.write_io(&region).map_err(start_error);
@@ -513,7 +524,14 @@ impl PassthroughDevice for VfioCcw {
     }
 
     fn halt(&mut self, token: u64) -> Result<(), PassthroughError> {
-        self.program.lock().token = token;
+        {
+            let mut p = self.program.lock();
+            if p.token != token {
+                // A halt of an idle subchannel: a function of its own.
+                p.final_reported = false;
+            }
+            p.token = token;
+        }
         match self.write_cmd(ASYNC_CMD_HSCH) {
             Some(r) => r.map_err(halt_error),
             None => {
