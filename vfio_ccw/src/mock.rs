@@ -135,6 +135,7 @@ impl Guest {
     #[must_use]
     pub fn wait_interrupt(&self, timeout: Duration) -> Option<InterruptionCode> {
         let deadline = Instant::now() + timeout;
+        let mut spins = 0u32;
         loop {
             self.css.poll();
             if let Some(c) = self.css.next_interrupt(0xff) {
@@ -143,7 +144,14 @@ impl Guest {
             if Instant::now() >= deadline {
                 return None;
             }
-            std::thread::sleep(Duration::from_micros(50));
+            // Yield first (completions take a few thread hand-offs), then
+            // sleep.
+            if spins < 1000 {
+                spins += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
         }
     }
 
