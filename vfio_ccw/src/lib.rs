@@ -26,7 +26,7 @@
 //! Passthrough is transparent: through the simulated host a device
 //! presents the guest-visible results of the same device emulated
 //! directly, except that completion is asynchronous and for the classes
-//! the kernel refuses (see the repository's `docs/vfio-ccw.md`).
+//! the kernel refuses (listed in the crate's README).
 #![deny(missing_docs)]
 
 pub mod cp;
