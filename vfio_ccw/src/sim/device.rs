@@ -130,6 +130,8 @@ pub(super) struct SimDevice {
     irq_tx: crossbeam_channel::Sender<HostIrq>,
     irq_rx: crossbeam_channel::Receiver<HostIrq>,
     channel: Mutex<Option<crossbeam_channel::Sender<Start>>>,
+    /// The acceptance channel of host starts (one answer per start).
+    ack: (crossbeam_channel::Sender<Cc>, crossbeam_channel::Receiver<Cc>),
     channel_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -180,6 +182,7 @@ impl SimDevice {
             irq_tx,
             irq_rx,
             channel: Mutex::new(None),
+            ack: crossbeam_channel::bounded(1),
             channel_thread: Mutex::new(None),
         });
         let mut st = dev.io.lock();
@@ -303,12 +306,13 @@ impl SimDevice {
         let (o, n) = host_orb.encode();
         zcss_ccw::GuestMemory::write(view, view.base() + ORB_OFF, &o[..n], zcss_ccw::AccessKey::ZERO)
             .map_err(|_| Errno::EFAULT)?;
-        let (ack, done) = crossbeam_channel::bounded(1);
+        let (ack, done) = (&self.ack.0, &self.ack.1);
+        while done.try_recv().is_ok() {}
         let sent = self
             .channel
             .lock()
             .as_ref()
-            .is_some_and(|c| c.send(Start { ack }).is_ok());
+            .is_some_and(|c| c.send(Start { ack: ack.clone() }).is_ok());
         if !sent {
             return Err(Errno::EIO);
         }
