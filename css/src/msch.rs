@@ -81,9 +81,14 @@ impl Css {
             p.chars = p.chars.with_mbfc(n.chars.mbfc()).with_csense(n.chars.csense());
             st.mba = new.mba;
             let disabled = was_enabled && !st.pmcw.flags.enabled();
+            let (pmcw, passthrough) = (st.pmcw, st.is_passthrough());
             drop(st);
-            if disabled {
-                sch.dev.lock().disabled();
+            if passthrough || disabled {
+                let mut dev = sch.dev.lock();
+                dev.modified(&pmcw);
+                if disabled {
+                    dev.disabled();
+                }
             }
             Ok(Cc::Zero)
         })

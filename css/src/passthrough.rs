@@ -61,14 +61,21 @@ impl SchState {
     /// whether the subchannel is now status pending.
     pub fn apply_report(&mut self, irb: &Irb) -> bool {
         self.scsw = irb.scsw;
-        self.erw = irb.esw.erw;
-        self.ecw = if irb.scsw.ctrl.extended_control() {
-            irb.ecw
+        let mut esw = irb.esw;
+        if irb.scsw.ctrl.extended_control() && self.pmcw.chars.csense() {
+            self.ecw = irb.ecw;
         } else {
-            [0; 32]
-        };
+            // Concurrent sense only when the guest's PMCW asks for it (QEMU
+            // hw/vfio/ccw.c copies the ECW only then).
+            self.ecw = [0; 32];
+            if esw.erw.concurrent_sense() {
+                self.scsw.ctrl.set_extended_control(false);
+                esw.erw = esw.erw.with_concurrent_sense(false).with_sense_count(0);
+            }
+        }
+        self.erw = esw.erw;
         if let Some(pt) = self.pt.as_mut() {
-            pt.esw = Some(irb.esw);
+            pt.esw = Some(esw);
         }
         self.status_pending()
     }

@@ -148,6 +148,21 @@ impl DevSlot {
         }
     }
 
+    /// MSCH changed the PMCW (a passthrough device mirrors what it needs).
+    pub fn modified(&mut self, pmcw: &zcss_ccw::pmcw::Pmcw) {
+        if let Self::Passthrough(d) = self {
+            d.subchannel_modified(pmcw);
+        }
+    }
+
+    /// A passthrough device's check of an ORB before START SUBCHANNEL.
+    pub fn check_orb(&self, orb: &Orb) -> Result<(), crate::error::ProgramCheck> {
+        match self {
+            Self::Passthrough(d) => d.check_orb(orb),
+            _ => Ok(()),
+        }
+    }
+
     /// MSCH disabled the subchannel.
     pub fn disabled(&mut self) {
         match self {

@@ -36,6 +36,11 @@ impl Css {
             }
             let orb = Orb::decode(&raw).ok_or(ProgramCheck::Operand)?;
             orb.validate().map_err(|_| ProgramCheck::Operand)?;
+            if let Some(sch) = sch.filter(|_| sh.has_pt.load(std::sync::atomic::Ordering::Acquire)) {
+                // A passthrough device may refuse an ORB its host cannot
+                // run (an operand exception, like an invalid ORB).
+                sch.dev.lock().check_orb(&orb)?;
+            }
             sh.poll_if_needed();
             let Some(sch) = sch else { return Ok(Cc::Three) };
             let mut st = sch.state.lock();

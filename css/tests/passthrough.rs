@@ -221,3 +221,37 @@ fn passthrough_subchannel_status_from_host_is_passed_through() {
     assert!(irb.scsw.cstat.incorrect_length());
     assert!(irb.scsw.ctrl.stctl().alert());
 }
+
+#[test]
+fn passthrough_ecw_reaches_the_guest_only_with_concurrent_sense() {
+    // The host stores concurrent sense; the guest's PMCW decides (QEMU).
+    let (m, script, rx) = machine();
+    script.lock().status = DeviceStatus::CE_DE_UC;
+    script.lock().sense = Some([0x80, 0, 0, 0]);
+    assert_eq!(m.start(gr1(0), 1, 0x03, 0x20, 0), Ok(Cc::Zero));
+    await_report(&m, &rx);
+    let (_, irb) = m.tsch(gr1(0));
+    assert!(!irb.scsw.ctrl.extended_control(), "guest without concurrent sense");
+    assert!(!irb.esw.erw.concurrent_sense());
+    assert_eq!(irb.ecw, [0; 32]);
+    let mut s = m.stsch(gr1(0));
+    s.pmcw.chars = s.pmcw.chars.with_csense(true);
+    assert_eq!(m.msch(gr1(0), &s), Ok(Cc::Zero));
+    assert!(script.lock().csense, "the device saw the guest's PMCW");
+    assert_eq!(m.start(gr1(0), 2, 0x03, 0x20, 0), Ok(Cc::Zero));
+    await_report(&m, &rx);
+    let (_, irb) = m.tsch(gr1(0));
+    assert!(irb.scsw.ctrl.extended_control());
+    assert_eq!(irb.esw.erw.sense_count(), 4);
+    assert_eq!(irb.ecw[0], 0x80);
+}
+
+#[test]
+fn passthrough_device_may_refuse_an_orb_with_an_operand_exception() {
+    let (m, script, _rx) = machine();
+    script.lock().refuse_midaw = true;
+    m.ccw1(CCW, 0x03, 0x20, 0, DATA32);
+    m.orb(1, Machine::fmt1().with_midaw(true), CCW32);
+    assert_eq!(m.css.ssch(&m.ctx(), gr1(0), ORB), Err(zcss_css::ProgramCheck::Operand));
+    assert_eq!(script.lock().started.len(), 0);
+}

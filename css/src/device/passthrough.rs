@@ -55,8 +55,10 @@ use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::orb::Orb;
 use zcss_ccw::sid::SubchannelId;
 
+use zcss_ccw::pmcw::Pmcw;
+
 use super::{ChannelPaths, DeviceInfo, SubchannelHandle};
-use crate::error::Cc;
+use crate::error::{Cc, ProgramCheck};
 
 /// Why a host subchannel did not accept a request: its condition code, or
 /// a failure of the host side itself.
@@ -262,4 +264,21 @@ pub trait PassthroughDevice: Send {
 
     /// The subchannel was disabled (MSCH with E = 0).
     fn subchannel_disabled(&mut self) {}
+
+    /// MODIFY SUBCHANNEL changed the guest's PMCW (`pmcw` as it is now):
+    /// a device mirrors what its host subchannel needs to match, such as
+    /// the concurrent-sense bit. The css presents a reported ECW only when
+    /// the guest's PMCW asks for concurrent sense, as QEMU does.
+    fn subchannel_modified(&mut self, _pmcw: &Pmcw) {}
+
+    /// START SUBCHANNEL's check of an ORB the host cannot run: an operand
+    /// exception instead of the start (QEMU `ioinst_orb_valid` refuses
+    /// MIDAW ORBs for its passthrough devices). The ORB has passed the
+    /// architected checks; the default accepts it.
+    ///
+    /// # Errors
+    /// The program exception SSCH recognizes.
+    fn check_orb(&self, _orb: &Orb) -> Result<(), ProgramCheck> {
+        Ok(())
+    }
 }

@@ -50,6 +50,12 @@ pub struct PassthroughScript {
     pub refreshes: u32,
     /// The handle the device got when attached (for forwarding CRWs).
     pub handle: Option<SubchannelHandle>,
+    /// Sense the host stores as concurrent sense with a unit check.
+    pub sense: Option<[u8; 4]>,
+    /// The guest PMCW's concurrent-sense bit, as MSCH last told the device.
+    pub csense: bool,
+    /// Refuse ORBs with MIDAW (operand exception), as QEMU's vfio-ccw.
+    pub refuse_midaw: bool,
 }
 
 /// What the worker is told.
@@ -158,9 +164,9 @@ fn host(rx: &crossbeam_channel::Receiver<Job>, script: &Mutex<PassthroughScript>
     while let Some(job) = next.take() {
         let report = match job {
             Job::Start { token, orb } => {
-                let (delay, status, cstat, intermediate) = {
+                let (delay, status, cstat, intermediate, sense) = {
                     let s = script.lock();
-                    (s.delay, s.status, s.cstat, s.intermediate)
+                    (s.delay, s.status, s.cstat, s.intermediate, s.sense)
                 };
                 if intermediate {
                     let mut s = scsw(
@@ -197,7 +203,14 @@ fn host(rx: &crossbeam_channel::Receiver<Job>, script: &Mutex<PassthroughScript>
                         let mut s = scsw(&orb, FunctionControl::START, ActivityControl::new(), sc);
                         s.dstat = status;
                         s.cstat = cstat;
-                        Some((token, irb(s)))
+                        let mut irb = irb(s);
+                        if let (true, Some(sense)) = (status.unit_check(), sense) {
+                            // The host subchannel presents concurrent sense.
+                            irb.scsw.ctrl = irb.scsw.ctrl.with_esw_format(true).with_extended_control(true);
+                            irb.esw.erw = zcss_ccw::esw::ExtendedReportWord::with_sense(4);
+                            irb.ecw[..4].copy_from_slice(&sense);
+                        }
+                        Some((token, irb))
                     }
                     Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 }
@@ -293,6 +306,17 @@ impl PassthroughDevice for MockPassthrough {
         } else {
             Err(PassthroughError::Busy)
         }
+    }
+
+    fn subchannel_modified(&mut self, pmcw: &zcss_ccw::pmcw::Pmcw) {
+        self.script.lock().csense = pmcw.chars.csense();
+    }
+
+    fn check_orb(&self, orb: &Orb) -> Result<(), crate::error::ProgramCheck> {
+        if orb.ctrl.midaw() && self.script.lock().refuse_midaw {
+            return Err(crate::error::ProgramCheck::Operand);
+        }
+        Ok(())
     }
 
     fn refresh_paths(&mut self) -> Option<PathState> {
