@@ -15,6 +15,8 @@
 //!   memory ([`store::MemStore`]) or in image files;
 //! * [`eckd`] — the device: [`Dasd`], a 3390 behind a 3990 executing ECKD
 //!   channel programs as a [`zcss_css::Device`];
+//! * `mock` (feature `test-utils`) — a model of Linux's DASD driver that
+//!   runs its channel programs through a channel subsystem;
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
 //! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
@@ -22,6 +24,8 @@
 
 pub mod eckd;
 pub mod geometry;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod mock;
 pub mod store;
 pub mod track;
 

@@ -254,13 +254,7 @@ pub fn count(cyl: u16, head: u16, rec: u8, kl: u8, dl: u16) -> [u8; 8] {
 
 /// The data of record `r` of track `t` in [`volume`]s: a pattern that
 /// differs per track and record.
-#[must_use]
-pub fn pattern(t: TrackAddr, r: u8, len: usize) -> Vec<u8> {
-    let seed = t.index().wrapping_mul(31).wrapping_add(u64::from(r) * 7);
-    (0..len as u64)
-        .map(|i| u8::try_from(seed.wrapping_add(i) % 251).unwrap())
-        .collect()
-}
+pub use zcss_dasd::mock::pattern;
 
 /// A volume of `cylinders` cylinders whose tracks `tracks` hold `n`
 /// records R1…Rn of `dl` bytes without keys, data by [`pattern`].
