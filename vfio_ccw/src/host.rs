@@ -86,4 +86,17 @@ pub trait HostBackend: Send + Sync {
     /// The receiver of the device's interrupts (one message per eventfd
     /// signal).
     fn irqs(&self) -> crossbeam_channel::Receiver<HostIrq>;
+
+    /// The guest's PMCW now asks for concurrent sense (`on`) or not (MSCH):
+    /// a host that can mirrors it onto the host subchannel, so that the
+    /// status it stores is the status the guest's subchannel would store
+    /// (with concurrent sense off, no ECW and SCSW L and E zero). The
+    /// Linux uAPI has no such request — the host's cio decides the host
+    /// subchannel's PMCW — so the default does nothing.
+    ///
+    /// # Errors
+    /// The host subchannel could not be modified.
+    fn set_concurrent_sense(&self, _on: bool) -> Result<(), Errno> {
+        Ok(())
+    }
 }

@@ -51,12 +51,14 @@ use zcss_ccw::esw::Esw;
 use zcss_ccw::irb::Irb;
 use zcss_ccw::memory::{AccessKey, GuestMemory};
 use zcss_ccw::orb::Orb;
+use zcss_ccw::pmcw::Pmcw;
 use zcss_ccw::schib::Schib;
 use zcss_ccw::scsw::{ActivityControl, FunctionControl, Scsw, ScswControls, StatusControl};
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
 use zcss_css::{
-    ChannelPaths, DeviceInfo, PassthroughDevice, PassthroughError, PassthroughReply, PathState, SubchannelHandle,
+    ChannelPaths, DeviceInfo, PassthroughDevice, PassthroughError, PassthroughReply, PathState, ProgramCheck,
+    SubchannelHandle,
 };
 
 use crate::host::{HostBackend, HostDevice, HostIrq, RegionReadError};
@@ -560,6 +562,21 @@ impl PassthroughDevice for VfioCcw {
                 Ok(())
             }
         }
+    }
+
+    fn subchannel_modified(&mut self, pmcw: &Pmcw) {
+        if let Err(e) = self.backend.set_concurrent_sense(pmcw.chars.csense()) {
+            tracing::warn!(error = %e, "vfio-ccw: concurrent sense not mirrored onto the host subchannel");
+        }
+    }
+
+    fn check_orb(&self, orb: &Orb) -> Result<(), ProgramCheck> {
+        // QEMU `ioinst_orb_valid`: an ORB asking for MIDAWs is an operand
+        // exception (the kernel's translator does not know MIDAWs).
+        if orb.ctrl.midaw() {
+            return Err(ProgramCheck::Operand);
+        }
+        Ok(())
     }
 
     fn refresh_paths(&mut self) -> Option<PathState> {

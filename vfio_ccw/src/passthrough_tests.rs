@@ -377,3 +377,29 @@ fn path_state_with_a_gap_in_pim_keeps_the_known_paths() {
     assert_eq!(ps.paths, known);
     assert_eq!(ps.pam, 0x80);
 }
+
+#[test]
+fn ssch_with_midaw_orb_is_an_operand_exception_and_nothing_reaches_the_kernel() {
+    // QEMU `ioinst_orb_valid`: MIDAW in the ORB.
+    let (g, k, _) = setup(FakeConfig::default());
+    let mut o = orb(0x2000, false);
+    o.ctrl = o.ctrl.with_midaw(true);
+    assert_eq!(g.ssch(GUEST, &o), Err(zcss_css::ProgramCheck::Operand));
+    k.with(|st| assert!(st.io_writes.is_empty()));
+    let (_, s) = g.stsch(GUEST);
+    assert_eq!(s.scsw.ctrl.fctl().into_bits(), 0);
+}
+
+#[test]
+fn msch_concurrent_sense_leaves_the_linux_host_untouched() {
+    // The uAPI has no request for the host PMCW: the kernel's cio decides.
+    let (g, k, _) = setup(FakeConfig::default());
+    let before = k.with(|st| st.log.len());
+    g.enable(GUEST, false);
+    k.with(|st| {
+        // STSCH reads the SCHIB region; nothing is written.
+        let new = &st.log[before..];
+        assert!(!new.is_empty() && new.iter().all(|l| l.starts_with("pread")), "{new:?}");
+        assert!(st.violations.is_empty());
+    });
+}

@@ -150,11 +150,16 @@ mod tests {
         }
     }
 
+    /// A host with a 3390 (on CHPID 0x60) on each of `devs`.
     fn host_with(devs: &[(SubchannelId, u16)]) -> SimHost {
         let h = SimHost::new();
         for &(sid, devno) in devs {
-            h.add_device(sid, devno, Box::new(MockDevice::with_info(info())))
-                .unwrap();
+            let cfg = zcss_dasd::DasdConfig {
+                paths: info().paths,
+                ..zcss_dasd::DasdConfig::for_devno(devno)
+            };
+            let dev = zcss_dasd::Dasd::new(cfg, Box::new(zcss_dasd::MemStore::new(1)));
+            h.add_device(sid, devno, Box::new(dev)).unwrap();
         }
         h
     }

@@ -419,20 +419,23 @@ fn refused_suspend_suspends_on_the_host_and_resume_is_cc2() {
 }
 
 #[test]
-fn refused_midaw_is_a_host_program_check() {
-    // The kernel does not know MIDAWs: it builds an IDAL from the MIDAL
-    // address and sets IDA beside MIDA, which the host channel rejects.
-    // (QEMU refuses an ORB with D at SSCH with an operand exception; the
-    // zcss css accepts it and passes it on.)
+fn refused_midaw_is_an_operand_exception_at_ssch() {
+    // QEMU's `ioinst_orb_valid` refuses an ORB with D (MIDAW) for its
+    // passthrough devices: SSCH ends with an operand exception and nothing
+    // reaches the host (the kernel's translator does not know MIDAWs). The
+    // emulated device runs the MIDAL.
     let t = twin();
     put(&t, PROG, &[ccw1(0x02, MIDA, 64, 0x7000)]);
     t.store(0x7000, &[0, 0, 0, 0, 0, 0x80, 0, 64, 0, 0, 0, 0, 0, 0, 0x30, 0]);
     let o = orb(fmt1().with_midaw(true));
     let (d, p) = t.run(&o);
     assert_eq!(d.irb.expect("direct").scsw.dstat, DeviceStatus::CE_DE);
-    let irb = p.irb.expect("passthrough");
-    assert!(irb.scsw.cstat.program_check());
-    assert_eq!(irb.scsw.cpa, PROG + 8);
+    assert_eq!(p.ssch, Err(ProgramCheck::Operand));
+    assert_eq!(p.irb, None);
+    // The subchannel stays idle: a following start runs.
+    put(&t, PROG, &[ccw1(0x03, 0, 0, 0)]);
+    let (_, p) = t.run(&orb(fmt1()));
+    assert_eq!(p.irb.expect("passthrough").scsw.dstat, DeviceStatus::CE_DE);
 }
 
 #[test]

@@ -499,6 +499,16 @@ impl HostBackend for SimBackend {
     fn irqs(&self) -> crossbeam_channel::Receiver<HostIrq> {
         self.0.irq_rx.clone()
     }
+
+    fn set_concurrent_sense(&self, on: bool) -> Result<(), Errno> {
+        // Under the I/O lock: no start is being translated meanwhile.
+        let _st = self.0.io.lock();
+        match self.0.modify(|s| s.pmcw.chars = s.pmcw.chars.with_csense(on))? {
+            Cc::Zero => Ok(()),
+            Cc::One | Cc::Two => Err(Errno::EBUSY),
+            Cc::Three => Err(Errno::ENODEV),
+        }
+    }
 }
 
 /// An opened simulated device, as user space holds it ([`HostBackend`]).

@@ -1,8 +1,10 @@
 //! The simulated host end to end: a guest css, the passthrough device, the
-//! simulated kernel and host css, a test device on the host.
+//! simulated kernel and host css, and on the host a 3390 (`zcss_dasd`) —
+//! or a scripted test device where a test needs a slow program.
 
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use zcss_ccw::orb::Orb;
 use zcss_ccw::scsw::{FunctionControl, StatusControl};
 use zcss_ccw::sid::SubchannelId;
@@ -10,6 +12,9 @@ use zcss_ccw::status::DeviceStatus;
 use zcss_ccw::{Ccw1, CcwFlags};
 use zcss_css::mock::{MockControl, MockDevice};
 use zcss_css::{chpid_type, Cc, ChannelPaths, Css, DeviceInfo};
+use zcss_dasd::store::MemStore;
+use zcss_dasd::track::{TrackAddr, TrackBuilder};
+use zcss_dasd::{Count, Dasd, DasdConfig, TrackStore};
 
 use super::*;
 use crate::mock::{orb, passthrough, Guest};
@@ -26,23 +31,95 @@ const GUEST: SubchannelId = SubchannelId {
 };
 const WAIT: Duration = Duration::from_secs(10);
 
+fn paths() -> ChannelPaths {
+    ChannelPaths::new(&[(0x50, chpid_type::FICON), (0x51, chpid_type::FICON)]).unwrap()
+}
+
+/// Identity of the scripted device (a 3390 on a 3990-6, as the DASD).
 fn info() -> DeviceInfo {
     DeviceInfo {
         cu_type: 0x3990,
         cu_model: 0xe9,
         dev_type: 0x3390,
         dev_model: 0x0c,
-        paths: ChannelPaths::new(&[(0x50, chpid_type::FICON), (0x51, chpid_type::FICON)]).unwrap(),
+        paths: paths(),
     }
 }
 
-fn setup() -> (SimHost, Guest, MockControl) {
+/// A 3390 on two FICON paths whose track 0 holds R1 of 2000 bytes (zero).
+fn dasd() -> Dasd {
+    let mut store = MemStore::new(10);
+    let mut b = TrackBuilder::default();
+    b.start(TrackAddr::new(0, 0))
+        .record(Count::new(0, 0, 1, 0, 2000), &[], &[0; 2000]);
+    store.write(TrackAddr::new(0, 0), b.finish()).unwrap();
+    let cfg = DasdConfig {
+        paths: paths(),
+        ..DasdConfig::for_devno(0x4711)
+    };
+    Dasd::new(cfg, Box::new(store))
+}
+
+/// A host device that logs the command code of every CCW it executes.
+struct Logged {
+    inner: Dasd,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl zcss_ccw::CcwDevice for Logged {
+    fn program_start(&mut self, lpum: u8) {
+        self.inner.program_start(lpum);
+    }
+
+    fn execute(&mut self, ccw: &zcss_ccw::Ccw, data: &mut zcss_ccw::DataStream<'_>) -> zcss_ccw::DeviceResult {
+        self.log.lock().push(ccw.cmd);
+        self.inner.execute(ccw, data)
+    }
+
+    fn program_end(&mut self, how: zcss_ccw::ProgramEnd) {
+        self.inner.program_end(how);
+    }
+}
+
+impl Device for Logged {
+    fn info(&self) -> DeviceInfo {
+        self.inner.info()
+    }
+
+    fn attached(&mut self, handle: zcss_css::SubchannelHandle) {
+        self.inner.attached(handle);
+    }
+}
+
+/// The host with the DASD on [`HOST`] and a guest with it passed through
+/// on [`GUEST`]; the log of the commands the DASD executed.
+fn setup() -> (SimHost, Guest, Arc<Mutex<Vec<u8>>>) {
+    let host = SimHost::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let dev = Logged {
+        inner: dasd(),
+        log: Arc::clone(&log),
+    };
+    host.add_device(HOST, 0x4711, Box::new(dev)).unwrap();
+    let g = passthrough(&host, HOST, Css::default(), GUEST, 0x4711, 1 << 20);
+    (host, g, log)
+}
+
+/// A host with a scripted device (for programs that must run slowly).
+fn setup_scripted() -> (SimHost, Guest, MockControl) {
     let host = SimHost::new();
     let dev = MockDevice::with_info(info());
     let ctl = dev.control();
     host.add_device(HOST, 0x4711, Box::new(dev)).unwrap();
     let g = passthrough(&host, HOST, Css::default(), GUEST, 0x4711, 1 << 20);
     (host, g, ctl)
+}
+
+/// The host's DASD alone, opened for guest storage `mem`.
+fn host_with_dasd() -> SimHost {
+    let host = SimHost::new();
+    host.add_device(HOST, 0x4711, Box::new(dasd())).unwrap();
+    host
 }
 
 fn put_ccws(g: &Guest, at: u64, ccws: &[(u8, CcwFlags, u16, u32)]) {
@@ -60,9 +137,26 @@ fn cc() -> CcwFlags {
     CcwFlags::new().with_cc(true)
 }
 
+/// SEEK 0/0, SEARCH ID EQUAL R1 and the TIC back to it, at `at`: the
+/// positioning of an update write or a read of R1 (arguments at 0x1f00).
+fn locate_r1(g: &Guest, at: u64) {
+    g.mem.store(0x1f00, &[0, 0, 0, 0, 0, 0]).unwrap();
+    g.mem.store(0x1f08, &[0, 0, 0, 0, 1]).unwrap();
+    let tic = u32::try_from(at + 8).unwrap();
+    put_ccws(
+        g,
+        at,
+        &[
+            (0x07, cc(), 6, 0x1f00),
+            (0x31, cc(), 5, 0x1f08),
+            (0x08, CcwFlags::new(), 0, tic),
+        ],
+    );
+}
+
 #[test]
 fn sense_id_runs_on_the_host_and_the_cpa_is_the_guests() {
-    let (_h, g, ctl) = setup();
+    let (_h, g, log) = setup();
     put_ccws(&g, 0x2000, &[(0xe4, CcwFlags::new().with_sli(true), 256, 0x3000)]);
     let (r, irb) = g.run(GUEST, &orb(0x2000, false));
     assert_eq!(r, Ok(Cc::Zero));
@@ -70,31 +164,42 @@ fn sense_id_runs_on_the_host_and_the_cpa_is_the_guests() {
     assert_eq!(irb.scsw.dstat, DeviceStatus::CE_DE);
     assert_eq!(irb.scsw.cpa, 0x2008);
     assert!(irb.scsw.ctrl.format1());
-    assert_eq!(g.mem.fetch(0x3000, 4).unwrap(), [0xff, 0x39, 0x90, 0xe9]);
-    assert_eq!(ctl.commands(), vec![0xe4]);
+    assert_eq!(
+        g.mem.fetch(0x3000, 7).unwrap(),
+        [0xff, 0x39, 0x90, 0xe9, 0x33, 0x90, 0x0a]
+    );
+    assert_eq!(*log.lock(), vec![0xe4]);
 }
 
 #[test]
 fn write_through_an_idal_reaches_the_host_device() {
-    let (_h, g, ctl) = setup();
+    let (_h, g, log) = setup();
+    // SEEK, SEARCH R1, TIC, WRITE DATA through format-1 IDAWs (2K
+    // blocks): 256 bytes at 0x4700, the rest at 0x5000.
+    locate_r1(&g, 0x2000);
     let ida = CcwFlags::new().with_ida(true);
-    put_ccws(&g, 0x2000, &[(0x01, ida, 2000, 0x3000)]);
-    // Format-1 IDAWs (2K blocks): 256 bytes at 0x4700, the rest at 0x5000.
+    put_ccws(&g, 0x2018, &[(0x05, ida, 2000, 0x3000)]);
     g.mem.store(0x3000, &[0, 0, 0x47, 0x00, 0, 0, 0x50, 0x00]).unwrap();
     let data: Vec<u8> = (0..2000u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
     g.mem.store(0x4700, &data[..0x100]).unwrap();
     g.mem.store(0x5000, &data[0x100..]).unwrap();
     let (_, irb) = g.run(GUEST, &orb(0x2000, false));
+    let irb = irb.expect("status");
+    assert_eq!(irb.scsw.dstat, DeviceStatus::CE_DE, "{:02x?}", irb.ecw);
+    assert_eq!(irb.scsw.cpa, 0x2020);
+    // Read R1 back, direct addressing.
+    locate_r1(&g, 0x2000);
+    put_ccws(&g, 0x2018, &[(0x06, CcwFlags::new(), 2000, 0x8000)]);
+    let (_, irb) = g.run(GUEST, &orb(0x2000, false));
     assert_eq!(irb.expect("status").scsw.dstat, DeviceStatus::CE_DE);
-    ctl.with_state(|s| {
-        assert_eq!(s.written.len(), 1);
-        assert!(s.written[0].1 == data, "written data differs");
-    });
+    assert!(g.mem.fetch(0x8000, 2000).unwrap() == data, "R1 differs");
+    // The search passes R0 first, the TIC loops back, R1 matches.
+    assert_eq!(*log.lock(), vec![0x07, 0x31, 0x31, 0x05, 0x07, 0x31, 0x31, 0x06]);
 }
 
 #[test]
 fn program_the_kernel_cannot_read_is_cc0_then_unit_exception() {
-    let (h, g, ctl) = setup();
+    let (h, g, log) = setup();
     // The 2 KiB segment read runs past the end of guest storage.
     let at = (1 << 20) - 0x400;
     put_ccws(&g, at, &[(0x03, CcwFlags::new(), 0, 0)]);
@@ -103,15 +208,13 @@ fn program_the_kernel_cannot_read_is_cc0_then_unit_exception() {
     let irb = irb.expect("status");
     assert_eq!(irb.scsw.dstat, DeviceStatus::new().with_unit_exception(true));
     assert_eq!(irb.scsw.cpa, u32::try_from(at + 8).unwrap());
-    assert!(ctl.commands().is_empty());
+    assert!(log.lock().is_empty());
     drop(h);
 }
 
 #[test]
 fn completed_program_returns_the_device_to_idle() {
-    let host = SimHost::new();
-    host.add_device(HOST, 0x4711, Box::new(MockDevice::with_info(info())))
-        .unwrap();
+    let host = host_with_dasd();
     let mem: Arc<zcss_ccw::VecMemory> = Arc::new(zcss_ccw::VecMemory::new(1 << 20));
     let backend = host.open(HOST, mem.clone()).unwrap();
     assert_eq!(backend.state(), crate::fsm::State::Idle);
@@ -137,9 +240,7 @@ fn completed_program_returns_the_device_to_idle() {
 
 #[test]
 fn transport_mode_is_eopnotsupp_in_the_kernel() {
-    let host = SimHost::new();
-    host.add_device(HOST, 0x4711, Box::new(MockDevice::with_info(info())))
-        .unwrap();
+    let host = host_with_dasd();
     let mem: Arc<zcss_ccw::VecMemory> = Arc::new(zcss_ccw::VecMemory::new(1 << 20));
     let backend = host.open(HOST, mem).unwrap();
     let mut o = orb(0x2000, false);
@@ -161,7 +262,7 @@ fn slow_chain(g: &Guest, ctl: &MockControl, n: u16) {
 
 #[test]
 fn hsch_overtakes_a_running_program_and_ends_with_the_hosts_halt_status() {
-    let (_h, g, ctl) = setup();
+    let (_h, g, ctl) = setup_scripted();
     slow_chain(&g, &ctl, 20);
     assert_eq!(g.ssch(GUEST, &orb(0x2000, false)), Ok(Cc::Zero));
     std::thread::sleep(Duration::from_millis(40));
@@ -180,7 +281,7 @@ fn hsch_overtakes_a_running_program_and_ends_with_the_hosts_halt_status() {
 
 #[test]
 fn csch_overtakes_a_running_program_and_ends_with_the_hosts_clear_status() {
-    let (_h, g, ctl) = setup();
+    let (_h, g, ctl) = setup_scripted();
     slow_chain(&g, &ctl, 20);
     assert_eq!(g.ssch(GUEST, &orb(0x2000, false)), Ok(Cc::Zero));
     std::thread::sleep(Duration::from_millis(40));
@@ -245,9 +346,7 @@ fn vary_off_queues_no_crw() {
 fn host_orb_lpm_zero_takes_the_varied_logical_path_mask() {
     // cp_get_orb: a guest LPM of 0 becomes sch->lpm, which vary off
     // changed (a guest css never passes LPM 0: it is a deferred cc 3).
-    let host = SimHost::new();
-    host.add_device(HOST, 0x4711, Box::new(MockDevice::with_info(info())))
-        .unwrap();
+    let host = host_with_dasd();
     let mem: Arc<zcss_ccw::VecMemory> = Arc::new(zcss_ccw::VecMemory::new(1 << 20));
     let backend = host.open(HOST, mem.clone()).unwrap();
     host.chp_event(2, 0x50, ChpEvent::VaryOff);
@@ -291,7 +390,7 @@ fn add_device_outside_real_css_images_is_refused() {
         schno: 0,
     };
     assert!(matches!(
-        host.add_device(sid, 1, Box::new(MockDevice::with_info(info()))),
+        host.add_device(sid, 1, Box::new(dasd())),
         Err(SimError::NotRealCss(4))
     ));
     assert!(matches!(
@@ -302,9 +401,7 @@ fn add_device_outside_real_css_images_is_refused() {
 
 #[test]
 fn removal_request_reaches_the_handler() {
-    let host = SimHost::new();
-    host.add_device(HOST, 0x4711, Box::new(MockDevice::with_info(info())))
-        .unwrap();
+    let host = host_with_dasd();
     let g = Guest::new(Css::default(), 1 << 20);
     let backend = host.open(HOST, g.mem.clone()).unwrap();
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -325,4 +422,36 @@ fn host_orb_starts_the_translated_program_with_format1_and_c64() {
     let irb = irb.expect("status");
     assert!(!irb.scsw.ctrl.format1());
     assert_eq!(irb.scsw.cpa, 0x2008);
+}
+
+/// The host subchannel's concurrent-sense bit.
+fn host_csense(h: &SimHost) -> bool {
+    let mem = zcss_ccw::VecMemory::new(4096);
+    let gr1 = HOST.to_word(true);
+    assert_eq!(h.css().stsch(&IoCtx::new(&mem), gr1, 0), Ok(Cc::Zero));
+    let s = zcss_ccw::Schib::decode(&mem.fetch(0, zcss_ccw::Schib::LEN).unwrap()).unwrap();
+    s.pmcw.chars.csense()
+}
+
+#[test]
+fn msch_mirrors_the_guests_concurrent_sense_onto_the_host_subchannel() {
+    let (h, g, _) = setup();
+    assert!(host_csense(&h));
+    g.enable(GUEST, false);
+    assert!(!host_csense(&h));
+    // A unit check (READ DATA without positioning: command reject) then
+    // comes without an ECW, as on a guest subchannel without concurrent
+    // sense.
+    put_ccws(&g, 0x2000, &[(0x06, CcwFlags::new(), 8, 0x3000)]);
+    let (_, irb) = g.run(GUEST, &orb(0x2000, false));
+    let irb = irb.expect("status");
+    assert!(irb.scsw.dstat.unit_check());
+    assert!(!irb.scsw.ctrl.esw_format() && !irb.scsw.ctrl.extended_control());
+    assert_eq!(irb.ecw, [0; 32]);
+    g.enable(GUEST, true);
+    assert!(host_csense(&h));
+    let (_, irb) = g.run(GUEST, &orb(0x2000, false));
+    let irb = irb.expect("status");
+    assert!(irb.scsw.ctrl.extended_control());
+    assert_eq!(irb.ecw[0], 0x80, "command reject");
 }
