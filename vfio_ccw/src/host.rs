@@ -8,6 +8,9 @@
 //! the channel program) and the simulated host ([`crate::sim::SimHost`],
 //! which plays the kernel and the host's channel subsystem).
 
+use std::sync::Arc;
+
+use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::DeviceInfo;
@@ -98,5 +101,13 @@ pub trait HostBackend: Send + Sync {
     /// The host subchannel could not be modified.
     fn set_concurrent_sense(&self, _on: bool) -> Result<(), Errno> {
         Ok(())
+    }
+
+    /// Guest storage as the backend maps it for the device, if it holds
+    /// it: what an IPL's firmware steps read and change between the
+    /// pieces of the load program ([`crate::ipl`]). The Linux backend maps
+    /// raw ranges and has none; see [`crate::VfioCcw::with_guest_memory`].
+    fn guest_memory(&self) -> Option<Arc<dyn GuestMemory>> {
+        None
     }
 }

@@ -22,6 +22,8 @@
 //! * [`passthrough`]: [`VfioCcw`], the guest subchannel's device on the
 //!   css's passthrough contract, mapping every host outcome as QEMU does.
 //! * [`remap`]: css remapping — where the device appears in the guest.
+//! * [`ipl`]: the load function through passthrough, in host programs as
+//!   QEMU's s390-ccw BIOS runs it.
 //!
 //! Passthrough is transparent: through the simulated host a device
 //! presents the guest-visible results of the same device emulated
@@ -32,6 +34,7 @@
 pub mod cp;
 pub mod fsm;
 pub mod host;
+pub mod ipl;
 pub mod linux;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;

@@ -30,18 +30,13 @@
 //! reports (chained as the host chained them); on a REQ interrupt it calls
 //! the removal handler.
 //!
-//! **IPL.** The load function's program reads its own next CCWs: the
-//! implied READ IPL at 0 stores the CCWs at 8 and 16 the chain continues
-//! with. A translator that prefetches (the kernel's) would run the stale
-//! doublewords, so a start whose ORB is the IPL's (format 0, CCW address 0,
-//! interruption parameter 0) with the implied CCW at 0 runs in two host
-//! programs, as QEMU's s390-ccw BIOS does it (`pc-bios/s390-ccw/dasd-ipl.c`
-//! runs the IPL record's CCWs as programs of their own): the READ IPL
-//! alone (its CC flag taken off in storage, which the read overwrites),
-//! then — if it ended with channel end and device end alone — the chain at
-//! 8. The guest sees the second program's status, as from one chain.
-//! (Chains that TIC into data they read themselves need the BIOS's further
-//! steps, which are not modelled.)
+//! **IPL.** A start whose ORB is the IPL's (format 0, CCW address 0,
+//! interruption parameter 0) with the implied READ IPL at 0 runs in host
+//! programs of its own, as QEMU's s390-ccw BIOS runs it
+//! ([`crate::ipl`]): the READ IPL alone, the IPL1 READ of a DASD after
+//! SEEK and SEARCH, the rest split after each READ that chains into a
+//! TIC; guest storage is put back as the emulated device leaves it. The
+//! guest sees the last program's status, as from one chain.
 
 use std::sync::Arc;
 
@@ -49,7 +44,7 @@ use parking_lot::Mutex;
 use zcss_ccw::crw::Crw;
 use zcss_ccw::esw::Esw;
 use zcss_ccw::irb::Irb;
-use zcss_ccw::memory::{AccessKey, GuestMemory};
+use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::orb::Orb;
 use zcss_ccw::pmcw::Pmcw;
 use zcss_ccw::schib::Schib;
@@ -62,13 +57,14 @@ use zcss_css::{
 };
 
 use crate::host::{HostBackend, HostDevice, HostIrq, RegionReadError};
+use crate::ipl::{is_ipl, IplRun, Next};
 use crate::uapi::{Errno, IoRegion, ASYNC_CMD_CSCH, ASYNC_CMD_HSCH};
 
 /// Who is told about a removal request (the host wants the device back).
 pub type RemovalHandler = Arc<dyn Fn(SubchannelId) + Send + Sync>;
 
 /// What the worker needs to attribute host status.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Program {
     /// Token of the program (start) or of a halt of an idle subchannel.
     token: u64,
@@ -78,8 +74,8 @@ struct Program {
     orb: Orb,
     /// A start is on the host (its final status has not arrived).
     active: bool,
-    /// An IPL whose implied READ IPL runs alone first.
-    ipl_read: bool,
+    /// An IPL running in pieces ([`crate::ipl`]).
+    ipl: Option<IplRun>,
     /// The final status of the program `token` was reported.
     final_reported: bool,
 }
@@ -100,6 +96,7 @@ const RESET_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct VfioCcw {
     backend: Arc<dyn HostBackend>,
     host: HostDevice,
+    guest: Option<Arc<dyn GuestMemory>>,
     program: Arc<Mutex<Program>>,
     clears: Arc<ClearsDone>,
     reply: Option<PassthroughReply>,
@@ -122,6 +119,7 @@ impl VfioCcw {
     pub fn new(backend: Arc<dyn HostBackend>) -> Self {
         let host = backend.device();
         Self {
+            guest: backend.guest_memory(),
             backend,
             host,
             program: Arc::new(Mutex::new(Program::default())),
@@ -139,6 +137,15 @@ impl VfioCcw {
     #[must_use]
     pub fn on_removal_request(mut self, f: impl Fn(SubchannelId) + Send + Sync + 'static) -> Self {
         self.removal = Some(Arc::new(f));
+        self
+    }
+
+    /// Guest storage for the firmware steps of an IPL ([`crate::ipl`]),
+    /// for a backend that does not hold it (the Linux backend). Without it
+    /// an IPL runs the READ IPL and then the chain at 8 unchanged.
+    #[must_use]
+    pub fn with_guest_memory(mut self, mem: Arc<dyn GuestMemory>) -> Self {
+        self.guest = Some(mem);
         self
     }
 
@@ -183,10 +190,13 @@ impl VfioCcw {
 
     /// A halt or clear performed here when the host has no command region.
     fn local_function(&self, fctl: FunctionControl, token: u64) {
-        let p = *self.program.lock();
-        let mut s = guest_scsw(&p.orb);
+        let (orb, active) = {
+            let p = self.program.lock();
+            (p.orb, p.active)
+        };
+        let mut s = guest_scsw(&orb);
         let mut f = fctl;
-        if fctl.halt() && p.active {
+        if fctl.halt() && active {
             f = f.with_start(true);
             s.dstat = DeviceStatus::new().with_device_end(true);
         }
@@ -222,17 +232,6 @@ fn guest_scsw(orb: &Orb) -> Scsw {
             .with_suppress_suspended(c.suppress_suspended()),
         ..Scsw::default()
     }
-}
-
-/// Whether `orb` starts the load function's program: format 0, CCW
-/// address 0, interruption parameter 0, the implied READ IPL at 0.
-fn is_ipl(mem: &dyn GuestMemory, orb: &Orb) -> bool {
-    let mut b = [0u8; 8];
-    orb.cpa == 0
-        && orb.intparm == 0
-        && !orb.ctrl.format1()
-        && mem.read(0, &mut b, AccessKey::ZERO).is_ok()
-        && b == zcss_css::ipl::IPL_CCW
 }
 
 /// The status QEMU makes for a request the host failed
@@ -345,6 +344,7 @@ pub fn path_state(schib: &Schib, known: &ChannelPaths) -> PathState {
 /// Everything the worker thread owns.
 struct Worker {
     backend: Arc<dyn HostBackend>,
+    guest: Option<Arc<dyn GuestMemory>>,
     program: Arc<Mutex<Program>>,
     clears: Arc<ClearsDone>,
     reply: PassthroughReply,
@@ -386,27 +386,34 @@ impl Worker {
             irb.scsw.ctrl = irb.scsw.ctrl.with_format1(p.orb.ctrl.format1());
         }
         let is_final = solicited && irb.scsw.ctrl.actl().into_bits() == 0 && irb.scsw.is_status_pending();
-        if is_final && p.ipl_read && fctl == FunctionControl::START {
-            p.ipl_read = false;
-            if irb.scsw.dstat == DeviceStatus::CE_DE && irb.scsw.cstat.into_bits() == 0 {
-                // The IPL's READ IPL is done: its chain continues at 8.
-                let orb = Orb { cpa: 8, ..p.orb };
-                drop(p);
-                let region = IoRegion::request(&orb, &VfioCcw::request_scsw(&orb, ActivityControl::START_PEND));
-                let r = loop {
-                    match self.backend.write_io(&region) {
-                        Err(Errno::EAGAIN) => std::thread::yield_now(),
-                        r => break r,
-                    }
+        if is_final && fctl == FunctionControl::START {
+            if let Some(run) = p.ipl.as_mut() {
+                let next = match self.guest.as_deref() {
+                    Some(mem) => run.next(mem, &irb),
+                    None => run.next_blind(&irb),
                 };
-                match r {
-                    Ok(()) => return,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "vfio-ccw: IPL chain at 8 refused by the host");
+                match next {
+                    Next::Start(cpa) => {
+                        // The next piece of the IPL's program.
+                        let orb = Orb { cpa, ..p.orb };
+                        drop(p);
+                        let region = IoRegion::request(&orb, &VfioCcw::request_scsw(&orb, ActivityControl::START_PEND));
+                        let r = loop {
+                            match self.backend.write_io(&region) {
+                                Err(Errno::EAGAIN) => std::thread::yield_now(),
+                                r => break r,
+                            }
+                        };
+                        if r.is_ok() {
+                            return;
+                        }
+                        tracing::warn!(error = ?r, cpa, "vfio-ccw: IPL piece refused by the host");
                         irb = unit_exception_irb(&orb);
+                        p = self.program.lock();
                     }
+                    Next::Done(done) => irb = done,
                 }
-                p = self.program.lock();
+                p.ipl = None;
             }
         }
         if fctl == FunctionControl::HALT && p.final_reported {
@@ -475,6 +482,7 @@ impl PassthroughDevice for VfioCcw {
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let w = Worker {
             backend: Arc::clone(&self.backend),
+            guest: self.guest.clone(),
             program: Arc::clone(&self.program),
             clears: Arc::clone(&self.clears),
             reply: reply.clone(),
@@ -491,20 +499,18 @@ impl PassthroughDevice for VfioCcw {
     }
 
     fn start(&mut self, mem: &dyn GuestMemory, orb: &Orb, token: u64) -> Result<(), PassthroughError> {
-        let ipl = is_ipl(mem, orb);
-        if ipl {
-            let mut ccw = zcss_css::ipl::IPL_CCW;
-            ccw[4] &= !0x40;
-            if mem.write(0, &ccw, AccessKey::ZERO).is_err() {
-                return Err(PassthroughError::HostFailure);
-            }
-        }
+        let ipl = if is_ipl(mem, orb) {
+            // The READ IPL runs alone first (see the module documentation).
+            Some(IplRun::begin(mem, &self.host.info).ok_or(PassthroughError::HostFailure)?)
+        } else {
+            None
+        };
         {
             let mut p = self.program.lock();
             p.token = token;
             p.orb = *orb;
             p.active = true;
-            p.ipl_read = ipl;
+            p.ipl = ipl;
             p.final_reported = false;
         }
         let region = IoRegion::request(orb, &Self::request_scsw(orb, ActivityControl::START_PEND));
@@ -544,7 +550,11 @@ impl PassthroughDevice for VfioCcw {
     }
 
     fn clear(&mut self, token: u64) -> Result<(), PassthroughError> {
-        self.program.lock().clear = token;
+        {
+            let mut p = self.program.lock();
+            p.clear = token;
+            p.ipl = None;
+        }
         let before = *self.clears.n.lock();
         match self.write_cmd(ASYNC_CMD_CSCH) {
             Some(Ok(())) if token == 0 => {

@@ -500,6 +500,10 @@ impl HostBackend for SimBackend {
         self.0.irq_rx.clone()
     }
 
+    fn guest_memory(&self) -> Option<Arc<dyn zcss_ccw::GuestMemory>> {
+        Some(Arc::clone(self.0.view.guest()))
+    }
+
     fn set_concurrent_sense(&self, on: bool) -> Result<(), Errno> {
         // Under the I/O lock: no start is being translated meanwhile.
         let _st = self.0.io.lock();

@@ -56,7 +56,7 @@ pub struct Seen {
 
 /// The twin (see the module documentation).
 pub struct DasdTwin {
-    /// The guest with the DASD emulated directly (0xfe.0.0000).
+    /// The guest with the DASD emulated directly (at the same subchannel).
     pub direct: CssChannel,
     /// The guest with the DASD passed through.
     pub passed: CssChannel,
@@ -80,7 +80,6 @@ impl DasdTwin {
     /// Two guests with a DASD `make` builds (device number 0x0120), the
     /// second passed through from `at`.
     pub fn new(make: impl Fn() -> Dasd, at: Where) -> Self {
-        let direct = CssChannel::with_device(make());
         let host = SimHost::new();
         host.add_device(at.host, 0x0120, Box::new(make())).expect("host device");
         let css = Css::default();
@@ -95,6 +94,16 @@ impl DasdTwin {
             ..Placement::default()
         };
         let sid = remap::attach(&css, dev, &placement, false).expect("attach");
+        // The emulated DASD at the same guest place, in a guest of the same
+        // kind.
+        let direct_css = Css::default();
+        if !at.map_css {
+            direct_css.enable_mcss();
+        }
+        direct_css
+            .attach_cold(sid, 0x0120, Box::new(make()))
+            .expect("attach direct");
+        let direct = CssChannel::new(direct_css, Arc::new(VecMemory::new(layout::MEM)), sid);
         Self {
             direct,
             passed: CssChannel::new(css, mem, sid),
