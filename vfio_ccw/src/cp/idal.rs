@@ -54,17 +54,21 @@ impl ChannelProgram {
         if nr > MAX_IDAWS_PER_CCW || base + nr > self.layout.idal_capacity {
             return Err(CpError::IdalFull);
         }
-        // The guest IDAL as the kernel holds it: doublewords; format-1
-        // IDAWs packed two to a doubleword.
-        let mut list = [0u64; MAX_IDAWS_PER_CCW];
-        let words = &mut list[..nr];
+        // The guest IDAL as the kernel holds it, in place at the end of the
+        // host IDAL: doublewords; format-1 IDAWs packed two to a
+        // doubleword.
+        self.idal.resize(base + nr, 0);
+        let words = &mut self.idal[base..];
         if c.flags().ida() {
             if c64 {
                 words[0] = first;
                 for (i, w) in words.iter_mut().enumerate().skip(1) {
                     let at = cda + 8 * i as u64;
                     let mut b = [0u8; 8];
-                    dma.read(at, &mut b).map_err(read_err(at))?;
+                    if let Err(e) = dma.read(at, &mut b) {
+                        self.idal.truncate(base);
+                        return Err(read_err(at)(e));
+                    }
                     *w = u64::from_be_bytes(b);
                 }
             } else {
@@ -72,8 +76,11 @@ impl ChannelProgram {
                 for i in 1..nr {
                     let at = cda + 4 * i as u64;
                     let mut b = [0u8; 4];
-                    dma.read(at, &mut b).map_err(read_err(at))?;
-                    set_f1(words, i, u32::from_be_bytes(b));
+                    if let Err(e) = dma.read(at, &mut b) {
+                        self.idal.truncate(base);
+                        return Err(read_err(at)(e));
+                    }
+                    set_f1(&mut self.idal[base..], i, u32::from_be_bytes(b));
                 }
             }
         } else if c64 {
@@ -90,34 +97,49 @@ impl ChannelProgram {
                 set_f1(words, i, prev);
             }
         }
-        self.idal.extend_from_slice(words);
         if does_data_transfer(&c) {
-            // `pa_iova`: every address taken before any IDAW is rewritten.
-            let mut iovas = [0u64; MAX_IDAWS_PER_CCW];
-            for (i, v) in iovas.iter_mut().enumerate().take(nr) {
-                *v = if c64 { words[i] } else { u64::from(get_f1(words, i)) };
-            }
-            for (i, &iova) in iovas.iter().enumerate().take(nr) {
-                match dma.pin(iova) {
-                    Ok(page) => {
-                        self.pinned.push(iova);
-                        self.idal[base + i] = page + (iova & (PAGE_SIZE - 1));
-                    }
-                    Err(errno) => {
-                        // A partial pin is undone.
-                        for _ in 0..i {
-                            if let Some(p) = self.pinned.pop() {
-                                dma.unpin(p);
-                            }
-                        }
-                        self.idal.truncate(base);
-                        return Err(CpError::Pin { iova, errno });
-                    }
+            // `pa_iova`: every address taken before any IDAW is rewritten
+            // (format-1 IDAWs share doublewords; a 64-bit one is taken just
+            // before its own rewrite).
+            if c64 {
+                for i in 0..nr {
+                    let iova = self.idal[base + i];
+                    self.pin_into(base, i, iova, dma)?;
+                }
+            } else {
+                let mut f1 = [0u32; MAX_IDAWS_PER_CCW];
+                for (i, v) in f1.iter_mut().enumerate().take(nr) {
+                    *v = get_f1(&self.idal[base..], i);
+                }
+                for (i, &iova) in f1.iter().enumerate().take(nr) {
+                    self.pin_into(base, i, u64::from(iova), dma)?;
                 }
             }
         }
         let addr = u64::from(self.layout.idal_base) + 8 * base as u64;
         Ok(u32::try_from(addr).unwrap_or(u32::MAX))
+    }
+
+    /// Pins the page of `iova` as host IDAW `i` of the IDAL at `base`; on
+    /// failure the IDAWs pinned before it are unpinned and the IDAL is cut
+    /// back to `base` (a partial pin is undone).
+    fn pin_into(&mut self, base: usize, i: usize, iova: u64, dma: &dyn Dma) -> Result<(), CpError> {
+        match dma.pin(iova) {
+            Ok(page) => {
+                self.pinned.push(iova);
+                self.idal[base + i] = page + (iova & (PAGE_SIZE - 1));
+                Ok(())
+            }
+            Err(errno) => {
+                for _ in 0..i {
+                    if let Some(p) = self.pinned.pop() {
+                        dma.unpin(p);
+                    }
+                }
+                self.idal.truncate(base);
+                Err(CpError::Pin { iova, errno })
+            }
+        }
     }
 }
 

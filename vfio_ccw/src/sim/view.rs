@@ -156,6 +156,8 @@ impl GuestMemory for HostView {
 #[derive(Clone)]
 pub struct GuestDma {
     guest: Arc<dyn GuestMemory>,
+    /// The storage size (fixed while the device is open).
+    size: u64,
 }
 
 impl std::fmt::Debug for GuestDma {
@@ -168,7 +170,8 @@ impl GuestDma {
     /// The IOMMU mapping all of `guest`.
     #[must_use]
     pub fn new(guest: Arc<dyn GuestMemory>) -> Self {
-        Self { guest }
+        let size = guest.size();
+        Self { guest, size }
     }
 }
 
@@ -180,7 +183,7 @@ impl Dma for GuestDma {
 
     fn pin(&self, iova: u64) -> Result<u64, Errno> {
         let page = iova & !(PAGE_SIZE - 1);
-        if page < self.guest.size() {
+        if page < self.size {
             Ok(GUEST_WINDOW + page)
         } else {
             Err(Errno::EINVAL)
