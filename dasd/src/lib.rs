@@ -12,16 +12,23 @@
 //! * [`track`] — the track image (home address, R0, records, end of
 //!   track) as bytes, with its record walk and builder;
 //! * [`store`] — [`store::TrackStore`], where a volume's tracks live: in
-//!   memory ([`store::MemStore`]) or in image files;
+//!   memory ([`store::MemStore`]) or in image files ([`image`]: Hercules
+//!   CKD and CCKD images with a write-back cache and a journal);
+//! * [`layout`] — what `dasdinit` writes on a new volume, the VTOC
+//!   `fdasd -a` writes, and their readers;
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
 //! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
 #![deny(missing_docs)]
 
 pub mod geometry;
+pub mod image;
+pub mod layout;
 pub mod store;
 pub mod track;
 
 pub use geometry::{ControlUnit, Model};
+pub use image::{open_store, Image, ImageError, OpenOptions};
+pub use layout::{Volser, VolumeSpec};
 pub use store::{MemStore, StoreError, TrackStore};
 pub use track::{Count, TrackAddr};

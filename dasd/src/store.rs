@@ -94,6 +94,16 @@ pub trait TrackStore: Send {
         Ok(())
     }
 
+    /// The device calls this when a channel program that wrote ends (with
+    /// device end): a store opened write-through commits, every other does
+    /// nothing.
+    ///
+    /// # Errors
+    /// The commit failed.
+    fn sync_point(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Largest track image the store can hold (a Hercules image's track
     /// slot); the device refuses layouts beyond it.
     fn max_track_len(&self) -> usize {
