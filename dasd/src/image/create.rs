@@ -40,6 +40,9 @@ pub enum Format {
 pub struct CreateOptions {
     /// The format.
     pub format: Format,
+    /// Cylinders per file of a split P370 volume ([`SPLIT_CYLINDERS`], as
+    /// `dasdinit`; smaller in tests).
+    pub split_cylinders: u32,
     /// The file system.
     pub storage: Arc<dyn Storage>,
 }
@@ -50,16 +53,15 @@ impl CreateOptions {
     pub fn new(format: Format) -> Self {
         Self {
             format,
+            split_cylinders: SPLIT_CYLINDERS,
             storage: Arc::new(HostStorage),
         }
     }
 }
 
-/// Cylinders of one file of a split volume (Hercules `create_ckd`:
-/// `(0x7fffffff − 512 + 1) / (slot · heads)`).
-fn cylinders_per_file() -> u32 {
-    (0x7fff_ffff - 512 + 1) / (TRACK_SLOT_3390 * HEADS)
-}
+/// Cylinders of one file of a split volume, 2,519 (Hercules `create_ckd`:
+/// `(0x7fffffff − 512 + 1) / (slot · heads)`, files below 2 GiB).
+pub const SPLIT_CYLINDERS: u32 = (0x7fff_ffff - 512 + 1) / (TRACK_SLOT_3390 * HEADS);
 
 /// The first file's name of a split volume: `_1` before the first dot of
 /// the file name, unless the name already has `_x` there (Hercules
@@ -101,7 +103,7 @@ pub fn create(
     let st = &*opts.storage;
     let files = match opts.format {
         Format::Ckd { split } => {
-            let per = cylinders_per_file();
+            let per = opts.split_cylinders.max(1);
             if split && spec.cylinders > per {
                 let first = first_split_name(path);
                 let n = spec.cylinders.div_ceil(per);
@@ -125,7 +127,7 @@ pub fn create(
         }
     }
     match opts.format {
-        Format::Ckd { .. } => create_ckd(st, &files, spec, progress)?,
+        Format::Ckd { .. } => create_ckd(st, &files, spec, opts.split_cylinders.max(1), progress)?,
         Format::Cckd(c) => create_cckd(st, &files[0], spec, c, progress)?,
     }
     for f in &files {
@@ -140,13 +142,10 @@ fn create_ckd(
     st: &dyn Storage,
     files: &[PathBuf],
     spec: &VolumeSpec,
+    split: u32,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), ImageError> {
-    let per = if files.len() > 1 {
-        cylinders_per_file()
-    } else {
-        spec.cylinders
-    };
+    let per = if files.len() > 1 { split } else { spec.cylinders };
     let slot = u64::from(TRACK_SLOT_3390);
     let total = spec.tracks();
     let mut b = TrackBuilder::default();
@@ -275,6 +274,6 @@ mod tests {
         assert_eq!(first_split_name(Path::new("/d/vol.3390")), Path::new("/d/vol_1.3390"));
         assert_eq!(first_split_name(Path::new("/d/vol_1.3390")), Path::new("/d/vol_1.3390"));
         assert_eq!(first_split_name(Path::new("/d.x/vol")), Path::new("/d.x/vol_1"));
-        assert_eq!(cylinders_per_file(), 2519);
+        assert_eq!(SPLIT_CYLINDERS, 2519);
     }
 }

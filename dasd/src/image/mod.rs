@@ -63,7 +63,7 @@ use thiserror::Error;
 
 pub use cckd::{CckdImage, Compression};
 pub use ckd::CkdImage;
-pub use create::{create, CreateOptions, Format};
+pub use create::{create, CreateOptions, Format, SPLIT_CYLINDERS};
 pub use header::{ImageKind, TRACK_SLOT_3390};
 pub use io::{BlockFile, HostStorage, Storage};
 pub use journal::journal_path;
