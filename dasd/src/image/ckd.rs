@@ -53,6 +53,7 @@ pub struct CkdImage {
     cache: TrackCache,
     journal: Journal,
     closed: bool,
+    scratch: Vec<u8>,
 }
 
 impl CkdImage {
@@ -142,6 +143,7 @@ impl CkdImage {
             cache: TrackCache::new(opts.cache_tracks, usize::try_from(slot).unwrap_or(usize::MAX)),
             journal,
             closed: false,
+            scratch: vec![0; usize::try_from(slot).unwrap_or(usize::MAX)],
         };
         if !pending.is_empty() {
             if opts.writable {
@@ -197,16 +199,17 @@ impl CkdImage {
             }
         };
         let (f, off) = self.locate(n);
-        let slot = usize::try_from(self.slot).unwrap_or(usize::MAX);
-        let buf = self.cache.data_mut(i);
-        buf.resize(slot, 0);
+        // The slot is read into a buffer kept at the slot's size, so no
+        // read zero-fills a fresh one.
         let res = self.files[f]
-            .read_at(buf, off)
+            .read_at(&mut self.scratch, off)
             .map_err(StoreError::from)
-            .and_then(|()| check_image(t, buf));
+            .and_then(|()| check_image(t, &self.scratch));
         match res {
             Ok(len) => {
-                buf.truncate(len);
+                let buf = self.cache.data_mut(i);
+                buf.clear();
+                buf.extend_from_slice(&self.scratch[..len]);
                 Ok(i)
             }
             Err(e) => {

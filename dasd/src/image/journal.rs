@@ -336,15 +336,18 @@ impl BlockFile for Overlay {
                     let cover = (data.len() as u64).max(u64::from(*fill));
                     let lo = offset.max(*o);
                     let hi = end.min(o + cover);
-                    for p in lo..hi {
-                        let src = usize::try_from(p - o).unwrap_or(usize::MAX);
-                        buf[usize::try_from(p - offset).unwrap_or(0)] = data.get(src).copied().unwrap_or(0);
+                    if lo < hi {
+                        let idx = |p: u64, base: u64| usize::try_from(p - base).unwrap_or(usize::MAX);
+                        // The data part, then zeros of the fill.
+                        let data_hi = hi.min(o + data.len() as u64).max(lo);
+                        buf[idx(lo, offset)..idx(data_hi, offset)]
+                            .copy_from_slice(&data[idx(lo, *o)..idx(data_hi, *o)]);
+                        buf[idx(data_hi, offset)..idx(hi, offset)].fill(0);
                     }
                 }
                 Change::SetLen { len: l, .. } => {
-                    for p in offset.max(*l)..end {
-                        buf[usize::try_from(p - offset).unwrap_or(0)] = 0;
-                    }
+                    let from = usize::try_from(offset.max(*l).min(end) - offset).unwrap_or(usize::MAX);
+                    buf[from..].fill(0);
                 }
             }
         }

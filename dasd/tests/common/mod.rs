@@ -76,13 +76,27 @@ pub fn run(tool: &str, args: &[&str], dir: &Path) -> (bool, String) {
 /// A byte of the data of track `t`, version `v`, record `r`, position `i`.
 fn pattern(t: u64, v: u32, r: u8, i: usize) -> u8 {
     let x = t.wrapping_mul(0x9e37_79b9).wrapping_add(u64::from(v) * 0x85eb_ca6b) ^ (u64::from(r) << 24) ^ (i as u64);
-    (x ^ (x >> 13) ^ (x >> 29)) as u8
+    (x ^ (x >> 13) ^ (x >> 29)).to_le_bytes()[0]
+}
+
+thread_local! {
+    static STAMPED: std::cell::RefCell<std::collections::HashMap<(u64, u32), Vec<u8>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// Track `t` at version `v` (v ≥ 1): `1 + v % 4` records of 4 KiB whose
 /// first 12 bytes name track and version and whose other bytes follow a
 /// pattern of both, so a torn or mixed image is recognized.
 pub fn stamped(t: TrackAddr, v: u32) -> Vec<u8> {
+    STAMPED.with(|m| {
+        m.borrow_mut()
+            .entry((t.index(), v))
+            .or_insert_with(|| build_stamped(t, v))
+            .clone()
+    })
+}
+
+fn build_stamped(t: TrackAddr, v: u32) -> Vec<u8> {
     let n = t.index();
     let mut b = TrackBuilder::default();
     b.start(t);
@@ -90,7 +104,8 @@ pub fn stamped(t: TrackAddr, v: u32) -> Vec<u8> {
         let mut d: Vec<u8> = (0..4096).map(|i| pattern(n, v, r, i)).collect();
         d[..8].copy_from_slice(&n.to_be_bytes());
         d[8..12].copy_from_slice(&v.to_be_bytes());
-        b.record(Count::new(t.cyl as u16, t.head as u16, r, 0, 4096), &[], &d);
+        let (c, h) = (u16::try_from(t.cyl).unwrap(), u16::try_from(t.head).unwrap());
+        b.record(Count::new(c, h, r, 0, 4096), &[], &d);
     }
     b.finish().to_vec()
 }
@@ -109,7 +124,18 @@ pub fn version_of(t: TrackAddr, img: &[u8], spec: &VolumeSpec) -> Option<u32> {
         return None;
     }
     let v = u32::from_be_bytes(d[8..12].try_into().ok()?);
-    (v >= 1 && img == stamped(t, v)).then_some(v)
+    if v == 0 || u64::from_be_bytes(d[..8].try_into().ok()?) != t.index() {
+        return None;
+    }
+    STAMPED
+        .with(|m| {
+            m.borrow_mut()
+                .entry((t.index(), v))
+                .or_insert_with(|| build_stamped(t, v))
+                .as_slice()
+                == img
+        })
+        .then_some(v)
 }
 
 /// Every track of a store checked against `allowed(track) -> versions`.
