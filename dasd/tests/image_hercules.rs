@@ -51,7 +51,8 @@ fn dasdinit_volumes_open_and_read_as_hercules_reads_them() {
         return;
     }
     let dir = TempDir::new("herc-dasdinit");
-    let cases: [(&str, &[&str], bool, bool); 4] = [
+    let cases: [(&str, &[&str], bool, bool); 5] = [
+        ("plain.3390", &[], false, false),
         ("z.cckd", &["-z"], true, false),
         ("zl.cckd", &["-z", "-linux"], true, true),
         ("p.3390", &["-lfs"], false, false),
