@@ -56,10 +56,17 @@ pub fn hercules() -> bool {
         if std::env::var_os("ZCSS_REQUIRE_HERCULES").is_some_and(|v| v != "0") {
             panic!("ZCSS_REQUIRE_HERCULES is set but Hercules' dasdinit/dasdls/cckdcdsk are not on PATH");
         }
+        // Past the test harness, which captures what tests print.
         NOTE.call_once(|| {
-            println!(
-                "skipping Hercules tool checks: dasdinit, dasdls, cckdcdsk not installed (apt-get install hercules)"
-            )
+            use std::io::Write;
+            let line =
+                "skipping Hercules tool checks: dasdinit, dasdls, cckdcdsk not installed (apt-get install hercules)";
+            match std::fs::OpenOptions::new().append(true).open("/dev/stderr") {
+                Ok(mut f) => {
+                    let _ = writeln!(f, "{line}");
+                }
+                Err(_) => eprintln!("{line}"),
+            }
         });
     }
     have
