@@ -212,3 +212,53 @@ fn zcss_p370_volumes_list_with_dasdls() {
     assert_eq!(v.data_sets[0].tracks(), s.tracks() - 2);
     assert_eq!(l.volser, Volser::new("P37001").unwrap());
 }
+
+#[test]
+fn zcss_p370_volumes_are_byte_identical_to_dasdinit_s() {
+    if !hercules() {
+        return;
+    }
+    let dir = TempDir::new("herc-bytes");
+    for linux in [false, true] {
+        let theirs = if linux { "d-linux.3390" } else { "d.3390" };
+        let mut args = vec!["-lfs"];
+        if linux {
+            args.push("-linux");
+        }
+        args.extend([theirs, "3390-1", "BYT001", "6"]);
+        dasdinit(&dir.0, &args);
+        let ours = dir.join(&format!("z{linux}.3390"));
+        create(
+            &ours,
+            &spec(6, "BYT001", linux),
+            &CreateOptions::new(Format::Ckd { split: false }),
+            &mut |_, _| {},
+        )
+        .unwrap();
+        assert!(
+            std::fs::read(dir.join(theirs)).unwrap() == std::fs::read(&ours).unwrap(),
+            "linux {linux}"
+        );
+    }
+}
+
+#[test]
+fn large_linux_volumes_get_dasdinit_s_vtoc() {
+    if !hercules() {
+        return;
+    }
+    // Beyond 65,535 tracks the empty VTOC has a format-7 DSCB and no free
+    // extent in the format-5 key.
+    let dir = TempDir::new("herc-big");
+    for (model, cyls) in [("3390-9", 10_017u32), ("3390-3", 3339)] {
+        dasdinit(&dir.0, &["-z", "-linux", "big.cckd", model, "BIG001"]);
+        let mut img = Image::open(&dir.join("big.cckd"), &OpenOptions::read_only()).unwrap();
+        let s = spec(cyls, "BIG001", true);
+        let mut b = TrackBuilder::default();
+        for t in [TrackAddr::new(0, 0), TrackAddr::new(0, 1), TrackAddr::new(cyls - 1, 14)] {
+            assert_eq!(img.read(t).unwrap(), s.track(t, &mut b), "{model} track {t}");
+        }
+        drop(img);
+        std::fs::remove_file(dir.join("big.cckd")).unwrap();
+    }
+}
