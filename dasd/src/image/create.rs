@@ -41,7 +41,8 @@ pub struct CreateOptions {
     /// The format.
     pub format: Format,
     /// Cylinders per file of a split P370 volume ([`SPLIT_CYLINDERS`], as
-    /// `dasdinit`; smaller in tests).
+    /// `dasdinit`; smaller in tests, but at least 2: a first file whose
+    /// highest cylinder is 0 would read as the last file).
     pub split_cylinders: u32,
     /// The file system.
     pub storage: Arc<dyn Storage>,
@@ -103,7 +104,7 @@ pub fn create(
     let st = &*opts.storage;
     let files = match opts.format {
         Format::Ckd { split } => {
-            let per = opts.split_cylinders.max(1);
+            let per = opts.split_cylinders.max(2);
             if split && spec.cylinders > per {
                 let first = first_split_name(path);
                 let n = spec.cylinders.div_ceil(per);
@@ -127,7 +128,7 @@ pub fn create(
         }
     }
     match opts.format {
-        Format::Ckd { .. } => create_ckd(st, &files, spec, opts.split_cylinders.max(1), progress)?,
+        Format::Ckd { .. } => create_ckd(st, &files, spec, opts.split_cylinders.max(2), progress)?,
         Format::Cckd(c) => create_cckd(st, &files[0], spec, c, progress)?,
     }
     for f in &files {
