@@ -329,3 +329,52 @@ fn write_through_commits_at_each_sync_point() {
         assert_eq!(fs.syncs(), before, "{f:?}");
     }
 }
+
+/// Opening and reading every track of a damaged image reports errors and
+/// never panics.
+fn read_everything(files: std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>, p: &Path) {
+    let st: Arc<dyn zcss_dasd::image::Storage> = Arc::new(SimStorage::with_files(files));
+    for opts in [OpenOptions::read_only(), OpenOptions::read_write()] {
+        if let Ok(mut img) = Image::open(p, &opts.on(Arc::clone(&st))) {
+            for n in 0..zcss_dasd::Model::tracks(img.cylinders()).min(100) {
+                let _ = img.read(TrackAddr::from_index(n));
+            }
+            let t = TrackAddr::new(0, 3);
+            let _ = img.write(t, &stamped(t, 1));
+            let _ = img.flush();
+        }
+    }
+}
+
+fn sim_image(f: Format) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let fs = SimStorage::new();
+    let mut copts = CreateOptions::new(f);
+    copts.storage = Arc::new(fs.clone());
+    create(Path::new("x.img"), &spec(1, "DMG001", true), &copts, &mut |_, _| {}).unwrap();
+    fs.files()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    #[test]
+    fn damaged_cckd_images_never_panic(hits in proptest::collection::vec((0usize..70_000, proptest::num::u8::ANY), 1..12)) {
+        let mut files = sim_image(Format::Cckd(Compression::Zlib));
+        let img = files.get_mut(Path::new("x.img")).unwrap();
+        for (at, b) in hits {
+            let at = at % img.len();
+            img[at] = b;
+        }
+        read_everything(files, Path::new("x.img"));
+    }
+
+    #[test]
+    fn damaged_p370_images_never_panic(hits in proptest::collection::vec((0usize..2_000, proptest::num::u8::ANY), 1..12)) {
+        let mut files = sim_image(Format::Ckd { split: false });
+        let img = files.get_mut(Path::new("x.img")).unwrap();
+        for (at, b) in hits {
+            // Headers and the first track's records.
+            img[at % 2_000] = b;
+        }
+        read_everything(files, Path::new("x.img"));
+    }
+}

@@ -262,3 +262,29 @@ fn large_linux_volumes_get_dasdinit_s_vtoc() {
         std::fs::remove_file(dir.join("big.cckd")).unwrap();
     }
 }
+
+#[test]
+fn big_endian_cckd_images_read_and_write() {
+    if !hercules() {
+        return;
+    }
+    // cckdswap turns a dasdinit image big-endian (as on an s390 host); zcss
+    // keeps its byte order when writing.
+    let dir = TempDir::new("herc-be");
+    dasdinit(&dir.0, &["-z", "be.cckd", "3390-1", "BEV001", "20"]);
+    let (_, out) = run("cckdswap", &["be.cckd"], &dir.0);
+    assert!(out.contains("big-endian"), "{out}");
+    let s = spec(20, "BEV001", false);
+    fill_and_partition(&dir.join("be.cckd"), &s, 2);
+    let opts = std::fs::read(dir.join("be.cckd")).unwrap()[512 + 3];
+    assert_eq!(opts & 0x02, 0x02, "still big-endian");
+    let (_, out) = run("cckdcdsk", &["-2", "-ro", "be.cckd"], &dir.0);
+    assert!(!out.contains("HHCCU"), "{out}");
+    let ls = dasdls(&dir.0, "be.cckd");
+    assert!(ls.contains("LINUX.VBEV001.PART0001.NATIVE"), "{ls}");
+    let mut img = Image::open(&dir.join("be.cckd"), &OpenOptions::read_only()).unwrap();
+    let t = TrackAddr::from_index(7);
+    assert_eq!(version_of(t, img.read(t).unwrap(), &s), Some(1));
+    let t = TrackAddr::from_index(8);
+    assert_eq!(version_of(t, img.read(t).unwrap(), &s), Some(2));
+}

@@ -270,7 +270,10 @@ impl CckdImage {
         let cylinders = hdr.cyls;
         let tracks = Model::tracks(cylinders);
         let need = tracks.div_ceil(L2_ENTRIES as u64);
-        if cylinders == 0 || (u64::from(hdr.numl1tab) != need && u64::from(hdr.numl1tab) != need + 1) {
+        if cylinders == 0
+            || cylinders > super::ckd::MAX_CYLINDERS
+            || (u64::from(hdr.numl1tab) != need && u64::from(hdr.numl1tab) != need + 1)
+        {
             return Err(ImageError::damaged(
                 path,
                 format!("{} level-1 entries for {cylinders} cylinders", hdr.numl1tab),

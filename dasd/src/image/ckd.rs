@@ -12,6 +12,10 @@ use crate::geometry::{Model, HEADS};
 use crate::store::{check_track, StoreError, TrackStore};
 use crate::track::{home_address, validate, Records, TrackAddr, COUNT_LEN, HA_LEN};
 
+/// Most cylinders of a volume image (Hercules' limit; a 3390-54 with its
+/// alternates has 65,523).
+pub(crate) const MAX_CYLINDERS: u32 = 65_536;
+
 /// Most files of a split volume (Hercules `CKD_MAXFILES`).
 pub(crate) const MAX_FILES: u32 = 27;
 
@@ -98,8 +102,10 @@ impl CkdImage {
                     "file size is not a whole number of cylinders",
                 ));
             }
-            let cyls =
-                u32::try_from(trks / u64::from(HEADS)).map_err(|_| ImageError::damaged(&name, "too many cylinders"))?;
+            let cyls = u32::try_from(trks / u64::from(HEADS))
+                .ok()
+                .filter(|&c| c > 0 && cyls_so_far + c <= MAX_CYLINDERS)
+                .ok_or_else(|| ImageError::damaged(&name, "no cylinders, or more than a 3390 can have"))?;
             let mut highcyl = u32::from(hdr.highcyl);
             let mut fileseq = u32::from(hdr.fileseq);
             if seq == 1 && highcyl == cyls {
