@@ -160,7 +160,9 @@ fn bench(c: &mut Criterion) {
             let inflated = inflate_all(&stored, &mut z, &mut out);
             let raw: u64 = stored.iter().filter(|s| s[0] == 0).map(|s| s.len() as u64).sum();
             g.throughput(Throughput::Bytes(inflated + raw));
-            g.bench_function("inflate_only", |b| b.iter(|| black_box(inflate_all(&stored, &mut z, &mut out))));
+            g.bench_function("inflate_only", |b| {
+                b.iter(|| black_box(inflate_all(&stored, &mut z, &mut out)))
+            });
         }
         g.throughput(Throughput::Bytes(file_bytes));
         g.bench_function("read_file", |b| b.iter(|| black_box(read_file(&p, &mut buf))));

@@ -30,5 +30,5 @@ pub mod track;
 pub use geometry::{ControlUnit, Model};
 pub use image::{open_store, Image, ImageError, OpenOptions};
 pub use layout::{Volser, VolumeSpec};
-pub use store::{MemStore, StoreError, TrackStore};
+pub use store::{CowStore, MemStore, StoreError, TrackStore};
 pub use track::{Count, TrackAddr};
