@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod dasd_cli;
+
 use clap::{Parser, Subcommand};
 use zcss::decode::{decode_fields, parse_hex, render_fields, Structure};
 use zcss::machine::{Machine, MachineError};
@@ -85,6 +87,9 @@ enum Command {
         #[arg(required = true, value_name = "HEX")]
         hex: Vec<String>,
     },
+    /// Create and list 3390 volume images (Hercules CKD and CCKD).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Dasd(dasd_cli::DasdCommand),
 }
 
 fn main() -> ExitCode {
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
         } => cmd_replay(&files, verbose, bless, quiet),
         Command::Lscss { file } => cmd_lscss(&file),
         Command::Decode { structure, hex } => cmd_decode(structure, &hex),
+        Command::Dasd(cmd) => dasd_cli::run(cmd),
     };
     ExitCode::from(code)
 }
