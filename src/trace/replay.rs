@@ -25,6 +25,9 @@ pub struct ReplayOptions {
     pub verbose: bool,
     /// Produce the blessed trace in [`FileReport::blessed`].
     pub bless: bool,
+    /// Let guest writes reach DASD image files (otherwise they go to an
+    /// in-memory overlay and the images are never modified).
+    pub write_images: bool,
 }
 
 /// One difference.
@@ -433,7 +436,11 @@ pub fn replay(
     progress: &mut dyn FnMut(usize),
 ) -> Result<FileReport, ReplayError> {
     let start = Instant::now();
-    let m = Machine::from_trace(trace, base).map_err(|(line, error)| ReplayError::Machine { line, error })?;
+    let cfg = crate::machine::MachineConfig {
+        write_images: opts.write_images,
+        ..crate::machine::MachineConfig::from_trace(trace)
+    };
+    let m = Machine::build(&cfg, base, None).map_err(|(line, error)| ReplayError::Machine { line, error })?;
     let mut run = Run {
         m,
         opts: *opts,
@@ -464,11 +471,12 @@ pub fn replay(
             Statement::Expect { addr, data } => run.expect(idx, addr.value, data),
             Statement::Insn(s) => run.insn(idx, &s.insn, s.outcome),
             Statement::Wait => {
-                let deadline = Instant::now() + WAIT_TIMEOUT;
-                run.m.css.poll();
-                if Instant::now() > deadline {
+                if !run.m.wait(WAIT_TIMEOUT) {
                     run.report.failed_checks += 1;
-                    run.mismatch(idx + 1, "wait: asynchronous work did not finish in time".into());
+                    run.mismatch(
+                        idx + 1,
+                        format!("wait: asynchronous work did not finish in {} s", WAIT_TIMEOUT.as_secs()),
+                    );
                 }
             }
         }
