@@ -11,6 +11,7 @@ pub use zcss_css as css;
 pub use zcss_virtio_ccw as virtio_ccw;
 
 pub mod decode;
+pub mod linux_dasd;
 pub mod machine;
 pub mod trace;
 

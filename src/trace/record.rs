@@ -347,6 +347,44 @@ impl Recorder {
         );
     }
 
+    /// Adds a `wait` statement: a replay lets asynchronous device work
+    /// finish here (record it where the embedding waited for a passthrough
+    /// device, before it took the interruption).
+    pub fn wait(&self) {
+        self.st.lock().lines.push(Line::stmt(Statement::Wait));
+    }
+
+    /// Records a store by the guest's CPU: `store` lines for the bytes of
+    /// `data` that a replay's storage does not already hold (none when it
+    /// does).
+    pub fn cpu_store(&self, addr: u64, data: &[u8]) {
+        let mut st = self.st.lock();
+        let mut changed = BTreeMap::new();
+        for (k, &b) in data.iter().enumerate() {
+            let at = addr.wrapping_add(k as u64);
+            if st.shadow.get(at) != b {
+                st.shadow.set(at, b);
+                changed.insert(at, b);
+            }
+        }
+        st.emit_stores(&changed);
+    }
+
+    /// Storage for the guest's CPU: its writes become `store` lines at once
+    /// ([`Recorder::cpu_store`]), its reads are not logged. A driver that
+    /// fills buffers for a device working asynchronously (a passthrough
+    /// device reads the data of a write after START SUBCHANNEL has been
+    /// recorded) writes through it, so the replay's storage holds the data
+    /// before the instruction. An interlocked update is recorded as a store
+    /// of the value it leaves.
+    #[must_use]
+    pub fn cpu_memory(self: &Arc<Self>, inner: Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory> {
+        Arc::new(CpuMemory {
+            inner,
+            rec: self.clone(),
+        })
+    }
+
     /// Storage that logs every access into this recorder: give it to
     /// devices that touch guest storage outside an instruction. (The
     /// accesses of an instruction, its channel program and a DIAG 0x500
@@ -409,6 +447,44 @@ impl Observer for Recorder {
             },
             &[access],
         );
+    }
+}
+
+/// The CPU's storage: writes are recorded as `store` lines.
+struct CpuMemory {
+    inner: Arc<dyn GuestMemory>,
+    rec: Arc<Recorder>,
+}
+
+impl GuestMemory for CpuMemory {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+        self.inner.read(addr, buf, key)
+    }
+
+    fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+        self.inner.write(addr, data, key)?;
+        self.rec.cpu_store(addr, data);
+        Ok(())
+    }
+
+    fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
+        let old = self.inner.fetch_or_u8(addr, mask, key)?;
+        self.rec.cpu_store(addr, &[old | mask]);
+        Ok(old)
+    }
+
+    fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
+        let old = self.inner.fetch_or_u64_be(addr, mask, key)?;
+        self.rec.cpu_store(addr, &(old | mask).to_be_bytes());
+        Ok(old)
+    }
+
+    fn storage_key(&self, addr: u64) -> Option<StorageKey> {
+        self.inner.storage_key(addr)
     }
 }
 
@@ -514,6 +590,24 @@ mod tests {
                 "csch 0x00010000 => cc=0",
             ]
         );
+    }
+
+    #[test]
+    fn cpu_store_emits_only_bytes_a_replay_lacks_and_device_reads_of_them_emit_nothing() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let mem = rec.cpu_memory(Arc::new(zcss_ccw::VecMemory::new(0x1000)));
+        mem.write(0x100, &[0, 7, 8, 0], AccessKey::ZERO).unwrap();
+        mem.write(0x100, &[0, 7, 8, 0], AccessKey::ZERO).unwrap();
+        rec.wait();
+        let read = StorageAccess {
+            store: false,
+            addr: 0x100,
+            data: vec![0, 7, 8, 0],
+        };
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[read]);
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(body, vec!["store 0x00000101 0708", "wait", "csch 0x00010000 => cc=0"]);
     }
 
     #[test]
