@@ -38,7 +38,9 @@ fn driver(m: &Arc<Machine>, schno: u16) -> LinuxDasd {
 
 /// A byte of block `b`'s test data.
 fn pattern(b: u32, i: usize, v: u8) -> u8 {
-    (b.wrapping_mul(0x9e37_79b9) >> 8) as u8 ^ (i as u8).wrapping_mul(31) ^ v
+    let [x, ..] = (b.wrapping_mul(0x9e37_79b9) >> 8).to_le_bytes();
+    let [y, ..] = i.to_le_bytes();
+    x ^ y.wrapping_mul(31) ^ v
 }
 
 /// Bytes block `b` holds: a CDL special block only its record (key and
@@ -46,7 +48,7 @@ fn pattern(b: u32, i: usize, v: u8) -> u8 {
 fn len_of(d: &LinuxDasd, b: u32) -> usize {
     let bpt = d.blocks_per_track();
     match d.layout() {
-        Layout::Cdl(_) if b < 3 => usize::from(SIZES_TRK0[b as usize]),
+        Layout::Cdl(_) if b < 3 => usize::from(SIZES_TRK0[usize::try_from(b).unwrap()]),
         Layout::Cdl(_) if (bpt..2 * bpt).contains(&b) => usize::from(LABEL_SIZE),
         l => usize::from(l.block_size().unwrap()),
     }
@@ -62,7 +64,7 @@ fn round_trip(d: &mut LinuxDasd, first: u32, n: u32, v: u8) {
     }
     d.write_blocks(first, n, BUF).unwrap();
     let rbuf = BUF + 0x10_0000;
-    d.store(rbuf, &vec![0; bs * n as usize]).unwrap();
+    d.store(rbuf, &vec![0; bs * usize::try_from(n).unwrap()]).unwrap();
     d.read_blocks(first, n, rbuf).unwrap();
     for b in first..first + n {
         let len = len_of(d, b);
