@@ -376,7 +376,9 @@ impl Recorder {
     /// device reads the data of a write after START SUBCHANNEL has been
     /// recorded) writes through it, so the replay's storage holds the data
     /// before the instruction. An interlocked update is recorded as a store
-    /// of the value it leaves.
+    /// of the value it leaves. `inner` is the storage itself, not a
+    /// [`Recorder::wrap_memory`] wrapper (whose log would take the CPU's
+    /// accesses for a device's).
     #[must_use]
     pub fn cpu_memory(self: &Arc<Self>, inner: Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory> {
         Arc::new(CpuMemory {
