@@ -211,7 +211,8 @@ impl MachineConfig {
                 2,
             )));
         }
-        if self.map_css != d.map_css {
+        // Said whenever it matters: with a passthrough device, or off.
+        if self.map_css != d.map_css || self.devices.iter().any(|(_, d)| d.kind.is_passthrough()) {
             keys.push(MachineKey::MapCss(self.map_css));
         }
         Statement::Machine(keys)
@@ -342,7 +343,13 @@ impl Machine {
                 // The host's paths (`chpids=`) reach the guest through the
                 // passthrough device.
                 let host = sim_host.get_or_insert_with(SimHost::new);
-                dasd::attach_vfio_dasd(&css, host, d, cfg, base, io_mem.clone()).map_err(|e| (*line, e))?;
+                // The host's DMA into guest storage happens while the guest
+                // goes on: a recording writes it with the `wait`.
+                let dma = match recorder {
+                    Some(r) => r.wrap_async_memory(mem.clone()),
+                    None => mem.clone(),
+                };
+                dasd::attach_vfio_dasd(&css, host, d, cfg, base, dma).map_err(|e| (*line, e))?;
             } else {
                 let dev = Self::device(d, base, &console_output, cfg.write_images).map_err(|e| (*line, e))?;
                 let path_type = dev.info().paths.first_type();
@@ -601,6 +608,28 @@ impl Machine {
                 std::thread::sleep(Duration::from_micros(50));
             }
         }
+    }
+
+    /// The kind of the device a subchannel-identification word names (in
+    /// the css image the guest addresses with it), if the machine has one
+    /// there.
+    #[must_use]
+    pub fn kind_of(&self, gr1: u32) -> Option<DeviceKind> {
+        let [c, ss, n0, n1] = gr1.to_be_bytes();
+        let sid = SubchannelId {
+            cssid: if self.css.mcss_enabled() {
+                c
+            } else {
+                self.config.default_css
+            },
+            ssid: (ss >> 1) & 3,
+            schno: u16::from_be_bytes([n0, n1]),
+        };
+        self.config
+            .devices
+            .iter()
+            .find(|(_, d)| sid_of(d.sch) == sid)
+            .map(|(_, d)| d.kind)
     }
 
     /// The subchannel-identification word for `sch` as the guest sees it.

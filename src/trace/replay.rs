@@ -15,7 +15,7 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::{Ccw, CcwFormat, Orb};
 
 use super::ast::{Insn, Outcome, Pattern, Statement, Trace};
-use crate::decode::command_name;
+use crate::decode::command_name_for;
 use crate::machine::{Machine, MachineError};
 
 /// How to replay.
@@ -333,7 +333,12 @@ impl Run<'_> {
     /// Verbose: the ORB and channel program of an SSCH, the SCHIB of an MSCH.
     fn before_insn(&mut self, insn: &Insn) {
         match *insn {
-            Insn::Ssch { orb, .. } => self.list_program(orb.value),
+            Insn::Ssch { gr1, orb } => {
+                let kind = u32::try_from(gr1.value & 0xffff_ffff)
+                    .ok()
+                    .and_then(|w| self.m.kind_of(w));
+                self.list_program(kind, orb.value);
+            }
             Insn::Msch { schib, .. } => {
                 if let Ok(b) = self.m.mem.fetch(schib.value, Schib::LEN) {
                     if let Some(s) = Schib::decode(&b) {
@@ -366,7 +371,7 @@ impl Run<'_> {
         Some(fields.join(" "))
     }
 
-    fn list_program(&mut self, orb_addr: u64) {
+    fn list_program(&mut self, kind: Option<crate::trace::DeviceKind>, orb_addr: u64) {
         let Ok(b) = self
             .m
             .mem
@@ -398,7 +403,7 @@ impl Run<'_> {
             let name = if ccw.is_tic() {
                 "TIC"
             } else {
-                command_name(ccw.cmd).unwrap_or("")
+                command_name_for(kind, ccw.cmd).unwrap_or("")
             };
             let flags = zcss_ccw::fields::ccw_flag_names(ccw.flags);
             let _ = writeln!(
