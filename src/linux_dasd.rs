@@ -920,7 +920,7 @@ impl LinuxDasd {
     }
 
     /// One format request, `dasd_eckd_build_format`: tracks `start..=stop`
-    /// (at most [`MAX_CCW`] CCWs).
+    /// (at most 255 CCWs, Linux `DASD_CQR_MAX_CCW`).
     ///
     /// # Errors
     /// Too many tracks for one request, a bad block size, or the program
