@@ -1321,3 +1321,95 @@ fn classify(c: &[Vec<u8>]) -> Layout {
         _ => Layout::Unsupported,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recs_per_track_is_linux_s_3390_table() {
+        let got: Vec<u32> = [512, 1024, 2048, 4096].iter().map(|&b| recs_per_track(0, b)).collect();
+        assert_eq!(got, vec![49, 33, 21, 12]);
+        assert_eq!(recs_per_track(44, 96), 50, "a track of DSCBs holds more than twelve");
+        assert_eq!(recs_per_track(4, 24), 55);
+    }
+
+    #[test]
+    fn sector_of_record_zero_is_zero_and_grows_with_the_record() {
+        assert_eq!(sector(0, 4096), 0);
+        assert_eq!(sector(1, 4096), 6);
+        assert!(sector(12, 4096) > sector(11, 4096));
+        assert!(sector(12, 4096) < 224);
+    }
+
+    #[test]
+    fn ch_keeps_high_cylinder_bits_in_the_head_field() {
+        assert_eq!(ch(16), [0, 1, 0, 1]);
+        let t = 70_000 * 15 + 3;
+        assert_eq!(ch(t), [0x11, 0x70, 0x00, 0x13]);
+    }
+
+    fn counts(c: &[(u16, u16, u8, u8, u16)]) -> Vec<Vec<u8>> {
+        c.iter()
+            .map(|&(cyl, head, rec, kl, dl)| {
+                let mut b = cyl.to_be_bytes().to_vec();
+                b.extend_from_slice(&head.to_be_bytes());
+                b.extend_from_slice(&[rec, kl]);
+                b.extend_from_slice(&dl.to_be_bytes());
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn classify_tells_cdl_ldl_and_other_layouts_apart() {
+        let cdl = counts(&[
+            (0, 0, 1, 4, 24),
+            (0, 0, 2, 4, 144),
+            (0, 0, 3, 4, 80),
+            (0, 0, 4, 0, 4096),
+            (0, 1, 1, 44, 96),
+        ]);
+        assert_eq!(classify(&cdl), Layout::Cdl(4096));
+        let ldl = counts(&[
+            (0, 0, 1, 0, 2048),
+            (0, 0, 2, 0, 2048),
+            (0, 0, 3, 0, 2048),
+            (0, 0, 4, 0, 2048),
+            (0, 1, 1, 0, 2048),
+        ]);
+        assert_eq!(classify(&ldl), Layout::Ldl(2048));
+        // dasdinit's track 0 read past index: R1 again as the fourth count.
+        let herc = counts(&[
+            (0, 0, 1, 4, 24),
+            (0, 0, 2, 4, 144),
+            (0, 0, 3, 4, 80),
+            (0, 0, 1, 4, 24),
+            (0, 1, 1, 0, 0),
+        ]);
+        assert_eq!(classify(&herc), Layout::Unsupported);
+        let odd = counts(&[
+            (0, 0, 1, 0, 800),
+            (0, 0, 2, 0, 800),
+            (0, 0, 3, 0, 800),
+            (0, 0, 4, 0, 800),
+            (0, 1, 1, 0, 800),
+        ]);
+        assert_eq!(classify(&odd), Layout::Unsupported, "800 is no Linux block size");
+    }
+
+    #[test]
+    fn format_request_refuses_more_tracks_than_one_request_holds_and_bad_sizes() {
+        let css = Css::new(zcss_css::CssConfig::default());
+        let mem: Arc<dyn GuestMemory> = Arc::new(zcss_ccw::VecMemory::new(0x4_0000));
+        let mut d = LinuxDasd::new(css, mem, SubchannelId::new(0xfe, 0, 0).unwrap_or_default(), 0x1_0000);
+        let e = d.format_request(0, 21, 4096, Intensity::Format(DiskLayout::Ldl));
+        assert!(matches!(e, Err(DriverError::Invalid(_))), "{e:?}");
+        let e = d.format_request(0, 0, 1000, Intensity::Format(DiskLayout::Ldl));
+        assert!(matches!(e, Err(DriverError::Invalid(_))), "{e:?}");
+        assert!(matches!(
+            d.read_blocks(0, 1, 0),
+            Err(DriverError::Layout(Layout::Unformatted))
+        ));
+    }
+}
