@@ -1,16 +1,23 @@
-//! `zcss dasd`: create and list 3390 volume images (Hercules CKD and CCKD).
+//! `zcss dasd`: create, format and list 3390 volume images (Hercules CKD
+//! and CCKD).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::{ArgGroup, Args, Subcommand};
+use parking_lot::Mutex;
+use zcss::linux_dasd::{DasdfmtOptions, DiskLayout, DriverError, Layout, LinuxDasd, AREA_LEN};
+use zcss_ccw::sid::SubchannelId;
+use zcss_ccw::VecMemory;
+use zcss_css::{Css, CssConfig};
 use zcss_dasd::image::{create, Compression, CreateOptions, Format, ImageInfo, ImageKind};
-use zcss_dasd::layout::{read_label, read_vtoc, VolumeLabel, VolumeSpec, VtocListing};
+use zcss_dasd::layout::{read_label, read_vtoc, DscbDate, VolumeLabel, VolumeSpec, VtocListing};
 use zcss_dasd::track::{Records, TrackAddr};
-use zcss_dasd::{Image, Model, OpenOptions, TrackStore, Volser};
+use zcss_dasd::{ControlUnit, Dasd, DasdConfig, Image, Model, OpenOptions, StoreError, TrackStore, Volser};
 
 use super::{EXIT_IO, EXIT_OK, EXIT_USAGE};
 
@@ -22,6 +29,43 @@ pub enum DasdCommand {
     Init(InitArgs),
     /// List a volume: its image, label, VTOC and the records of its tracks.
     Ls(LsArgs),
+    /// Format a volume for Linux as dasdfmt does — through the channel
+    /// programs Linux's DASD driver issues, run on the emulated 3390 — and,
+    /// with --partition, give it one partition as `fdasd -a` does.
+    Format(FormatArgs),
+}
+
+/// `zcss dasd format`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("layout").required(true).args(["cdl", "ldl"])))]
+pub struct FormatArgs {
+    /// The image file (the first file of a split volume).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Compatible disk layout (dasdfmt -d cdl): special records on tracks 0
+    /// and 1, a volume label VOL1 and a VTOC.
+    #[arg(long)]
+    cdl: bool,
+    /// Linux disk layout (dasdfmt -d ldl): every track the same, a volume
+    /// label LNX1.
+    #[arg(long)]
+    ldl: bool,
+    /// Volume serial (default: 0X and the device number, 0X0120, as
+    /// dasdfmt).
+    #[arg(long, value_parser = parse_volser)]
+    volser: Option<Volser>,
+    /// Write a VTOC with one partition over the volume, as `fdasd -a`
+    /// (CDL only).
+    #[arg(long, conflicts_with = "ldl")]
+    partition: bool,
+    /// Block size (dasdfmt -b).
+    #[arg(long, default_value_t = 4096, value_parser = parse_block_size)]
+    blocksize: u16,
+    /// The storage control the 3390 is formatted through: the 3990-6 gets
+    /// PREFIX channel programs, the 3990 and 3990-3 DEFINE EXTENT and
+    /// LOCATE RECORD.
+    #[arg(long, value_parser = parse_cu, default_value = "3990-6")]
+    cu: ControlUnit,
 }
 
 /// `zcss dasd init`.
@@ -81,11 +125,23 @@ fn parse_volser(s: &str) -> Result<Volser, String> {
     Volser::new(s).map_err(|e| e.to_string())
 }
 
+fn parse_block_size(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(b @ (512 | 1024 | 2048 | 4096)) => Ok(b),
+        _ => Err(format!("{s:?} is not a block size (512, 1024, 2048, 4096)")),
+    }
+}
+
+fn parse_cu(s: &str) -> Result<ControlUnit, String> {
+    ControlUnit::from_name(s).ok_or_else(|| format!("{s:?} is not a storage control (3990, 3990-3, 3990-6)"))
+}
+
 /// Runs a `dasd` subcommand; returns the exit status.
 pub fn run(cmd: DasdCommand) -> u8 {
     match cmd {
         DasdCommand::Init(a) => init(&a),
         DasdCommand::Ls(a) => ls(&a),
+        DasdCommand::Format(a) => format(&a),
     }
 }
 
@@ -169,6 +225,178 @@ fn init(a: &InitArgs) -> u8 {
             EXIT_IO
         }
     }
+}
+
+/// The device number the formatting machine gives the volume (it names
+/// the default volume serial, `0X0120`).
+const FORMAT_DEVNO: u16 = 0x0120;
+/// Guest storage of the formatting machine: the driver's area and nothing
+/// else.
+const FORMAT_MEMORY: u64 = 2 * AREA_LEN;
+
+/// An image the css's device and this tool share: the device writes
+/// through it, the tool closes it afterwards (reporting what the final
+/// commit did).
+struct SharedImage {
+    img: Arc<Mutex<Image>>,
+    track: Vec<u8>,
+}
+
+impl TrackStore for SharedImage {
+    fn cylinders(&self) -> u32 {
+        self.img.lock().cylinders()
+    }
+
+    fn read(&mut self, t: TrackAddr) -> Result<&[u8], StoreError> {
+        let mut img = self.img.lock();
+        let data = img.read(t)?;
+        self.track.clear();
+        self.track.extend_from_slice(data);
+        Ok(&self.track)
+    }
+
+    fn write(&mut self, t: TrackAddr, image: &[u8]) -> Result<(), StoreError> {
+        self.img.lock().write(t, image)
+    }
+
+    fn update(&mut self, t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
+        self.img.lock().update(t, offset, data)
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.img.lock().flush()
+    }
+
+    fn sync_point(&mut self) -> Result<(), StoreError> {
+        self.img.lock().sync_point()
+    }
+
+    fn max_track_len(&self) -> usize {
+        self.img.lock().max_track_len()
+    }
+}
+
+/// What `zcss dasd format` did.
+struct Formatted {
+    model: Model,
+    cylinders: u32,
+    layout: Layout,
+    volser: String,
+    partition: Option<String>,
+}
+
+fn format(a: &FormatArgs) -> u8 {
+    match format_volume(a) {
+        Ok(f) => {
+            let part = f.partition.map_or_else(String::new, |p| format!(", partition {p}"));
+            println!(
+                "{}: {} formatted {}, {} cylinders, {} tracks, volume {}{part}",
+                a.file.display(),
+                f.model,
+                f.layout,
+                f.cylinders,
+                Model::tracks(f.cylinders),
+                f.volser
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("zcss: {}: {e}", a.file.display());
+            EXIT_IO
+        }
+    }
+}
+
+/// Why formatting failed.
+#[derive(Debug, thiserror::Error)]
+enum FormatError {
+    #[error("{0}")]
+    Image(#[from] zcss_dasd::ImageError),
+    #[error("{0} cylinders make no 3390 model")]
+    NoModel(u32),
+    #[error("{0}")]
+    Css(#[from] zcss_css::CssError),
+    #[error("{0}")]
+    Driver(#[from] DriverError),
+    #[error("formatted, but the volume is {0}")]
+    Result(Layout),
+    #[error("closing the image: {0}")]
+    Close(#[from] StoreError),
+}
+
+/// Opens the image, attaches it as a 3390 to a channel subsystem, and
+/// runs Linux's DASD driver on it: online, dasdfmt, fdasd -a.
+fn format_volume(a: &FormatArgs) -> Result<Formatted, FormatError> {
+    let img = Image::open(&a.file, &OpenOptions::read_write())?;
+    let cylinders = img.cylinders();
+    let model = img.info().model.ok_or(FormatError::NoModel(cylinders))?;
+    let shared = Arc::new(Mutex::new(img));
+    let cfg = DasdConfig {
+        model,
+        cu: a.cu,
+        ..DasdConfig::for_devno(FORMAT_DEVNO)
+    };
+    let dev = Dasd::new(
+        cfg,
+        Box::new(SharedImage {
+            img: shared.clone(),
+            track: Vec::new(),
+        }),
+    );
+    let css = Css::new(CssConfig::default());
+    let sid = SubchannelId {
+        cssid: css.config().default_cssid,
+        ssid: 0,
+        schno: 0,
+    };
+    css.attach_cold(sid, FORMAT_DEVNO, Box::new(dev))?;
+    let mem = Arc::new(VecMemory::new(FORMAT_MEMORY));
+    let mut d = LinuxDasd::new(css.clone(), mem, sid, AREA_LEN);
+    d.online()?;
+    let opts = DasdfmtOptions {
+        layout: if a.ldl { DiskLayout::Ldl } else { DiskLayout::Cdl },
+        block_size: a.blocksize,
+        volser: a.volser,
+        ..DasdfmtOptions::default()
+    };
+    let progress = Progress::new(&a.file.display().to_string(), u64::from(d.tracks()));
+    let layout = d.dasdfmt(&opts, &mut |done, _| progress.set(done));
+    progress.finish();
+    let layout = layout?;
+    let expected = match opts.layout {
+        DiskLayout::Cdl => Layout::Cdl(a.blocksize),
+        DiskLayout::Ldl => Layout::Ldl(a.blocksize),
+    };
+    if layout != expected {
+        return Err(FormatError::Result(layout));
+    }
+    let label = d.read_bytes(2 * u64::from(a.blocksize), 84)?;
+    let at = if a.ldl { 4 } else { 8 };
+    let mut vs = [0u8; 6];
+    vs.copy_from_slice(&label[at..at + 6]);
+    let volser = Volser::from_ebcdic(vs);
+    let partition = if a.partition {
+        d.fdasd_auto(DscbDate::today())?;
+        Some(zcss_dasd::layout::CdlVtoc::new(volser, cylinders).partition_name())
+    } else {
+        None
+    };
+    drop(d);
+    drop(css);
+    // The device went with the css: the image is the tool's again, and
+    // closing it reports the final commit (a handle still shared could
+    // only be flushed).
+    match Arc::try_unwrap(shared) {
+        Ok(img) => img.into_inner().close()?,
+        Err(shared) => shared.lock().flush()?,
+    }
+    Ok(Formatted {
+        model,
+        cylinders,
+        layout,
+        volser: volser.as_str().trim_end().to_owned(),
+        partition,
+    })
 }
 
 fn ls(a: &LsArgs) -> u8 {
