@@ -228,6 +228,79 @@ pub fn render_fields(prefix: &str, fields: &[(String, String)], indent: &str) ->
     s
 }
 
+/// The name of an ECKD command code of a 3390 behind a 3990 (IBM 3990
+/// Storage Control Reference; the multitrack forms with bit 0 set).
+#[must_use]
+pub fn dasd_command_name(cmd: u8) -> Option<&'static str> {
+    Some(match cmd {
+        0x02 => "READ IPL",
+        0x03 => "NOP",
+        0x04 => "SENSE",
+        0x05 => "WRITE DATA",
+        0x85 => "WRITE UPDATE DATA",
+        0x06 => "READ DATA",
+        0x86 => "READ DATA MT",
+        0x07 => "SEEK",
+        0x08 => "TIC",
+        0x0b => "SEEK CYLINDER",
+        0x0d => "WRITE KEY AND DATA",
+        0x8d => "WRITE UPDATE KEY AND DATA",
+        0x0e => "READ KEY AND DATA",
+        0x8e => "READ KEY AND DATA MT",
+        0x11 => "ERASE",
+        0x12 => "READ COUNT",
+        0x92 => "READ COUNT MT",
+        0x13 => "RECALIBRATE",
+        0x14 => "UNCONDITIONAL RESERVE",
+        0x15 => "WRITE RECORD ZERO",
+        0x16 => "READ RECORD ZERO",
+        0x19 => "WRITE HOME ADDRESS",
+        0x1a => "READ HOME ADDRESS",
+        0x1b => "SEEK HEAD",
+        0x1d => "WRITE CKD",
+        0x9d => "WRITE CKD NEXT TRACK",
+        0x1e => "READ CKD",
+        0x9e => "READ CKD MT",
+        0x1f => "SET FILE MASK",
+        0x22 => "READ SECTOR",
+        0x23 => "SET SECTOR",
+        0x27 => "PERFORM SUBSYSTEM FUNCTION",
+        0x29 => "SEARCH KEY EQUAL",
+        0x31 => "SEARCH ID EQUAL",
+        0x34 => "SENSE PATH GROUP ID",
+        0x39 => "SEARCH HA EQUAL",
+        0x3e => "READ SUBSYSTEM DATA",
+        0x47 => "LOCATE RECORD",
+        0x4b => "LOCATE RECORD EXTENDED",
+        0x54 => "SENSE SUBSYSTEM STATUS",
+        0x5e => "READ MULTIPLE CKD",
+        0x63 => "DEFINE EXTENT",
+        0x64 => "READ DEVICE CHARACTERISTICS",
+        0x94 => "RELEASE",
+        0x95 => "WRITE FULL TRACK",
+        0xa5 => "WRITE TRACK DATA",
+        0xa6 => "READ TRACK DATA",
+        0xaf => "SET PATH GROUP ID",
+        0xb4 => "RESERVE",
+        0xde => "READ TRACK",
+        0xe4 => "SENSE ID",
+        0xe7 => "PREFIX",
+        0xfa => "READ CONFIGURATION DATA",
+        _ => return None,
+    })
+}
+
+/// The name of a CCW command code for a device of `kind` (DASD kinds: the
+/// ECKD names; others, or unknown: [`command_name`]).
+#[must_use]
+pub fn command_name_for(kind: Option<crate::trace::DeviceKind>, cmd: u8) -> Option<&'static str> {
+    use crate::trace::DeviceKind as K;
+    match kind {
+        Some(K::Dasd3390 | K::VfioDasd) => dasd_command_name(cmd),
+        _ => command_name(cmd),
+    }
+}
+
 /// The name of a CCW command code, for channel-program listings (the basic
 /// commands every control unit knows and the virtio-ccw commands).
 #[must_use]

@@ -2,15 +2,22 @@
 //!
 //! Facade over the member crates — [`ccw`] (formats, guest storage, the
 //! channel-program engine), [`css`] (the channel subsystem and its I/O
-//! instructions) and [`virtio_ccw`] (virtio devices on channel I/O) — plus the
-//! trace format ([`trace`]): parse, print, replay and record `.zct` files.
+//! instructions), [`virtio_ccw`] (virtio devices on channel I/O), [`dasd`]
+//! (the 3390/3990 DASD and its volumes) and [`vfio_ccw`] (DASD passthrough
+//! and the simulated host) — plus the machine a trace describes
+//! ([`machine`]), the trace format ([`trace`]: parse, print, replay and
+//! record `.zct` files) and a model of Linux's DASD driver
+//! ([`linux_dasd`]).
 #![deny(missing_docs)]
 
 pub use zcss_ccw as ccw;
 pub use zcss_css as css;
+pub use zcss_dasd as dasd;
+pub use zcss_vfio_ccw as vfio_ccw;
 pub use zcss_virtio_ccw as virtio_ccw;
 
 pub mod decode;
+pub mod linux_dasd;
 pub mod machine;
 pub mod trace;
 

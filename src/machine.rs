@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use zcss_ccw::memory::{GuestMemory, VecMemory};
@@ -16,8 +17,12 @@ use zcss_css::measurement::StepClock;
 use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
 use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
 
+use zcss_vfio_ccw::SimHost;
+
 use crate::trace::record::Recorder;
 use crate::trace::{DeviceKind, DeviceStmt, Insn, MachineKey, Outcome, PgmName, SchAddr, Statement, Trace, TIMING_KEY};
+
+pub mod dasd;
 
 /// Default guest storage: 16 MiB.
 pub const DEFAULT_MEMORY: u64 = 16 << 20;
@@ -71,6 +76,49 @@ pub enum MachineError {
     /// The css refused the device.
     #[error("cannot attach the device: {0}")]
     Attach(#[from] zcss_css::CssError),
+    /// A DASD with both `image=` and `cylinders=`.
+    #[error("`image=` and `cylinders=` exclude each other")]
+    ImageAndCylinders,
+    /// A `cylinders=` the model cannot have.
+    #[error("cylinders={cylinders}: a {model} has 1 to {} cylinders", model.cylinders() + model.alternate_cylinders())]
+    Cylinders {
+        /// The count given.
+        cylinders: u64,
+        /// The model.
+        model: zcss_dasd::Model,
+    },
+    /// A DASD image that cannot be used (unreadable, not an image, or of
+    /// another geometry than the model).
+    #[error("DASD image {0}")]
+    DasdImage(#[source] Box<zcss_dasd::ImageError>),
+    /// A `vfio-dasd` without `host=`.
+    #[error("a vfio-dasd needs host=<subchannel>")]
+    MissingHost,
+    /// A passthrough device whose subchannel is not where `map-css` puts
+    /// it.
+    #[error(
+        "with map-css={} the device of host subchannel {host} appears in css {cssid:x}, subchannel set {}: \
+         write its subchannel as {cssid:x}.{}.<schno>, not {sch}",
+        if *map_css { "on" } else { "off" },
+        host.ssid,
+        host.ssid
+    )]
+    Placement {
+        /// The subchannel the statement gives.
+        sch: SchAddr,
+        /// The host subchannel.
+        host: SchAddr,
+        /// The `map-css` setting.
+        map_css: bool,
+        /// The css image the device appears in.
+        cssid: u8,
+    },
+    /// The simulated host refused the device.
+    #[error("simulated host: {0}")]
+    Host(#[source] Box<zcss_vfio_ccw::SimError>),
+    /// The passthrough device could not be placed.
+    #[error("{0}")]
+    Remap(#[source] Box<zcss_vfio_ccw::RemapError>),
 }
 
 impl MachineError {
@@ -78,7 +126,11 @@ impl MachineError {
     /// build cannot run.
     #[must_use]
     pub fn is_io(&self) -> bool {
-        matches!(self, Self::Image { .. })
+        match self {
+            Self::Image { .. } => true,
+            Self::DasdImage(e) => !matches!(**e, zcss_dasd::ImageError::Geometry { .. }),
+            _ => false,
+        }
     }
 }
 
@@ -93,6 +145,12 @@ pub struct MachineConfig {
     pub mss: bool,
     /// The default css image.
     pub default_css: u8,
+    /// css remapping of passthrough devices (`map-css`).
+    pub map_css: bool,
+    /// Let guest writes reach DASD image files (`zcss replay
+    /// --write-images`); otherwise they stay in an in-memory overlay. Not
+    /// part of a trace.
+    pub write_images: bool,
     /// The devices, with the line of their statement (0 if not from a file).
     pub devices: Vec<(usize, DeviceStmt)>,
     /// The line of the `machine` statement (0 if none or not from a file).
@@ -106,6 +164,8 @@ impl Default for MachineConfig {
             mcss: false,
             mss: false,
             default_css: 0xfe,
+            map_css: true,
+            write_images: false,
             devices: Vec::new(),
             line: 0,
         }
@@ -126,6 +186,7 @@ impl MachineConfig {
                 MachineKey::Mcss(b) => cfg.mcss = b,
                 MachineKey::Mss(b) => cfg.mss = b,
                 MachineKey::DefaultCss(n) => cfg.default_css = u8::try_from(n.value).unwrap_or(0xfe),
+                MachineKey::MapCss(b) => cfg.map_css = b,
             }
         }
         cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
@@ -149,6 +210,10 @@ impl MachineConfig {
                 u64::from(self.default_css),
                 2,
             )));
+        }
+        // Said whenever it matters: with a passthrough device, or off.
+        if self.map_css != d.map_css || self.devices.iter().any(|(_, d)| d.kind.is_passthrough()) {
+            keys.push(MachineKey::MapCss(self.map_css));
         }
         Statement::Machine(keys)
     }
@@ -191,6 +256,9 @@ pub struct Machine {
     pub config: MachineConfig,
     /// What guests wrote to virtio consoles.
     pub console_output: Arc<Mutex<Vec<u8>>>,
+    /// The simulated host of the passthrough devices (`vfio-dasd`), if any.
+    /// Declared after `css`, so the guest's devices go first.
+    sim_host: Option<SimHost>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -268,23 +336,37 @@ impl Machine {
         });
         css.set_clock(Arc::new(StepClock::replay()));
         let console_output = Arc::new(Mutex::new(Vec::new()));
+        let mut sim_host: Option<SimHost> = None;
         for (line, d) in &cfg.devices {
-            let dev = Self::device(d, base, &console_output).map_err(|e| (*line, e))?;
-            let path_type = dev.info().paths.first_type();
             let sid = sid_of(d.sch);
-            css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
-            if let Some(chpids) = d.chpids() {
-                // `chpids=` names the paths; they keep the device's path type.
-                let paths = ChannelPaths::with_chpids(&chpids, path_type).map_err(|e| {
-                    (
-                        *line,
-                        MachineError::BadValue {
-                            key: "chpids".into(),
-                            value: e.to_string(),
-                        },
-                    )
-                })?;
-                css.set_paths(sid, paths).map_err(|e| (*line, e.into()))?;
+            if d.kind.is_passthrough() {
+                // The host's paths (`chpids=`) reach the guest through the
+                // passthrough device.
+                let host = sim_host.get_or_insert_with(SimHost::new);
+                // The host's DMA into guest storage happens while the guest
+                // goes on: a recording writes it with the `wait`.
+                let dma = match recorder {
+                    Some(r) => r.wrap_async_memory(mem.clone()),
+                    None => mem.clone(),
+                };
+                dasd::attach_vfio_dasd(&css, host, d, cfg, base, dma).map_err(|e| (*line, e))?;
+            } else {
+                let dev = Self::device(d, base, &console_output, cfg.write_images).map_err(|e| (*line, e))?;
+                let path_type = dev.info().paths.first_type();
+                css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
+                if let Some(chpids) = d.chpids() {
+                    // `chpids=` names the paths; they keep the device's path type.
+                    let paths = ChannelPaths::with_chpids(&chpids, path_type).map_err(|e| {
+                        (
+                            *line,
+                            MachineError::BadValue {
+                                key: "chpids".into(),
+                                value: e.to_string(),
+                            },
+                        )
+                    })?;
+                    css.set_paths(sid, paths).map_err(|e| (*line, e.into()))?;
+                }
             }
             if timing(d).map_err(|e| (*line, e))? {
                 css.set_timing_facility(sid, true).map_err(|e| (*line, e.into()))?;
@@ -299,10 +381,16 @@ impl Machine {
             css,
             config: cfg.clone(),
             console_output,
+            sim_host,
         })
     }
 
-    fn device(d: &DeviceStmt, base: &Path, console: &Arc<Mutex<Vec<u8>>>) -> Result<Box<dyn Device>, MachineError> {
+    fn device(
+        d: &DeviceStmt,
+        base: &Path,
+        console: &Arc<Mutex<Vec<u8>>>,
+        write_images: bool,
+    ) -> Result<Box<dyn Device>, MachineError> {
         let backend: Box<dyn zcss_virtio_ccw::VirtioDevice> = match d.kind {
             DeviceKind::VirtioBlk => Box::new(Self::block(d, base)?),
             DeviceKind::VirtioRng => Box::new(Rng::with_source(Some(Box::new(DeterministicEntropy::default())))),
@@ -310,7 +398,11 @@ impl Machine {
                 Box::new(SharedSink(console.clone())),
                 Arc::new(Mutex::new(VecDeque::new())),
             )),
-            DeviceKind::Dasd3390 | DeviceKind::VfioDasd => return Err(MachineError::KindNotAvailable(d.kind.name())),
+            DeviceKind::Dasd3390 => {
+                let spec = dasd::DasdSpec::from_statement(d, base)?;
+                return Ok(Box::new(spec.build(d.devno, None, write_images)?));
+            }
+            DeviceKind::VfioDasd => return Err(MachineError::KindNotAvailable(d.kind.name())),
         };
         Ok(Box::new(VirtioCcwDevice::new(backend)))
     }
@@ -460,7 +552,7 @@ impl Machine {
                 }
                 _ => (0, 0, 0, [0; 8], false),
             };
-            let info = self.css.with_device(sid, |dev| dev.info());
+            let info = self.css.device_info(sid);
             let (dt, dm, ct, cm) = info.map_or((0, 0, 0, 0), |i| (i.dev_type, i.dev_model, i.cu_type, i.cu_model));
             let _ = writeln!(
                 s,
@@ -478,11 +570,87 @@ impl Machine {
         s
     }
 
+    /// The simulated host of the machine's passthrough devices, if it has
+    /// any.
+    #[must_use]
+    pub fn sim_host(&self) -> Option<&SimHost> {
+        self.sim_host.as_ref()
+    }
+
+    /// Lets asynchronous device work finish (the trace statement `wait`):
+    /// applies the reports of passthrough devices until no passthrough
+    /// subchannel has a function the host has yet to report on (each is
+    /// idle, suspended or status pending), or `timeout` passes. Returns
+    /// whether the work finished.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut spins = 0u32;
+        loop {
+            self.css.poll();
+            let busy = self
+                .config
+                .devices
+                .iter()
+                .filter(|(_, d)| d.kind.is_passthrough())
+                .any(|(_, d)| self.css.schib(sid_of(d.sch)).is_some_and(|s| in_progress(&s.scsw)));
+            if !busy {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            // Completions take a few thread hand-offs: yield first, then
+            // sleep.
+            if spins < 1000 {
+                spins += 1;
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// The kind of the device a subchannel-identification word names (in
+    /// the css image the guest addresses with it), if the machine has one
+    /// there.
+    #[must_use]
+    pub fn kind_of(&self, gr1: u32) -> Option<DeviceKind> {
+        let [c, ss, n0, n1] = gr1.to_be_bytes();
+        let sid = SubchannelId {
+            cssid: if self.css.mcss_enabled() {
+                c
+            } else {
+                self.config.default_css
+            },
+            ssid: (ss >> 1) & 3,
+            schno: u16::from_be_bytes([n0, n1]),
+        };
+        self.config
+            .devices
+            .iter()
+            .find(|(_, d)| sid_of(d.sch) == sid)
+            .map(|(_, d)| d.kind)
+    }
+
     /// The subchannel-identification word for `sch` as the guest sees it.
     #[must_use]
     pub fn sid_word(&self, sch: SchAddr) -> u32 {
         sid_of(sch).to_word(self.css.mcss_enabled())
     }
+}
+
+/// Whether a subchannel has a function in progress that will end with a
+/// report: not status pending, and start, resume, halt or clear pending or
+/// the subchannel active (not merely suspended).
+fn in_progress(scsw: &zcss_ccw::scsw::Scsw) -> bool {
+    let a = scsw.ctrl.actl();
+    !scsw.ctrl.stctl().pending()
+        && (a.start_pending()
+            || a.resume_pending()
+            || a.halt_pending()
+            || a.clear_pending()
+            || a.subchannel_active()
+            || a.device_active())
 }
 
 fn hex4(b: &[u8]) -> String {
@@ -573,10 +741,129 @@ mod tests {
     }
 
     #[test]
-    fn from_trace_dasd_reports_kind_not_available_at_its_line() {
-        let e = build("zcss-trace 1\n\ndevice 0.0.0000 devno=0100 dasd-3390\n").unwrap_err();
-        assert!(matches!(e, (3, MachineError::KindNotAvailable("dasd-3390"))), "{e:?}");
+    fn from_trace_dasd_defaults_to_3390_3_on_3990_6_chpid_01_ficon() {
+        let m = build("zcss-trace 1\n\ndevice 0.0.0000 devno=0100 dasd-3390\n").unwrap();
+        let sid = SubchannelId {
+            cssid: 0,
+            ssid: 0,
+            schno: 0,
+        };
+        let i = m.css.device_info(sid).unwrap();
+        assert_eq!(
+            (i.dev_type, i.dev_model, i.cu_type, i.cu_model),
+            (0x3390, 0x0a, 0x3990, 0xe9)
+        );
+        let s = m.css.schib(sid).unwrap();
+        assert_eq!((s.pmcw.pim, s.pmcw.chpid[0]), (0x80, 0x01));
+        assert_eq!(m.css.channel_path_type(0, 0x01), Some(0x1a), "FICON");
+    }
+
+    #[test]
+    fn from_trace_dasd_cylinders_beyond_the_model_are_refused_at_their_line() {
+        let e = build("zcss-trace 1\n\ndevice 0.0.0000 devno=0100 dasd-3390 cylinders=3341\n").unwrap_err();
+        assert!(
+            matches!(e, (3, MachineError::Cylinders { cylinders: 3341, .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.1.to_string(), "cylinders=3341: a 3390-3 has 1 to 3340 cylinders");
+        let e = build("zcss-trace 1\ndevice 0.0.0000 devno=0100 dasd-3390 cylinders=0\n").unwrap_err();
+        assert!(matches!(e, (2, MachineError::Cylinders { cylinders: 0, .. })), "{e:?}");
         assert!(!e.1.is_io());
+    }
+
+    #[test]
+    fn from_trace_dasd_image_and_cylinders_together_are_refused() {
+        let e = build("zcss-trace 1\ndevice 0.0.0000 devno=0100 dasd-3390 image=x.cckd cylinders=10\n").unwrap_err();
+        assert!(matches!(e, (2, MachineError::ImageAndCylinders)), "{e:?}");
+    }
+
+    #[test]
+    fn from_trace_dasd_missing_image_is_an_io_error_at_its_line() {
+        let e = build("zcss-trace 1\ndevice 0.0.0000 devno=0100 dasd-3390 image=no-such.cckd\n").unwrap_err();
+        assert!(matches!(e, (2, MachineError::DasdImage(_))), "{e:?}");
+        assert!(e.1.is_io());
+    }
+
+    #[test]
+    fn from_trace_vfio_dasd_is_placed_by_map_css() {
+        let m = build("zcss-trace 1\ndevice fe.0.0007 devno=0200 vfio-dasd host=2.0.0005 cu=3990-3\n").unwrap();
+        let sid = SubchannelId {
+            cssid: 0xfe,
+            ssid: 0,
+            schno: 7,
+        };
+        assert!(m.css.has_device(sid));
+        let i = m.css.device_info(sid).unwrap();
+        assert_eq!((i.dev_type, i.cu_model), (0x3390, 0xec));
+        let host = m.sim_host().unwrap();
+        let h = host.device(SubchannelId {
+            cssid: 2,
+            ssid: 0,
+            schno: 5,
+        });
+        assert_eq!(h.map(|h| h.devno), Some(0x0200));
+        let m =
+            build("zcss-trace 1\nmachine map-css=off\ndevice 2.0.0005 devno=0200 vfio-dasd host=2.0.0005\n").unwrap();
+        assert!(m.css.has_device(SubchannelId {
+            cssid: 2,
+            ssid: 0,
+            schno: 5
+        }));
+    }
+
+    #[test]
+    fn from_trace_vfio_dasd_against_map_css_is_refused_at_its_line() {
+        let e = build("zcss-trace 1\nmachine map-css=off\ndevice fe.0.0005 devno=0200 vfio-dasd host=1.0.0005\n")
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                (
+                    3,
+                    MachineError::Placement {
+                        cssid: 1,
+                        map_css: false,
+                        ..
+                    }
+                )
+            ),
+            "{e:?}"
+        );
+        let e = build("zcss-trace 1\ndevice 1.0.0005 devno=0200 vfio-dasd host=1.0.0005\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                (
+                    2,
+                    MachineError::Placement {
+                        cssid: 0xfe,
+                        map_css: true,
+                        ..
+                    }
+                )
+            ),
+            "{e:?}"
+        );
+        let e = build("zcss-trace 1\ndevice fe.1.0005 devno=0200 vfio-dasd host=1.0.0005\n").unwrap_err();
+        assert!(
+            matches!(e, (2, MachineError::Placement { .. })),
+            "another subchannel set: {e:?}"
+        );
+        // Only passthrough kinds follow map-css.
+        assert!(build("zcss-trace 1\nmachine map-css=off\ndevice fe.0.0005 devno=0200 dasd-3390\n").is_ok());
+    }
+
+    #[test]
+    fn from_trace_vfio_dasd_on_a_virtual_host_css_is_refused() {
+        let e = build("zcss-trace 1\ndevice fe.0.0005 devno=0200 vfio-dasd host=fe.0.0005\n").unwrap_err();
+        assert!(matches!(e, (2, MachineError::Host(_))), "{e:?}");
+        assert!(e.1.to_string().contains("not a real css image"), "{}", e.1);
+    }
+
+    #[test]
+    fn wait_without_passthrough_work_returns_at_once() {
+        let m = build("zcss-trace 1\ndevice fe.0.0005 devno=0200 vfio-dasd host=1.0.0005\n").unwrap();
+        assert!(m.wait(Duration::from_millis(1)));
     }
 
     #[test]
@@ -651,6 +938,7 @@ mod tests {
             memory: 0x20_0000,
             mss: true,
             default_css: 1,
+            map_css: false,
             ..MachineConfig::default()
         };
         let text = format!("zcss-trace 1\n{}\n", cfg.machine_statement());

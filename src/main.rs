@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod dasd_cli;
+
 use clap::{Parser, Subcommand};
 use zcss::decode::{decode_fields, parse_hex, render_fields, Structure};
 use zcss::machine::{Machine, MachineError};
@@ -62,6 +64,12 @@ enum Command {
         /// Print only mismatches and the total.
         #[arg(short, long, conflicts_with = "verbose")]
         quiet: bool,
+        /// Let the guest's writes reach the DASD image files of the traces
+        /// (committed when each channel program that wrote ends). Without
+        /// it an image is never modified: writes go to an in-memory
+        /// overlay.
+        #[arg(long)]
+        write_images: bool,
         /// Trace files (.zct).
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -85,6 +93,9 @@ enum Command {
         #[arg(required = true, value_name = "HEX")]
         hex: Vec<String>,
     },
+    /// Create and list 3390 volume images (Hercules CKD and CCKD).
+    #[command(subcommand, after_help = EXIT_CODES)]
+    Dasd(dasd_cli::DasdCommand),
 }
 
 fn main() -> ExitCode {
@@ -94,10 +105,20 @@ fn main() -> ExitCode {
             verbose,
             bless,
             quiet,
+            write_images,
             files,
-        } => cmd_replay(&files, verbose, bless, quiet),
+        } => cmd_replay(
+            &files,
+            &ReplayOptions {
+                verbose,
+                bless,
+                write_images,
+            },
+            quiet,
+        ),
         Command::Lscss { file } => cmd_lscss(&file),
         Command::Decode { structure, hex } => cmd_decode(structure, &hex),
+        Command::Dasd(cmd) => dasd_cli::run(cmd),
     };
     ExitCode::from(code)
 }
@@ -122,7 +143,8 @@ fn machine_error_code(e: &MachineError) -> u8 {
     }
 }
 
-fn cmd_replay(files: &[PathBuf], verbose: bool, bless: bool, quiet: bool) -> u8 {
+fn cmd_replay(files: &[PathBuf], opts: &ReplayOptions, quiet: bool) -> u8 {
+    let (verbose, bless) = (opts.verbose, opts.bless);
     let start = Instant::now();
     let mut worst = EXIT_OK;
     let mut total = FileReport::default();
@@ -138,14 +160,13 @@ fn cmd_replay(files: &[PathBuf], verbose: bool, bless: bool, quiet: bool) -> u8 
             }
         };
         let base = path.parent().unwrap_or_else(|| Path::new("."));
-        let opts = ReplayOptions { verbose, bless };
         let progress = show_progress.then(|| Progress::new(path, trace.lines.len()));
         let mut sink: Box<dyn Write> = if verbose {
             Box::new(std::io::stdout())
         } else {
             Box::new(std::io::sink())
         };
-        let result = replay(&trace, base, &opts, &mut *sink, &mut |line| {
+        let result = replay(&trace, base, opts, &mut *sink, &mut |line| {
             if let Some(p) = &progress {
                 p.set(line);
             }

@@ -57,7 +57,7 @@ proptest! {
     ) {
         let t = mutate(example("hostile.zct"), &edits);
         let mut out = Vec::new();
-        let r = replay(&t, Path::new("."), &ReplayOptions { verbose: true, bless: true }, &mut out, &mut |_| {}).unwrap();
+        let r = replay(&t, Path::new("."), &ReplayOptions { verbose: true, bless: true, ..ReplayOptions::default() }, &mut out, &mut |_| {}).unwrap();
         prop_assert!(r.instructions > 0);
         prop_assert!(r.blessed.is_some());
     }
@@ -68,7 +68,7 @@ proptest! {
     ) {
         let t = mutate(example("virtio-blk-probe.zct"), &edits);
         let mut out = Vec::new();
-        let r = replay(&t, Path::new("."), &ReplayOptions { verbose: true, bless: false }, &mut out, &mut |_| {}).unwrap();
+        let r = replay(&t, Path::new("."), &ReplayOptions { verbose: true, bless: false, ..ReplayOptions::default() }, &mut out, &mut |_| {}).unwrap();
         prop_assert!(r.instructions > 0);
     }
 }

@@ -36,7 +36,11 @@ fn run(text: &str, bless: bool) -> FileReport {
     replay(
         &trace,
         Path::new("."),
-        &ReplayOptions { verbose: false, bless },
+        &ReplayOptions {
+            verbose: false,
+            bless,
+            ..ReplayOptions::default()
+        },
         &mut out,
         &mut |_| {},
     )
@@ -225,15 +229,15 @@ fn cli_replay_malformed_trace_exits_3_with_line_and_column() {
 }
 
 #[test]
-fn cli_replay_unavailable_device_kind_exits_3() {
+fn cli_replay_unbuildable_device_exits_3_naming_its_line() {
     let p = temp_trace(
         "dasd.zct",
-        "zcss-trace 1\ndevice 0.0.0000 devno=0100 dasd-3390 model=9\n",
+        "zcss-trace 1\ndevice 0.0.0000 devno=0100 dasd-3390 model=9 cylinders=20000\n",
     );
     let (code, _, err) = zcss(&["replay", p.to_str().unwrap()]);
     assert_eq!(code, 3);
     assert!(
-        err.contains("dasd.zct:2: device kind `dasd-3390` is not available in this build"),
+        err.contains("dasd.zct:2: cylinders=20000: a 3390-9 has 1 to 10020 cylinders"),
         "{err}"
     );
 }

@@ -9,17 +9,7 @@ use zcss::trace::{parse, print, SyntaxError};
 fn run(text: &str) -> FileReport {
     let trace = parse(text).unwrap();
     let mut out = Vec::new();
-    replay(
-        &trace,
-        Path::new("."),
-        &ReplayOptions {
-            verbose: false,
-            bless: false,
-        },
-        &mut out,
-        &mut |_| {},
-    )
-    .unwrap()
+    replay(&trace, Path::new("."), &ReplayOptions::default(), &mut out, &mut |_| {}).unwrap()
 }
 
 #[test]

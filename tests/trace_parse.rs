@@ -16,7 +16,7 @@ device fe.0.0000 devno=0000 virtio-blk size=1048576 readonly=on
 device fe.0.0001 devno=0001 virtio-rng
 device fe.0.0002 devno=0002 virtio-console
 device 0.1.0003 devno=0003 dasd-3390 model=9 cu=3990-6 cylinders=100
-device 0.0.0004 devno=0004 vfio-dasd host=0.0.0010 extra=1
+device 0.0.0004 devno=0004 vfio-dasd host=0.0.0010 cu=3990-3
 \t# an indented comment kept verbatim  
 store 0x1000 e4200008 00002000
 store 4096 00
@@ -80,7 +80,7 @@ fn parse_canonical_trace_gives_every_statement() {
             schno: 3
         }
     );
-    assert_eq!(devs[4].1.param("extra"), Some("1"));
+    assert_eq!(devs[4].1.param("cu"), Some("3990-3"));
     let Statement::Expect { addr, data } = stmts[9].1 else {
         panic!("not an expect: {:?}", stmts[9]);
     };

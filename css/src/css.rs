@@ -18,7 +18,7 @@ use zcss_ccw::Sense;
 
 use crate::adapter::AdapterInterruptions;
 use crate::ctx::IoCtx;
-use crate::device::{Device, InterruptSink, PassthroughEvent, SubchannelHandle};
+use crate::device::{Device, DeviceInfo, InterruptSink, PassthroughEvent, SubchannelHandle};
 use crate::error::ProgramCheck;
 use crate::interrupt::{Entry, IoQueues, Wake, COMPACT_MIN};
 use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
@@ -251,6 +251,16 @@ impl Css {
         let sch = self.sh.tables.get(sid)?;
         let mut d = sch.dev.lock();
         d.device_mut().map(f)
+    }
+
+    /// Identity and channel paths of the device on `sid` — an interpreted
+    /// or a passthrough device — if there is one (what SENSE ID reports,
+    /// for listings such as `lscss`).
+    #[must_use]
+    pub fn device_info(&self, sid: SubchannelId) -> Option<DeviceInfo> {
+        let sch = self.sh.tables.get(sid)?;
+        let d = sch.dev.lock();
+        d.info()
     }
 
     /// Applies passthrough completions that arrived. Instructions do this

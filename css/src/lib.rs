@@ -92,6 +92,7 @@ pub mod mock;
 mod msch;
 pub mod observer;
 mod passthrough;
+mod pt_state;
 mod rchp;
 mod rsch;
 mod schm;

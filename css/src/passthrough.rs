@@ -7,9 +7,6 @@
 //! I/O instruction (or of [`crate::Css::poll`]), so that guest-visible
 //! state changes only at instruction boundaries of some CPU.
 
-use std::collections::VecDeque;
-
-use zcss_ccw::esw::Esw;
 use zcss_ccw::irb::Irb;
 use zcss_ccw::scsw::{ActivityControl, StatusControl};
 use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
@@ -21,39 +18,9 @@ use zcss_ccw::scsw::FunctionControl;
 use crate::css::Shared;
 use crate::device::{PassthroughError, PassthroughEvent};
 use crate::error::Cc;
+use crate::pt_state::Waiting;
 use crate::slot::PtRequest;
 use crate::subchannel::{SchState, Subchannel};
-
-/// A report that could not be applied yet (the guest subchannel was still
-/// status pending, or busy for unsolicited status).
-#[derive(Debug, Clone)]
-pub(crate) struct Waiting {
-    /// The request it belongs to; `None` for unsolicited status.
-    token: Option<u64>,
-    irb: Irb,
-}
-
-/// Passthrough bookkeeping of one subchannel.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct PtState {
-    /// Token of the host function the guest subchannel follows (0 = none):
-    /// a new one for each start and clear; resume and halt keep it. Reports
-    /// with another token are dropped.
-    pub token: u64,
-    /// The ESW of the pending status as the host reported it (`None` while
-    /// the pending status was made by the css itself, e.g. deferred cc 3).
-    pub esw: Option<Esw>,
-    /// Reports waiting for TEST SUBCHANNEL to clear the pending status, in
-    /// the order they arrived.
-    waiting: VecDeque<Waiting>,
-}
-
-impl PtState {
-    /// Forgets the reports waiting (CLEAR SUBCHANNEL overtook them).
-    pub fn drop_waiting(&mut self) {
-        self.waiting.clear();
-    }
-}
 
 impl SchState {
     /// Stores a host-reported IRB into the subchannel as reported: the SCSW

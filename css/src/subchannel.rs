@@ -22,7 +22,7 @@ use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
 use zcss_ccw::{ProgramEnd, Sense};
 
 use crate::device::{ChannelPaths, PathState};
-use crate::passthrough::PtState;
+use crate::pt_state::PtState;
 use crate::slot::DevSlot;
 
 /// No stop requested.

@@ -150,6 +150,26 @@ impl Model {
         Self::ALL.into_iter().find(|m| m.cylinders() >= cylinders)
     }
 
+    /// Alternate cylinders the model's images may carry beyond its primary
+    /// cylinders (`dasdinit -a`; Hercules `dasdtab.c` 3390 entries: 1 for
+    /// models 1–3, 3 for 9, 27 and 54).
+    #[must_use]
+    pub const fn alternate_cylinders(self) -> u32 {
+        match self {
+            Self::M1 | Self::M2 | Self::M3 => 1,
+            Self::M9 | Self::M27 | Self::M54 => 3,
+        }
+    }
+
+    /// The model of an image of `cylinders` cylinders: the smallest whose
+    /// primary plus alternate cylinders hold them (Hercules `dasd_lookup`).
+    #[must_use]
+    pub fn for_image_cylinders(cylinders: u32) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| cylinders >= 1 && cylinders <= m.cylinders() + m.alternate_cylinders())
+    }
+
     /// Tracks of a volume of `cylinders` cylinders.
     #[must_use]
     pub const fn tracks(cylinders: u32) -> u64 {
@@ -261,6 +281,15 @@ mod tests {
         assert_eq!(Model::for_cylinders(65_521), None);
         assert_eq!(Model::M3.to_string(), "3390-3");
         assert_eq!(Model::tracks(3339), 50_085);
+    }
+
+    #[test]
+    fn image_cylinders_count_alternates_like_dasdinit_a() {
+        assert_eq!(Model::for_image_cylinders(3340), Some(Model::M3));
+        assert_eq!(Model::for_image_cylinders(3341), Some(Model::M9));
+        assert_eq!(Model::for_image_cylinders(65_523), Some(Model::M54));
+        assert_eq!(Model::for_image_cylinders(65_524), None);
+        assert_eq!(Model::for_image_cylinders(0), None);
     }
 
     #[test]

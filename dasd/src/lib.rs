@@ -12,7 +12,10 @@
 //! * [`track`] — the track image (home address, R0, records, end of
 //!   track) as bytes, with its record walk and builder;
 //! * [`store`] — [`store::TrackStore`], where a volume's tracks live: in
-//!   memory ([`store::MemStore`]) or in image files;
+//!   memory ([`store::MemStore`]) or in image files ([`image`]: Hercules
+//!   CKD and CCKD images with a write-back cache and a journal);
+//! * [`layout`] — what `dasdinit` writes on a new volume, the VTOC
+//!   `fdasd -a` writes, and their readers;
 //! * [`eckd`] — the device: [`Dasd`], a 3390 behind a 3990 executing ECKD
 //!   channel programs as a [`zcss_css::Device`];
 //! * `mock` (feature `test-utils`) — a model of Linux's DASD driver that
@@ -24,6 +27,8 @@
 
 pub mod eckd;
 pub mod geometry;
+pub mod image;
+pub mod layout;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 pub mod store;
@@ -31,5 +36,7 @@ pub mod track;
 
 pub use eckd::{Dasd, DasdConfig};
 pub use geometry::{ControlUnit, Model};
-pub use store::{MemStore, StoreError, TrackStore};
+pub use image::{open_store, Image, ImageError, OpenOptions};
+pub use layout::{Volser, VolumeSpec};
+pub use store::{CowStore, MemStore, StoreError, TrackStore};
 pub use track::{Count, TrackAddr};

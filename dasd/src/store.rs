@@ -95,6 +95,16 @@ pub trait TrackStore: Send {
         Ok(())
     }
 
+    /// The device calls this when a channel program that wrote ends (with
+    /// device end): a store opened write-through commits, every other does
+    /// nothing.
+    ///
+    /// # Errors
+    /// The commit failed.
+    fn sync_point(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Largest track image the store can hold (a Hercules image's track
     /// slot); the device refuses layouts beyond it.
     fn max_track_len(&self) -> usize {
@@ -202,6 +212,87 @@ impl TrackStore for MemStore {
     }
 }
 
+/// A volume whose writes stay in memory over a base store that is only
+/// read (replay over an image it must not modify).
+#[derive(Debug)]
+pub struct CowStore<S> {
+    base: S,
+    written: HashMap<u64, Vec<u8>>,
+    max: usize,
+}
+
+impl<S: TrackStore> CowStore<S> {
+    /// Writes over `base` kept in memory.
+    #[must_use]
+    pub fn new(base: S) -> Self {
+        let max = base.max_track_len();
+        Self {
+            base,
+            written: HashMap::new(),
+            max,
+        }
+    }
+
+    /// Tracks written (held in memory).
+    #[must_use]
+    pub fn written_tracks(&self) -> usize {
+        self.written.len()
+    }
+
+    /// The base store.
+    pub fn into_base(self) -> S {
+        self.base
+    }
+}
+
+impl<S: TrackStore> TrackStore for CowStore<S> {
+    fn cylinders(&self) -> u32 {
+        self.base.cylinders()
+    }
+
+    fn read(&mut self, t: TrackAddr) -> Result<&[u8], StoreError> {
+        check_track(t, self.base.cylinders())?;
+        match self.written.get(&t.index()) {
+            Some(img) => Ok(img),
+            None => self.base.read(t),
+        }
+    }
+
+    fn write(&mut self, t: TrackAddr, image: &[u8]) -> Result<(), StoreError> {
+        check_track(t, self.base.cylinders())?;
+        let len = validate(image).map_err(|source| StoreError::Format { track: t, source })?;
+        if len > self.max {
+            return Err(StoreError::TooLong {
+                track: t,
+                len,
+                max: self.max,
+            });
+        }
+        let slot = self.written.entry(t.index()).or_default();
+        slot.clear();
+        slot.extend_from_slice(&image[..len]);
+        Ok(())
+    }
+
+    fn update(&mut self, t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
+        check_track(t, self.base.cylinders())?;
+        if !self.written.contains_key(&t.index()) {
+            let img = self.base.read(t)?.to_vec();
+            self.written.insert(t.index(), img);
+        }
+        let img = self.written.get_mut(&t.index()).ok_or(StoreError::OutOfTrack(t))?;
+        let end = offset.checked_add(data.len()).ok_or(StoreError::OutOfTrack(t))?;
+        img.get_mut(offset..end)
+            .ok_or(StoreError::OutOfTrack(t))?
+            .copy_from_slice(data);
+        Ok(())
+    }
+
+    fn max_track_len(&self) -> usize {
+        self.max
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +308,33 @@ mod tests {
         assert_eq!(s.written_tracks(), 0);
         assert!(matches!(s.read(TrackAddr::new(10, 0)), Err(StoreError::NoSuchTrack(_))));
         assert!(matches!(s.read(TrackAddr::new(0, 15)), Err(StoreError::NoSuchTrack(_))));
+    }
+
+    #[test]
+    fn cow_store_keeps_writes_off_its_base() {
+        let t = TrackAddr::new(1, 2);
+        let mut base = MemStore::new(2);
+        let mut b = TrackBuilder::default();
+        let orig = b
+            .start(t)
+            .record(Count::new(1, 2, 1, 0, 0), &[], &[1; 8])
+            .finish()
+            .to_vec();
+        base.write(t, &orig).unwrap();
+        let mut cow = CowStore::new(base);
+        cow.update(t, orig.len() - 16, &[9; 8]).unwrap();
+        assert_eq!(&cow.read(t).unwrap()[orig.len() - 16..orig.len() - 8], &[9; 8]);
+        let other = TrackAddr::new(0, 0);
+        let img = b.start(other).finish().to_vec();
+        cow.write(other, &img).unwrap();
+        assert_eq!(cow.written_tracks(), 2);
+        assert!(matches!(
+            cow.read(TrackAddr::new(2, 0)),
+            Err(StoreError::NoSuchTrack(_))
+        ));
+        let mut base = cow.into_base();
+        assert_eq!(base.read(t).unwrap(), &orig[..]);
+        assert_eq!(base.written_tracks(), 1);
     }
 
     #[test]

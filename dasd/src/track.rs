@@ -367,6 +367,15 @@ impl TrackBuilder {
         self
     }
 
+    /// Appends a record with this count, no key bytes beyond `count.kl`
+    /// zeros and `count.dl` zero data bytes (a formatted empty block).
+    pub fn record_zeroed(&mut self, count: Count) -> &mut Self {
+        self.buf.extend_from_slice(&count.to_bytes());
+        let n = usize::from(count.kl) + usize::from(count.dl);
+        self.buf.resize(self.buf.len() + n, 0);
+        self
+    }
+
     /// Closes the track with the end marker and returns the image.
     pub fn finish(&mut self) -> &[u8] {
         self.buf.extend_from_slice(&END_MARKER);

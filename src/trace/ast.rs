@@ -151,6 +151,10 @@ pub enum MachineKey {
     Mss(OnOff),
     /// `default-css=<hex>`: the css image a guest without MCSS-E sees.
     DefaultCss(Num),
+    /// `map-css=on|off`: css remapping of passthrough devices (default on:
+    /// a passthrough device appears in the default css; off: in its real
+    /// css image, seen only with MCSS-E).
+    MapCss(OnOff),
 }
 
 /// The device kinds the format names.
@@ -196,16 +200,24 @@ impl DeviceKind {
     /// PMCW T; default off).
     pub const COMMON_KEYS: &'static [&'static str] = &["chpids", TIMING_KEY];
 
-    /// The keys this kind accepts besides [`Self::COMMON_KEYS`] (`vfio-dasd`
-    /// accepts any key besides `host`).
+    /// The keys this kind accepts besides [`Self::COMMON_KEYS`]: a
+    /// `vfio-dasd` takes its host subchannel (`host=`, required) and the
+    /// keys that describe the host's DASD as for `dasd-3390`.
     #[must_use]
     pub fn keys(self) -> &'static [&'static str] {
         match self {
             Self::VirtioBlk => &["size", "image", "readonly"],
             Self::VirtioRng | Self::VirtioConsole => &[],
             Self::Dasd3390 => &["model", "cu", "image", "cylinders"],
-            Self::VfioDasd => &["host"],
+            Self::VfioDasd => &["host", "model", "cu", "image", "cylinders"],
         }
+    }
+
+    /// Whether the device is passed through from a host (its subchannel
+    /// follows `map-css`).
+    #[must_use]
+    pub fn is_passthrough(self) -> bool {
+        matches!(self, Self::VfioDasd)
     }
 }
 

@@ -293,6 +293,15 @@ fn num<'a>(i: &'a str, what: &'static str) -> Res<'a, Num> {
     Ok((i, at(tok, num_value(tok, what))?))
 }
 
+/// `<cssid>.<ssid>.<schno>` in hex, as a trace writes subchannels.
+impl std::str::FromStr for SchAddr {
+    type Err = SyntaxError;
+
+    fn from_str(s: &str) -> Result<Self, SyntaxError> {
+        sch_value(s)
+    }
+}
+
 fn sch_value(tok: &str) -> Result<SchAddr, SyntaxError> {
     let mut parts = tok.split('.');
     let (Some(c), Some(s), Some(n), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -400,6 +409,7 @@ fn machine(mut i: &str) -> Res<'_, Statement> {
             "mcss" => MachineKey::Mcss(at(val, on_off(k, v))?),
             "mss" => MachineKey::Mss(at(val, on_off(k, v))?),
             "default-css" => MachineKey::DefaultCss(at(val, hex_field(v, "default-css", 0xff))?),
+            "map-css" => MachineKey::MapCss(at(val, on_off(k, v))?),
             _ => return fail(tok, SyntaxError::UnknownKey(k.to_owned())),
         };
         if keys
@@ -424,15 +434,15 @@ fn device_value(kind: DeviceKind, key: &str, v: &str) -> Result<(), SyntaxError>
     match (kind, key) {
         (DeviceKind::VirtioBlk, "size") => num_value(v, "size").map(|_| ()),
         (DeviceKind::VirtioBlk, "readonly") => on_off(key, v).map(|_| ()),
-        (DeviceKind::Dasd3390, "model") => match v {
+        (DeviceKind::Dasd3390 | DeviceKind::VfioDasd, "model") => match v {
             "3" | "9" | "27" | "54" => Ok(()),
             _ => bad("3, 9, 27 or 54"),
         },
-        (DeviceKind::Dasd3390, "cu") => match v {
+        (DeviceKind::Dasd3390 | DeviceKind::VfioDasd, "cu") => match v {
             "3990" | "3990-3" | "3990-6" => Ok(()),
             _ => bad("3990, 3990-3 or 3990-6"),
         },
-        (DeviceKind::Dasd3390, "cylinders") => num_value(v, "cylinders").map(|_| ()),
+        (DeviceKind::Dasd3390 | DeviceKind::VfioDasd, "cylinders") => num_value(v, "cylinders").map(|_| ()),
         (DeviceKind::VfioDasd, "host") => sch_value(v).map(|_| ()),
         (_, "chpids") => crate::trace::ast::parse_chpids(v).map(|_| ()).or_else(bad),
         (_, TIMING_KEY) => on_off(key, v).map(|_| ()),
@@ -460,15 +470,15 @@ fn device(i: &str) -> Res<'_, Statement> {
         }
         None => return fail(tok, SyntaxError::MissingOperand("devno=<hex4>")),
     };
-    let (mut i, tok) = operand(i, "device kind")?;
-    let Some(kind) = DeviceKind::ALL.into_iter().find(|k| k.name() == tok) else {
-        return fail(tok, SyntaxError::UnknownDeviceKind(tok.to_owned()));
+    let (mut i, kind_tok) = operand(i, "device kind")?;
+    let Some(kind) = DeviceKind::ALL.into_iter().find(|k| k.name() == kind_tok) else {
+        return fail(kind_tok, SyntaxError::UnknownDeviceKind(kind_tok.to_owned()));
     };
     let mut params: Vec<Param> = Vec::new();
     while peek_token(i).is_some() {
         let (j, tok) = operand(i, "key=value")?;
         let (k, v) = at(tok, key_value(tok))?;
-        if kind != DeviceKind::VfioDasd && !kind.keys().contains(&k) && !DeviceKind::COMMON_KEYS.contains(&k) {
+        if !kind.keys().contains(&k) && !DeviceKind::COMMON_KEYS.contains(&k) {
             return fail(tok, SyntaxError::UnknownKey(k.to_owned()));
         }
         if params.iter().any(|p| p.key == k) {
@@ -480,6 +490,12 @@ fn device(i: &str) -> Res<'_, Statement> {
             value: v.to_owned(),
         });
         i = j;
+    }
+    if kind == DeviceKind::VfioDasd && !params.iter().any(|p| p.key == "host") {
+        return fail(
+            kind_tok,
+            SyntaxError::MissingOperand("host=<subchannel> (the host subchannel of a vfio-dasd)"),
+        );
     }
     Ok((
         i,

@@ -102,6 +102,7 @@ impl fmt::Display for Statement {
                         MachineKey::Mcss(b) => write!(f, " mcss={}", on_off(*b))?,
                         MachineKey::Mss(b) => write!(f, " mss={}", on_off(*b))?,
                         MachineKey::DefaultCss(n) => write!(f, " default-css={n}")?,
+                        MachineKey::MapCss(b) => write!(f, " map-css={}", on_off(*b))?,
                     }
                 }
                 Ok(())

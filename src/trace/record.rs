@@ -37,7 +37,7 @@ use zcss_css::observer::{Insn as CssInsn, Outcome as CssOutcome, StorageAccess};
 use zcss_css::Observer;
 
 use super::ast::HexBytes;
-use super::ast::{Insn, InsnStmt, Line, Num, Outcome, Pattern, PgmName, Statement, Trace};
+use super::ast::{DeviceKind, Insn, InsnStmt, Line, Num, Outcome, Pattern, PgmName, Statement, Trace};
 use crate::machine::MachineConfig;
 
 /// Bytes per `store` / `expect` line.
@@ -89,10 +89,16 @@ struct State {
     lines: Vec<Line>,
     shadow: Shadow,
     /// Accesses seen by the wrappers since the last recorded statement.
-    pending: Vec<StorageAccess>,
+    /// In the order they happened; `true` marks an asynchronous device's
+    /// access ([`Recorder::wrap_async_memory`]), which waits for the next
+    /// `wait` (or IPL, which waits for its device).
+    pending: Vec<(bool, StorageAccess)>,
     /// Ranges (address, length) the css stores from its clock: never
     /// expected byte for byte.
     nondeterministic: BTreeSet<(u64, u64)>,
+    /// The device kinds by subchannel set and number (for naming the
+    /// commands of a channel program).
+    kinds: HashMap<(u8, u16), DeviceKind>,
 }
 
 impl State {
@@ -129,8 +135,8 @@ impl State {
     }
 
     /// A comment naming the first CCW of the program an ORB points to, as a
-    /// replay's storage holds it.
-    fn describe_program(&self, orb_addr: u64) -> Option<String> {
+    /// replay's storage holds it, for the device GR1 names.
+    fn describe_program(&self, gr1: u64, orb_addr: u64) -> Option<String> {
         let orb = zcss_ccw::Orb::decode(&self.bytes_of(orb_addr, 12))?;
         let format = if orb.ctrl.format1() {
             zcss_ccw::CcwFormat::Format1
@@ -140,7 +146,10 @@ impl State {
         let mut raw = [0u8; 8];
         raw.copy_from_slice(&self.bytes_of(u64::from(orb.cpa), 8));
         let ccw = Ccw::decode(format, raw);
-        let name = crate::decode::command_name(ccw.cmd).map_or_else(|| format!("cmd {:#04x}", ccw.cmd), str::to_owned);
+        let [.., ss, n0, n1] = gr1.to_be_bytes();
+        let kind = self.kinds.get(&((ss >> 1) & 3, u16::from_be_bytes([n0, n1]))).copied();
+        let name = crate::decode::command_name_for(kind, ccw.cmd)
+            .map_or_else(|| format!("cmd {:#04x}", ccw.cmd), str::to_owned);
         Some(format!("# {name} count={} cda={:#x}", ccw.count, ccw.cda))
     }
 
@@ -200,17 +209,45 @@ impl State {
         }
     }
 
+    /// The logged accesses that belong to a statement now: all of them
+    /// (`with_async`: a `wait` or an IPL) or only those of synchronous
+    /// work, in the order they happened. Asynchronous devices' reads are
+    /// dropped: they run while the guest goes on, so what they read was
+    /// stored before the instruction that started them (the CPU's stores,
+    /// [`Recorder::cpu_memory`]) or is in flux — never a `store` a replay
+    /// needs at this point.
+    fn take_pending(&mut self, with_async: bool) -> Vec<StorageAccess> {
+        let mut out = Vec::new();
+        let mut kept = Vec::new();
+        for (deferred, a) in std::mem::take(&mut self.pending) {
+            match (deferred, with_async) {
+                (false, _) => out.push(a),
+                (true, true) if a.store => out.push(a),
+                (true, true) => {}
+                (true, false) => kept.push((true, a)),
+            }
+        }
+        self.pending = kept;
+        out
+    }
+
     /// Records one statement with the storage accesses that belong to it:
-    /// first the wrappers' pending log, then `extra` (the observer's list).
+    /// the wrappers' log (for an IPL, which waits for its device, with the
+    /// asynchronous devices' writes), then `extra` (the observer's list)
+    /// unless the log already holds it (the css worked through a wrapper).
     fn record(&mut self, stmt: InsnStmt, extra: &[StorageAccess]) {
-        let pending = std::mem::take(&mut self.pending);
+        let pending = self.take_pending(matches!(stmt.insn, Insn::Ipl { .. }));
         let mut stores = BTreeMap::new();
         let mut writes = Vec::new();
         self.absorb(&pending, &mut stores, &mut writes);
-        self.absorb(extra, &mut stores, &mut writes);
+        let mut rest = pending.iter();
+        let logged = extra.iter().all(|e| rest.any(|p| p == e));
+        if !logged {
+            self.absorb(extra, &mut stores, &mut writes);
+        }
         self.emit_stores(&stores);
         let comment = match (stmt.insn, stmt.outcome) {
-            (Insn::Ssch { orb, .. }, Some(Outcome::Cc(0))) => self.describe_program(orb.value),
+            (Insn::Ssch { gr1, orb }, Some(Outcome::Cc(0))) => self.describe_program(gr1.value, orb.value),
             _ => None,
         };
         self.lines.push(Line {
@@ -324,6 +361,11 @@ impl Recorder {
                 shadow: Shadow::default(),
                 pending: Vec::new(),
                 nondeterministic: BTreeSet::new(),
+                kinds: cfg
+                    .devices
+                    .iter()
+                    .map(|(_, d)| ((d.sch.ssid, d.sch.schno), d.kind))
+                    .collect(),
             }),
         })
     }
@@ -347,6 +389,72 @@ impl Recorder {
         );
     }
 
+    /// Adds a `wait` statement: a replay lets asynchronous device work
+    /// finish here. Record it where the embedding waited for a passthrough
+    /// device, before it took the interruption: the storage the
+    /// asynchronous devices wrote since the last `wait` is expected after
+    /// it.
+    pub fn wait(&self) {
+        let mut st = self.st.lock();
+        let accesses = st.take_pending(true);
+        let mut stores = BTreeMap::new();
+        let mut writes = Vec::new();
+        st.absorb(&accesses, &mut stores, &mut writes);
+        st.emit_stores(&stores);
+        st.lines.push(Line::stmt(Statement::Wait));
+        st.emit_expects(writes);
+    }
+
+    /// Storage for devices that complete asynchronously (passthrough):
+    /// their writes belong to the `wait` that lets them finish
+    /// ([`Recorder::wait`]) — or to an IPL, which waits for its device —
+    /// not to the instruction that happens to be recorded while they run;
+    /// their reads are not written (the data they read must reach the trace
+    /// as the CPU's stores: [`Recorder::cpu_memory`]). `inner` is the
+    /// storage itself.
+    #[must_use]
+    pub fn wrap_async_memory(self: &Arc<Self>, inner: Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory> {
+        Arc::new(LoggedMemory {
+            inner,
+            rec: self.clone(),
+            deferred: true,
+        })
+    }
+
+    /// Records a store by the guest's CPU: `store` lines for `data` when a
+    /// replay's storage does not already hold it (the whole range, as a
+    /// read is written out whole; none when it holds every byte).
+    pub fn cpu_store(&self, addr: u64, data: &[u8]) {
+        let mut st = self.st.lock();
+        let at = |k: usize| addr.wrapping_add(k as u64);
+        if data.iter().enumerate().all(|(k, &b)| st.shadow.get(at(k)) == b) {
+            return;
+        }
+        let mut bytes = BTreeMap::new();
+        for (k, &b) in data.iter().enumerate() {
+            st.shadow.set(at(k), b);
+            bytes.insert(at(k), b);
+        }
+        st.emit_stores(&bytes);
+    }
+
+    /// Storage for the guest's CPU: its writes become `store` lines at once
+    /// ([`Recorder::cpu_store`]), its reads are not logged. A driver that
+    /// fills buffers for a device working asynchronously (a passthrough
+    /// device reads the data of a write after START SUBCHANNEL has been
+    /// recorded) writes through it, so the replay's storage holds the data
+    /// before the instruction. An interlocked update is recorded as a store
+    /// of the value it leaves. `inner` is the storage itself, not a
+    /// [`Recorder::wrap_memory`] wrapper (whose log would take the CPU's
+    /// accesses for a device's).
+    #[must_use]
+    pub fn cpu_memory(self: &Arc<Self>, inner: Arc<dyn GuestMemory>) -> Arc<dyn GuestMemory> {
+        Arc::new(CpuMemory {
+            inner,
+            rec: self.clone(),
+        })
+    }
+
     /// Storage that logs every access into this recorder: give it to
     /// devices that touch guest storage outside an instruction. (The
     /// accesses of an instruction, its channel program and a DIAG 0x500
@@ -356,6 +464,7 @@ impl Recorder {
         Arc::new(LoggedMemory {
             inner,
             rec: self.clone(),
+            deferred: false,
         })
     }
 
@@ -373,12 +482,15 @@ impl Recorder {
         super::print(&self.trace())
     }
 
-    fn log(&self, store: bool, addr: u64, data: &[u8]) {
-        self.st.lock().pending.push(StorageAccess {
-            store,
-            addr,
-            data: data.to_vec(),
-        });
+    fn log(&self, deferred: bool, store: bool, addr: u64, data: &[u8]) {
+        self.st.lock().pending.push((
+            deferred,
+            StorageAccess {
+                store,
+                addr,
+                data: data.to_vec(),
+            },
+        ));
     }
 }
 
@@ -412,10 +524,50 @@ impl Observer for Recorder {
     }
 }
 
+/// The CPU's storage: writes are recorded as `store` lines.
+struct CpuMemory {
+    inner: Arc<dyn GuestMemory>,
+    rec: Arc<Recorder>,
+}
+
+impl GuestMemory for CpuMemory {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+        self.inner.read(addr, buf, key)
+    }
+
+    fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+        self.inner.write(addr, data, key)?;
+        self.rec.cpu_store(addr, data);
+        Ok(())
+    }
+
+    fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
+        let old = self.inner.fetch_or_u8(addr, mask, key)?;
+        self.rec.cpu_store(addr, &[old | mask]);
+        Ok(old)
+    }
+
+    fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
+        let old = self.inner.fetch_or_u64_be(addr, mask, key)?;
+        self.rec.cpu_store(addr, &(old | mask).to_be_bytes());
+        Ok(old)
+    }
+
+    fn storage_key(&self, addr: u64) -> Option<StorageKey> {
+        self.inner.storage_key(addr)
+    }
+}
+
 /// Storage that logs every access into a recorder.
 struct LoggedMemory {
     inner: Arc<dyn GuestMemory>,
     rec: Arc<Recorder>,
+    /// An asynchronous device's: logged for the next `wait`.
+    deferred: bool,
 }
 
 impl GuestMemory for LoggedMemory {
@@ -425,13 +577,13 @@ impl GuestMemory for LoggedMemory {
 
     fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
         self.inner.read(addr, buf, key)?;
-        self.rec.log(false, addr, buf);
+        self.rec.log(self.deferred, false, addr, buf);
         Ok(())
     }
 
     fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
         self.inner.write(addr, data, key)?;
-        self.rec.log(true, addr, data);
+        self.rec.log(self.deferred, true, addr, data);
         Ok(())
     }
 
@@ -439,15 +591,15 @@ impl GuestMemory for LoggedMemory {
         let old = self.inner.fetch_or_u8(addr, mask, key)?;
         // The old value decides what happens next (a summary indicator going
         // from 0 to 1 raises an adapter interruption): a replay needs it.
-        self.rec.log(false, addr, &[old]);
-        self.rec.log(true, addr, &[old | mask]);
+        self.rec.log(self.deferred, false, addr, &[old]);
+        self.rec.log(self.deferred, true, addr, &[old | mask]);
         Ok(old)
     }
 
     fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
         let old = self.inner.fetch_or_u64_be(addr, mask, key)?;
-        self.rec.log(false, addr, &old.to_be_bytes());
-        self.rec.log(true, addr, &(old | mask).to_be_bytes());
+        self.rec.log(self.deferred, false, addr, &old.to_be_bytes());
+        self.rec.log(self.deferred, true, addr, &(old | mask).to_be_bytes());
         Ok(old)
     }
 
@@ -514,6 +666,59 @@ mod tests {
                 "csch 0x00010000 => cc=0",
             ]
         );
+    }
+
+    #[test]
+    fn cpu_store_emits_what_a_replay_lacks_once_and_device_reads_of_it_emit_nothing() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let mem = rec.cpu_memory(Arc::new(zcss_ccw::VecMemory::new(0x1000)));
+        mem.write(0x100, &[0, 7, 8, 0], AccessKey::ZERO).unwrap();
+        mem.write(0x100, &[0, 7, 8, 0], AccessKey::ZERO).unwrap();
+        rec.wait();
+        let read = StorageAccess {
+            store: false,
+            addr: 0x100,
+            data: vec![0, 7, 8, 0],
+        };
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[read]);
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            vec!["store 0x00000100 00070800", "wait", "csch 0x00010000 => cc=0"]
+        );
+    }
+
+    #[test]
+    fn async_device_writes_are_expected_after_the_wait_not_the_instruction_running() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let dma = rec.wrap_async_memory(Arc::new(zcss_ccw::VecMemory::new(0x1000)));
+        let mut b = [0u8; 2];
+        dma.read(0x300, &mut b, AccessKey::ZERO).unwrap();
+        dma.write(0x200, &[5, 6], AccessKey::ZERO).unwrap();
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[]);
+        rec.wait();
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(body, vec!["csch 0x00010000 => cc=0", "wait", "expect 0x00000200 0506"]);
+    }
+
+    #[test]
+    fn ipl_takes_async_writes_in_the_order_they_happened() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let inner: Arc<dyn GuestMemory> = Arc::new(zcss_ccw::VecMemory::new(0x1000));
+        let css_view = rec.wrap_memory(inner.clone());
+        let dma = rec.wrap_async_memory(inner);
+        // The css places a CCW, the device overwrites it, the css reads
+        // what was loaded: no `store` is needed before the IPL.
+        css_view.write(0, &[2, 0, 0, 0], AccessKey::ZERO).unwrap();
+        dma.write(0, &[9, 8, 7, 6], AccessKey::ZERO).unwrap();
+        let mut b = [0u8; 4];
+        css_view.read(0, &mut b, AccessKey::ZERO).unwrap();
+        rec.record(Insn::Ipl { gr1: Num::hex(0x10000) }, Outcome::Ok, &[]);
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(body, vec!["ipl 0x00010000 => ok", "expect 0x00000000 09080706"]);
     }
 
     #[test]

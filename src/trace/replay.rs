@@ -15,7 +15,7 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::{Ccw, CcwFormat, Orb};
 
 use super::ast::{Insn, Outcome, Pattern, Statement, Trace};
-use crate::decode::command_name;
+use crate::decode::command_name_for;
 use crate::machine::{Machine, MachineError};
 
 /// How to replay.
@@ -25,6 +25,9 @@ pub struct ReplayOptions {
     pub verbose: bool,
     /// Produce the blessed trace in [`FileReport::blessed`].
     pub bless: bool,
+    /// Let guest writes reach DASD image files (otherwise they go to an
+    /// in-memory overlay and the images are never modified).
+    pub write_images: bool,
 }
 
 /// One difference.
@@ -330,7 +333,12 @@ impl Run<'_> {
     /// Verbose: the ORB and channel program of an SSCH, the SCHIB of an MSCH.
     fn before_insn(&mut self, insn: &Insn) {
         match *insn {
-            Insn::Ssch { orb, .. } => self.list_program(orb.value),
+            Insn::Ssch { gr1, orb } => {
+                let kind = u32::try_from(gr1.value & 0xffff_ffff)
+                    .ok()
+                    .and_then(|w| self.m.kind_of(w));
+                self.list_program(kind, orb.value);
+            }
             Insn::Msch { schib, .. } => {
                 if let Ok(b) = self.m.mem.fetch(schib.value, Schib::LEN) {
                     if let Some(s) = Schib::decode(&b) {
@@ -363,7 +371,7 @@ impl Run<'_> {
         Some(fields.join(" "))
     }
 
-    fn list_program(&mut self, orb_addr: u64) {
+    fn list_program(&mut self, kind: Option<crate::trace::DeviceKind>, orb_addr: u64) {
         let Ok(b) = self
             .m
             .mem
@@ -395,7 +403,7 @@ impl Run<'_> {
             let name = if ccw.is_tic() {
                 "TIC"
             } else {
-                command_name(ccw.cmd).unwrap_or("")
+                command_name_for(kind, ccw.cmd).unwrap_or("")
             };
             let flags = zcss_ccw::fields::ccw_flag_names(ccw.flags);
             let _ = writeln!(
@@ -433,7 +441,11 @@ pub fn replay(
     progress: &mut dyn FnMut(usize),
 ) -> Result<FileReport, ReplayError> {
     let start = Instant::now();
-    let m = Machine::from_trace(trace, base).map_err(|(line, error)| ReplayError::Machine { line, error })?;
+    let cfg = crate::machine::MachineConfig {
+        write_images: opts.write_images,
+        ..crate::machine::MachineConfig::from_trace(trace)
+    };
+    let m = Machine::build(&cfg, base, None).map_err(|(line, error)| ReplayError::Machine { line, error })?;
     let mut run = Run {
         m,
         opts: *opts,
@@ -464,11 +476,12 @@ pub fn replay(
             Statement::Expect { addr, data } => run.expect(idx, addr.value, data),
             Statement::Insn(s) => run.insn(idx, &s.insn, s.outcome),
             Statement::Wait => {
-                let deadline = Instant::now() + WAIT_TIMEOUT;
-                run.m.css.poll();
-                if Instant::now() > deadline {
+                if !run.m.wait(WAIT_TIMEOUT) {
                     run.report.failed_checks += 1;
-                    run.mismatch(idx + 1, "wait: asynchronous work did not finish in time".into());
+                    run.mismatch(
+                        idx + 1,
+                        format!("wait: asynchronous work did not finish in {} s", WAIT_TIMEOUT.as_secs()),
+                    );
                 }
             }
         }

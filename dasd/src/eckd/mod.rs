@@ -71,9 +71,6 @@ pub struct DasdConfig {
     pub paths: ChannelPaths,
     /// The sense layout.
     pub sense_format: SenseFormat,
-    /// Make every write durable when the channel program that wrote ends
-    /// (the store's flush).
-    pub write_through: bool,
 }
 
 impl Default for DasdConfig {
@@ -87,7 +84,6 @@ impl Default for DasdConfig {
             serial: 0,
             paths: ChannelPaths::single(0x01, chpid_type::FICON),
             sense_format: SenseFormat::Compat24,
-            write_through: false,
         }
     }
 }
@@ -303,11 +299,13 @@ impl Dasd {
         self.cur.reset_orientation();
     }
 
-    /// Ends the chain: stores a pending track edit.
+    /// Ends the chain: stores a pending track edit; after a program that
+    /// wrote, tells the store (a write-through image makes every completed
+    /// write durable there).
     fn end_chain(&mut self) -> Result<(), Fault> {
         self.vol.flush()?;
-        if self.cfg.write_through && self.chain.wrote {
-            self.vol.sync().map_err(|e| volume::fault_of(&e))?;
+        if self.chain.wrote {
+            self.vol.sync_point().map_err(|e| volume::fault_of(&e))?;
         }
         Ok(())
     }

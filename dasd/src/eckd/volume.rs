@@ -145,4 +145,10 @@ impl Volume {
         }
         self.store.flush()
     }
+
+    /// The end of a program that wrote: the store's sync point (a commit
+    /// when the image is opened write-through).
+    pub fn sync_point(&mut self) -> Result<(), StoreError> {
+        self.store.sync_point()
+    }
 }
