@@ -175,6 +175,15 @@ impl ProgramControls {
     }
 }
 
+/// A TIC the walker went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tic {
+    /// Where the TIC was fetched.
+    pub addr: GuestAddr,
+    /// The TIC as fetched (its data-address field is the target).
+    pub ccw: Ccw,
+}
+
 /// A CCW the walker made current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WalkedCcw {
@@ -185,7 +194,7 @@ pub struct WalkedCcw {
     /// How it became current.
     pub how: Chaining,
     /// The TIC that led to it, if one did.
-    pub tic: Option<GuestAddr>,
+    pub tic: Option<Tic>,
 }
 
 impl WalkedCcw {
@@ -356,7 +365,7 @@ impl ProgramWalker {
                     return Err(check(CheckCause::FirstCcwTic, 0));
                 }
                 self.next = self.controls.tic_target(&ccw).map_err(|c| check(c, 0))?;
-                tic = Some(addr);
+                tic = Some(Tic { addr, ccw });
                 continue;
             }
             self.current = Some(addr);
@@ -420,7 +429,7 @@ mod tests {
         w.chain_command(false);
         let second = w.next(&mem).unwrap();
         assert_eq!(second.addr.get(), 0x2000);
-        assert_eq!(second.tic.map(GuestAddr::get), Some(0x1008));
+        assert_eq!(second.tic.map(|t| (t.addr.get(), t.ccw.cda)), Some((0x1008, 0x2000)));
         assert_eq!(second.how, Chaining::Command);
         assert_eq!(second.scsw_cpa(), 0x2008);
         assert_eq!(w.ccws(), 3);
@@ -610,7 +619,7 @@ mod tests {
         let mut seen = Vec::new();
         loop {
             let c = w.next(&mem).unwrap();
-            seen.push((c.addr.get(), c.tic.map(GuestAddr::get)));
+            seen.push((c.addr.get(), c.tic.map(|t| t.addr.get())));
             match (c.ccw.flags.cd(), c.ccw.flags.cc()) {
                 (true, _) => w.chain_data(),
                 (false, true) => w.chain_command(false),
