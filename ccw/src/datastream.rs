@@ -196,7 +196,13 @@ impl<'a> DataStream<'a> {
                 .with_format1(format == CcwFormat::Format1),
             ..Orb::default()
         };
-        Self::empty(mem, None, ProgramControls::from_orb(&orb), GuestAddr::from_u31(0), ccw)
+        let controls = ProgramControls::from_orb(&orb);
+        let mut s = Self::empty(mem, None, controls, GuestAddr::from_u31(0), ccw);
+        s.addressing = Addressing::Direct {
+            start: ccw.data_address(format),
+            used: 0,
+        };
+        s
     }
 
     #[inline]
@@ -214,10 +220,8 @@ impl<'a> DataStream<'a> {
             ccw_addr,
             ccw,
             remaining: ccw.count,
-            addressing: Addressing::Direct {
-                start: ccw.data_address(controls.format),
-                used: 0,
-            },
+            // Set by `open` (or by `direct`).
+            addressing: Addressing::Direct { start: None, used: 0 },
             input: ccw.is_input(),
             touched: false,
             wanted_more: false,
@@ -252,6 +256,7 @@ impl<'a> DataStream<'a> {
 
     /// Sets up the addressing of the current CCW: fetches the first IDAW or
     /// MIDAW when there is data to address.
+    #[inline]
     fn setup(&mut self) -> Result<(), CheckCause> {
         let f = self.ccw.flags;
         let cda = self.ccw.data_address(self.controls.format);

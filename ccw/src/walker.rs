@@ -96,6 +96,7 @@ impl ProgramControls {
     /// of 8; [`CheckCause::InvalidCcwAddress`] when the doubleword lies
     /// beyond the format's limit (2^24, 2^31) or outside storage;
     /// [`CheckCause::CcwProtection`] on a key mismatch.
+    #[inline]
     pub fn fetch_ccw(&self, mem: &dyn GuestMemory, at: CcwAddress) -> Result<(GuestAddr, Ccw), CheckCause> {
         let addr = at.resolve(self.format.address_limit())?;
         let mut raw = [0u8; 8];
@@ -142,6 +143,7 @@ impl ProgramControls {
     ///
     /// # Errors
     /// The first rule violated.
+    #[inline]
     pub fn check_ccw(&self, ccw: &Ccw, how: Chaining) -> Result<(), CheckCause> {
         let data_chained = how == Chaining::Data;
         let f = ccw.flags;
@@ -258,6 +260,8 @@ pub struct ProgramWalker {
     next: CcwAddress,
     how: Chaining,
     current: Option<GuestAddr>,
+    /// `current` in the 32-bit form, for chaining.
+    current_at: CcwAddress,
     ccws: u32,
     idle: u32,
 }
@@ -273,6 +277,7 @@ impl ProgramWalker {
             next: first,
             how: Chaining::Start,
             current: None,
+            current_at: first,
             ccws: 0,
             idle: 0,
         }
@@ -322,8 +327,8 @@ impl ProgramWalker {
     }
 
     fn advance(&mut self, by: u32, how: Chaining) {
-        if let Some(at) = self.current.and_then(GuestAddr::to_ccw_address) {
-            self.next = at.wrapping_add(by);
+        if self.current.is_some() {
+            self.next = self.current_at.wrapping_add(by);
         }
         self.how = how;
     }
@@ -337,6 +342,7 @@ impl ProgramWalker {
     /// ([`CheckCause::TicToTic`]), a format-1 TIC with reserved bits
     /// ([`CheckCause::InvalidTic`]); and the rules of
     /// [`ProgramControls::check_ccw`].
+    #[inline]
     pub fn next(&mut self, mem: &dyn GuestMemory) -> Result<WalkedCcw, WalkCheck> {
         let mut tic = None;
         loop {
@@ -369,6 +375,7 @@ impl ProgramWalker {
                 continue;
             }
             self.current = Some(addr);
+            self.current_at = at;
             self.controls
                 .check_ccw(&ccw, self.how)
                 .map_err(|c| check(c, ccw.count))?;
