@@ -469,17 +469,25 @@ impl<'a> DataStream<'a> {
         F: FnMut(&dyn GuestMemory, u64, usize, usize, AccessKey) -> Result<(), AccessError>,
     {
         let addr = at.get();
-        let size = self.mem.size();
-        if addr >= size {
-            return (0, Some(CheckCause::InvalidDataAddress));
-        }
         let key = self.controls.key;
-        let m = n.min(usize::try_from(size - addr).unwrap_or(usize::MAX));
-        match op(self.mem, addr, off, m, key) {
-            Ok(()) if m == n => return (n, None),
-            Ok(()) => return (m, Some(CheckCause::InvalidDataAddress)),
-            Err(AccessError::Addressing { .. }) => return (0, Some(CheckCause::InvalidDataAddress)),
+        let mut m = n;
+        match op(self.mem, addr, off, n, key) {
+            Ok(()) => return (n, None),
             Err(AccessError::Protection { .. }) => {}
+            Err(AccessError::Addressing { .. }) => {
+                // The run leaves storage: move the bytes before the first
+                // missing one, then check.
+                let size = self.mem.size();
+                if addr >= size {
+                    return (0, Some(CheckCause::InvalidDataAddress));
+                }
+                m = n.min(usize::try_from(size - addr).unwrap_or(usize::MAX));
+                match op(self.mem, addr, off, m, key) {
+                    Ok(()) => return (m, Some(CheckCause::InvalidDataAddress)),
+                    Err(AccessError::Addressing { .. }) => return (0, Some(CheckCause::InvalidDataAddress)),
+                    Err(AccessError::Protection { .. }) => {}
+                }
+            }
         }
         // Protection somewhere in the run: redo it frame by frame so that
         // exactly the bytes before the protected frame are moved.
@@ -489,12 +497,14 @@ impl<'a> DataStream<'a> {
             let chunk = usize::try_from(FRAME_SIZE - a % FRAME_SIZE)
                 .unwrap_or(usize::MAX)
                 .min(m - k);
-            if op(self.mem, a, off + k, chunk, key).is_err() {
-                break;
+            if let Err(e) = op(self.mem, a, off + k, chunk, key) {
+                return (k, Some(CheckCause::of_data_access(e)));
             }
             k += chunk;
             a += chunk as u64;
         }
+        // Unreachable for a memory that reported protection in the range;
+        // kept so that a misbehaving implementation still ends the stream.
         (k, Some(CheckCause::DataProtection))
     }
 
