@@ -525,14 +525,19 @@ impl<'a> DataStream<'a> {
                 if run.left() == 0 {
                     let seg = match pending.take() {
                         Some(p) => p?,
-                        None => cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?,
+                        None => {
+                            cursor.prefetch(self.mem, want);
+                            cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?
+                        }
                     };
                     *run = Run::of(seg);
                 }
                 // Look-ahead: the transfer needs `want` bytes, so the IDAWs
-                // covering them are needed anyway; fetch them now (once each)
-                // and merge contiguous blocks into one run.
+                // covering them are needed anyway; fetch them now (once each,
+                // several with one storage access) and merge contiguous
+                // blocks into one run.
                 while run.left() < want && pending.is_none() {
+                    cursor.prefetch(self.mem, want - run.left());
                     match cursor.next(self.mem) {
                         Ok(Some(seg)) if run.extends(&seg) => run.len += u64::from(seg.len),
                         Ok(Some(seg)) => *pending = Some(Ok(seg)),
