@@ -433,6 +433,12 @@ impl VecMemory {
     /// the bytes outside the range.
     #[inline]
     fn copy_in(&self, off: usize, data: &[u8]) {
+        if off % 8 == 0 && data.len() % 8 == 0 {
+            // Whole doublewords (data blocks, IDAW and MIDAW targets).
+            let words = self.words_from(off);
+            store_words(words.get(..data.len() / 8).unwrap_or(words), data);
+            return;
+        }
         let mut words = self.words_from(off);
         let mut rest = data;
         let lead = off % 8;
