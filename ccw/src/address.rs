@@ -198,13 +198,17 @@ impl CcwAddress {
     /// [`CcwAddressError::Misaligned`] when it is not a multiple of 8,
     /// [`CcwAddressError::BeyondLimit`] when the doubleword does not lie
     /// wholly under `limit` (2^24 or 2^31).
+    #[inline]
     pub fn resolve(self, limit: AddrLimit) -> Result<GuestAddr, CcwAddressError> {
         if self.0 % 8 != 0 {
             return Err(CcwAddressError::Misaligned);
         }
-        GuestAddr::new(u64::from(self.0), limit)
-            .filter(|a| a.bytes_to_limit() >= 8)
-            .ok_or(CcwAddressError::BeyondLimit)
+        let value = u64::from(self.0);
+        // The doubleword value..value + 8 lies under the limit (max ≥ 7).
+        if value > limit.max() - 7 {
+            return Err(CcwAddressError::BeyondLimit);
+        }
+        Ok(GuestAddr { value, limit })
     }
 }
 

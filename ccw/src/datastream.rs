@@ -196,7 +196,13 @@ impl<'a> DataStream<'a> {
                 .with_format1(format == CcwFormat::Format1),
             ..Orb::default()
         };
-        Self::empty(mem, None, ProgramControls::from_orb(&orb), GuestAddr::from_u31(0), ccw)
+        let controls = ProgramControls::from_orb(&orb);
+        let mut s = Self::empty(mem, None, controls, GuestAddr::from_u31(0), ccw);
+        s.addressing = Addressing::Direct {
+            start: ccw.data_address(format),
+            used: 0,
+        };
+        s
     }
 
     #[inline]
@@ -214,10 +220,8 @@ impl<'a> DataStream<'a> {
             ccw_addr,
             ccw,
             remaining: ccw.count,
-            addressing: Addressing::Direct {
-                start: ccw.data_address(controls.format),
-                used: 0,
-            },
+            // Set by `open` (or by `direct`).
+            addressing: Addressing::Direct { start: None, used: 0 },
             input: ccw.is_input(),
             touched: false,
             wanted_more: false,
@@ -252,6 +256,7 @@ impl<'a> DataStream<'a> {
 
     /// Sets up the addressing of the current CCW: fetches the first IDAW or
     /// MIDAW when there is data to address.
+    #[inline]
     fn setup(&mut self) -> Result<(), CheckCause> {
         let f = self.ccw.flags;
         let cda = self.ccw.data_address(self.controls.format);
@@ -464,17 +469,25 @@ impl<'a> DataStream<'a> {
         F: FnMut(&dyn GuestMemory, u64, usize, usize, AccessKey) -> Result<(), AccessError>,
     {
         let addr = at.get();
-        let size = self.mem.size();
-        if addr >= size {
-            return (0, Some(CheckCause::InvalidDataAddress));
-        }
         let key = self.controls.key;
-        let m = n.min(usize::try_from(size - addr).unwrap_or(usize::MAX));
-        match op(self.mem, addr, off, m, key) {
-            Ok(()) if m == n => return (n, None),
-            Ok(()) => return (m, Some(CheckCause::InvalidDataAddress)),
-            Err(AccessError::Addressing { .. }) => return (0, Some(CheckCause::InvalidDataAddress)),
+        let mut m = n;
+        match op(self.mem, addr, off, n, key) {
+            Ok(()) => return (n, None),
             Err(AccessError::Protection { .. }) => {}
+            Err(AccessError::Addressing { .. }) => {
+                // The run leaves storage: move the bytes before the first
+                // missing one, then check.
+                let size = self.mem.size();
+                if addr >= size {
+                    return (0, Some(CheckCause::InvalidDataAddress));
+                }
+                m = n.min(usize::try_from(size - addr).unwrap_or(usize::MAX));
+                match op(self.mem, addr, off, m, key) {
+                    Ok(()) => return (m, Some(CheckCause::InvalidDataAddress)),
+                    Err(AccessError::Addressing { .. }) => return (0, Some(CheckCause::InvalidDataAddress)),
+                    Err(AccessError::Protection { .. }) => {}
+                }
+            }
         }
         // Protection somewhere in the run: redo it frame by frame so that
         // exactly the bytes before the protected frame are moved.
@@ -484,12 +497,14 @@ impl<'a> DataStream<'a> {
             let chunk = usize::try_from(FRAME_SIZE - a % FRAME_SIZE)
                 .unwrap_or(usize::MAX)
                 .min(m - k);
-            if op(self.mem, a, off + k, chunk, key).is_err() {
-                break;
+            if let Err(e) = op(self.mem, a, off + k, chunk, key) {
+                return (k, Some(CheckCause::of_data_access(e)));
             }
             k += chunk;
             a += chunk as u64;
         }
+        // Unreachable for a memory that reported protection in the range;
+        // kept so that a misbehaving implementation still ends the stream.
         (k, Some(CheckCause::DataProtection))
     }
 
@@ -510,14 +525,19 @@ impl<'a> DataStream<'a> {
                 if run.left() == 0 {
                     let seg = match pending.take() {
                         Some(p) => p?,
-                        None => cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?,
+                        None => {
+                            cursor.prefetch(self.mem, want);
+                            cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?
+                        }
                     };
                     *run = Run::of(seg);
                 }
                 // Look-ahead: the transfer needs `want` bytes, so the IDAWs
-                // covering them are needed anyway; fetch them now (once each)
-                // and merge contiguous blocks into one run.
+                // covering them are needed anyway; fetch them now (once each,
+                // several with one storage access) and merge contiguous
+                // blocks into one run.
                 while run.left() < want && pending.is_none() {
+                    cursor.prefetch(self.mem, want - run.left());
                     match cursor.next(self.mem) {
                         Ok(Some(seg)) if run.extends(&seg) => run.len += u64::from(seg.len),
                         Ok(Some(seg)) => *pending = Some(Ok(seg)),

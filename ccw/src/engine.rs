@@ -45,8 +45,8 @@
 //! * **Chaining** proceeds only on CE and DE without UC, UE, ATTN or BUSY;
 //!   with status modifier the next CCW is skipped (chaining continues at
 //!   CCW + 16).
-//! * **Suspend**: the S flag is acted on before any other check of the CCW
-//!   (which is refetched and checked on resume). An S flag on a CCW reached
+//! * **Suspend**: the S flag is acted on before any check of the CCW other
+//!   than its command code (the CCW is refetched and checked on resume). An S flag on a CCW reached
 //!   by data chaining is a program check ([`CheckCause::SuspendInDataChain`]):
 //!   suspension needs a command boundary.
 //! * A **TIC** as the first CCW of a program (from the ORB or RESUME) is a
@@ -58,8 +58,9 @@
 //!   performed: the limit registers belong to the css.
 //! * **Work bound**: at most [`Limits::max_idle_ccws`] consecutive CCWs (TICs
 //!   included) that move no data, and [`Limits::max_ccws`] CCWs in all per
-//!   start or resume (command-chained, data-chained and TICs); exceeding
-//!   either is a program check ([`CheckCause::WorkLimit`]).
+//!   start or resume (command-chained, data-chained and TICs), counted by
+//!   the one [`ProgramWalker`] of the start function; exceeding either is a
+//!   program check ([`CheckCause::WorkLimit`]).
 
 use crate::address::CcwAddress;
 use crate::ccw::CcwFormat;

@@ -49,15 +49,29 @@ pub fn fetch_idaw(
     key: AccessKey,
     at: GuestAddr,
 ) -> Result<GuestAddr, CheckCause> {
+    let mut b = [0u8; 8];
+    let len = idaw_len(format);
+    mem.read(at.get(), &mut b[..len], key)
+        .map_err(CheckCause::of_idaw_fetch)?;
+    idaw_address(format, &b[..len])
+}
+
+/// Size of one IDAW of `format` ([`IdawFormat::idaw_len`]) as a slice length.
+fn idaw_len(format: IdawFormat) -> usize {
+    usize::try_from(format.idaw_len()).unwrap_or(8)
+}
+
+/// The data address of the stored IDAW `raw` (4 or 8 bytes by `format`).
+fn idaw_address(format: IdawFormat, raw: &[u8]) -> Result<GuestAddr, CheckCause> {
     match format {
         IdawFormat::Format1 => {
             let mut b = [0u8; 4];
-            mem.read(at.get(), &mut b, key).map_err(CheckCause::of_idaw_fetch)?;
+            b.copy_from_slice(raw.get(..4).ok_or(CheckCause::InvalidIdaw)?);
             Idaw1::from_be_bytes(b).data_address().ok_or(CheckCause::InvalidIdaw)
         }
         IdawFormat::Format2_4K | IdawFormat::Format2_2K => {
             let mut b = [0u8; 8];
-            mem.read(at.get(), &mut b, key).map_err(CheckCause::of_idaw_fetch)?;
+            b.copy_from_slice(raw.get(..8).ok_or(CheckCause::InvalidIdaw)?);
             Ok(Idaw2::from_be_bytes(b).data_address())
         }
     }
@@ -117,7 +131,15 @@ pub struct IdalCursor {
     key: AccessKey,
     pos: ListPos,
     first: bool,
+    /// IDAWs fetched ahead by [`IdalCursor::prefetch`], as stored, used in
+    /// order (`ahead[taken..filled]`), never fetched again.
+    ahead: [u8; AHEAD_BYTES],
+    taken: u8,
+    filled: u8,
 }
+
+/// Bytes of IDAWs one [`IdalCursor::prefetch`] fetches at most.
+const AHEAD_BYTES: usize = 64;
 
 impl IdalCursor {
     /// A cursor over the IDAL at `idal` for a CCW of `count` bytes.
@@ -128,6 +150,9 @@ impl IdalCursor {
             key,
             pos: ListPos::new(idal, count),
             first: true,
+            ahead: [0; AHEAD_BYTES],
+            taken: 0,
+            filled: 0,
         }
     }
 
@@ -137,18 +162,52 @@ impl IdalCursor {
         self.pos.remaining
     }
 
-    /// Fetches the next IDAW and returns the segment it designates, or
-    /// `None` once the IDAWs fetched cover the whole count.
+    /// Fetches, with one storage access, the IDAWs that will address the
+    /// next `bytes` bytes of the count (at most 64 bytes of IDAWs), so that
+    /// the following [`IdalCursor::next`] calls take them from the cursor
+    /// instead of storage. Each IDAW is still fetched once. Only IDAWs the
+    /// caller is about to use are fetched (the first IDAW, whose span is not
+    /// yet known, is never fetched ahead); when the access fails nothing is
+    /// kept, and `next` fetches one IDAW at a time and reports the check at
+    /// the IDAW that causes it.
+    pub fn prefetch(&mut self, mem: &dyn GuestMemory, bytes: u64) {
+        if self.first || self.taken < self.filled {
+            return;
+        }
+        let block = self.format.block();
+        let want = bytes.min(u64::from(self.pos.remaining)).div_ceil(block);
+        let len = idaw_len(self.format);
+        let n = usize::try_from(want).unwrap_or(usize::MAX).min(AHEAD_BYTES / len);
+        let Some(at) = self.pos.next else { return };
+        if n < 2 || mem.read(at.get(), &mut self.ahead[..n * len], self.key).is_err() {
+            self.filled = 0;
+            self.taken = 0;
+            return;
+        }
+        self.taken = 0;
+        self.filled = u8::try_from(n).unwrap_or(0);
+    }
+
+    /// Fetches the next IDAW (or takes the one [`IdalCursor::prefetch`]
+    /// fetched) and returns the segment it designates, or `None` once the
+    /// IDAWs fetched cover the whole count.
     ///
     /// # Errors
     /// The check the IDAW causes (see [`fetch_idaw`]; a non-first IDAW off
     /// a block boundary is [`CheckCause::InvalidIdaw`]). The list ends
     /// there for the CCW; the cursor has moved past the failing IDAW.
     pub fn next(&mut self, mem: &dyn GuestMemory) -> Result<Option<DataSegment>, CheckCause> {
-        let Some(at) = self.pos.step(self.format.idaw_len())? else {
+        let len = idaw_len(self.format);
+        let Some(at) = self.pos.step(len as u64)? else {
             return Ok(None);
         };
-        let addr = fetch_idaw(mem, self.format, self.key, at)?;
+        let addr = if self.taken < self.filled {
+            let i = usize::from(self.taken) * len;
+            self.taken += 1;
+            idaw_address(self.format, &self.ahead[i..i + len])?
+        } else {
+            fetch_idaw(mem, self.format, self.key, at)?
+        };
         let block = self.format.block();
         if !self.first && !addr.is_aligned(block) {
             return Err(CheckCause::InvalidIdaw);
@@ -257,6 +316,36 @@ mod tests {
             "the third IDAW is not needed and not fetched"
         );
         assert_eq!(c.remaining(), 0);
+    }
+
+    #[test]
+    fn idal_cursor_prefetch_takes_later_idaws_from_one_fetch() {
+        let mem = VecMemory::new(0x10000);
+        for (i, a) in [0x2000u64, 0x5000, 0x7000, 0x9000].iter().enumerate() {
+            mem.store(0x100 + 8 * i as u64, &a.to_be_bytes()).unwrap();
+        }
+        let mut c = IdalCursor::new(IdawFormat::Format2_4K, AccessKey::ZERO, addr(0x100), 0x3000);
+        c.prefetch(&mem, 0x3000);
+        assert_eq!(c.next(&mem).unwrap().map(|s| s.addr.get()), Some(0x2000));
+        c.prefetch(&mem, 0x3000);
+        // The guest rewrites an IDAW the cursor already holds: it keeps its copy.
+        mem.store(0x108, &0xb000u64.to_be_bytes()).unwrap();
+        assert_eq!(c.next(&mem).unwrap().map(|s| s.addr.get()), Some(0x5000));
+        assert_eq!(c.next(&mem).unwrap().map(|s| s.addr.get()), Some(0x7000));
+        assert_eq!(c.next(&mem), Ok(None), "the fourth IDAW is beyond the count");
+    }
+
+    #[test]
+    fn idal_cursor_prefetch_failing_leaves_the_check_to_its_idaw() {
+        let mem = VecMemory::new(0x1010);
+        mem.store(0x1000, &0x2000u64.to_be_bytes()).unwrap();
+        mem.store(0x1008, &0x3000u64.to_be_bytes()).unwrap();
+        let mut c = IdalCursor::new(IdawFormat::Format2_4K, AccessKey::ZERO, addr(0x1000), 0x3000);
+        assert!(c.next(&mem).unwrap().is_some());
+        // The IDAWs for 0x2000 more bytes run past storage: nothing is kept.
+        c.prefetch(&mem, 0x2000);
+        assert_eq!(c.next(&mem).unwrap().map(|s| s.addr.get()), Some(0x3000));
+        assert_eq!(c.next(&mem), Err(CheckCause::InvalidIdawAddress));
     }
 
     #[test]

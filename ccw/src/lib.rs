@@ -78,4 +78,4 @@ pub use scsw::{ActivityControl, FunctionControl, Scsw, ScswControls, StatusContr
 pub use senseid::{Ciw, SenseId};
 pub use sid::{ParsedSid, SidError, SubchannelId, SubchannelIdWord};
 pub use status::{DeviceStatus, SubchannelStatus};
-pub use walker::{Chaining, Limits, ProgramControls, ProgramWalker, WalkCheck, WalkedCcw};
+pub use walker::{Chaining, Limits, ProgramControls, ProgramWalker, Tic, WalkCheck, WalkedCcw};

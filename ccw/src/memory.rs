@@ -137,6 +137,40 @@ impl StorageKey {
 /// Every method checks the whole range once, so a 4K block costs one bounds
 /// check and one copy. Implementations must never panic on any address or
 /// length: an access that leaves storage is [`AccessError::Addressing`].
+///
+/// # Concurrency: what embedders may rely on
+/// Guest storage is shared with other CPUs and devices while zcss reads
+/// and writes it, as real storage is shared between CPUs and channels
+/// (compare PoO chapter 5, "Storage-Operand Consistency"). Implementations
+/// must give the following; [`VecMemory`] does, and the `vm-memory` adapter
+/// does as far as `vm-memory` itself does (see `vm_memory`).
+///
+/// * **Well defined under concurrency.** No access is a plain Rust access
+///   to memory another thread may change: [`VecMemory`] uses atomics and,
+///   for bulk copies on x86-64, one fast-string instruction that the
+///   compiler treats as opaque (as a volatile copy), so racing copies, ORs
+///   and guest CPUs are well defined.
+/// * **Interlocked updates are atomic.** [`GuestMemory::fetch_or_u8`] and
+///   [`GuestMemory::fetch_or_u64_be`] are single read-modify-writes,
+///   sequentially consistent; bits ORed by one thread are never lost to an
+///   OR or a copy by another unless that copy's range covers them.
+/// * **A copy touches exactly its range.** [`GuestMemory::write`] never
+///   writes a byte outside `addr..addr + len` (no read-modify-write of a
+///   containing word), and each byte is read or written exactly once.
+/// * **Atomicity is per byte, not per copy.** A copy racing with other
+///   stores may observe (or leave) any mix of old and new values across its
+///   range, and may tear an unaligned or multi-doubleword field; each byte
+///   it returns is a value some store wrote. [`VecMemory`] moves aligned
+///   doublewords whole except in its bulk (`rep movsb`) path; no
+///   implementation promises it.
+/// * **No ordering.** Copies are unordered (relaxed): seeing a byte written
+///   by another thread does not make that thread's earlier stores visible.
+///   Embedders order guest-visible effects through their own
+///   synchronization (the css does so with its locks and interruption
+///   queues; a device publishes data before it presents status).
+/// * **Read once.** zcss itself fetches each CCW, IDAW, MIDAW and ORB once
+///   and acts on that copy; it never reads a location twice assuming it
+///   unchanged.
 pub trait GuestMemory: Send + Sync {
     /// Installed storage size in bytes; absolute addresses `0..size()` exist.
     fn size(&self) -> u64;
@@ -192,10 +226,25 @@ pub fn check_range(addr: u64, len: usize, size: u64) -> Result<(), AccessError> 
 /// Flat guest storage in host memory, with optional storage keys.
 ///
 /// Used by tests, fuzzing and replay. The bytes live in a `Box<[AtomicU64]>`
-/// so that the allocation is shared-mutable by construction (atomics are
-/// `UnsafeCell`s) and doubleword atomics (`fetch_or_u64_be`) are plain atomic
-/// operations; bulk copies use `copy_nonoverlapping`, like `vm-memory` does,
-/// because guest storage is by nature shared with concurrent CPUs and devices.
+/// (8 guest bytes per word, in ascending address order in host memory);
+/// no access to them is a plain Rust access:
+///
+/// * [`GuestMemory::fetch_or_u8`] and [`GuestMemory::fetch_or_u64_be`] are
+///   sequentially consistent read-modify-writes of the containing word.
+/// * A copy ([`GuestMemory::read`], [`GuestMemory::write`]) treats a partial
+///   doubleword at either end of its range with one relaxed atomic load, or
+///   a compare-and-swap that replaces only the bytes in range — so bits
+///   another thread ORs into the neighbouring bytes are never lost.
+/// * The doublewords wholly inside the range are copied with one relaxed
+///   atomic load or store each; on x86-64 a run of at least
+///   [`VecMemory::BULK_COPY_MIN`] bytes is instead copied by one
+///   `rep movsb` (fast-string copy, the instruction `memcpy` itself uses
+///   at this size), which moves whole cache lines without first reading
+///   the destination and keeps copies at `memcpy` speed. Like the volatile
+///   copies of `vm-memory`, the compiler can neither elide, repeat nor
+///   split it; the hardware moves every byte once and never writes a byte
+///   outside the range. Miri cannot run inline assembly and takes the
+///   atomic-word path.
 pub struct VecMemory {
     words: Box<[AtomicU64]>,
     size: u64,
@@ -336,9 +385,170 @@ impl VecMemory {
         usize::try_from(addr).map_err(|_| AccessError::Addressing { addr })
     }
 
+    /// Smallest whole-doubleword run a copy moves with `rep movsb` on
+    /// x86-64 (below it, one atomic access per doubleword is faster).
+    pub const BULK_COPY_MIN: usize = 256;
+
+    /// The words from the one holding host offset `off` on.
     #[inline]
-    fn base(&self) -> *mut u8 {
-        self.words.as_ptr().cast::<u8>().cast_mut()
+    fn words_from(&self, off: usize) -> &[AtomicU64] {
+        self.words.get(off / 8..).unwrap_or_default()
+    }
+
+    /// Copies storage bytes `off..off + buf.len()` (host offsets, in range)
+    /// into `buf`.
+    #[inline]
+    fn copy_out(&self, off: usize, buf: &mut [u8]) {
+        if buf.len() == 8 && off % 8 == 0 {
+            // One aligned doubleword (a CCW, an IDAW, a MIDAW half).
+            if let Some(w) = self.words.get(off / 8) {
+                buf.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+            }
+            return;
+        }
+        let mut words = self.words_from(off);
+        let mut rest = buf;
+        let lead = off % 8;
+        if lead != 0 || rest.len() < 8 {
+            let Some((w, more)) = words.split_first() else {
+                return;
+            };
+            let n = rest.len().min(8 - lead);
+            let (head, tail) = rest.split_at_mut(n);
+            head.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes()[lead..lead + n]);
+            (words, rest) = (more, tail);
+        }
+        let whole = (rest.len() / 8).min(words.len());
+        let (body, tail) = rest.split_at_mut(whole * 8);
+        let (body_words, words) = words.split_at(whole);
+        load_words(body_words, body);
+        if let (false, Some(w)) = (tail.is_empty(), words.first()) {
+            let n = tail.len().min(8);
+            tail[..n].copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes()[..n]);
+        }
+    }
+
+    /// Copies `data` into storage bytes `off..off + data.len()` (host
+    /// offsets, in range); partial words by a compare-and-swap that keeps
+    /// the bytes outside the range.
+    #[inline]
+    fn copy_in(&self, off: usize, data: &[u8]) {
+        if off % 8 == 0 && data.len() % 8 == 0 {
+            // Whole doublewords (data blocks, IDAW and MIDAW targets).
+            let words = self.words_from(off);
+            store_words(words.get(..data.len() / 8).unwrap_or(words), data);
+            return;
+        }
+        let mut words = self.words_from(off);
+        let mut rest = data;
+        let lead = off % 8;
+        if lead != 0 || rest.len() < 8 {
+            let Some((w, more)) = words.split_first() else {
+                return;
+            };
+            let (head, tail) = rest.split_at(rest.len().min(8 - lead));
+            merge_bytes(w, lead, head);
+            (words, rest) = (more, tail);
+        }
+        let whole = (rest.len() / 8).min(words.len());
+        let (body, tail) = rest.split_at(whole * 8);
+        let (body_words, words) = words.split_at(whole);
+        store_words(body_words, body);
+        if let (false, Some(w)) = (tail.is_empty(), words.first()) {
+            merge_bytes(w, 0, &tail[..tail.len().min(8)]);
+        }
+    }
+}
+
+/// Loads `words` into `dst` (`8 * words.len()` bytes).
+#[inline]
+fn load_words(words: &[AtomicU64], dst: &mut [u8]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if dst.len() >= VecMemory::BULK_COPY_MIN && dst.len() == 8 * words.len() {
+        // SAFETY: the source is the `words` slice (8 * words.len() bytes,
+        // all readable), the destination is the exclusively borrowed `dst`
+        // of the same length; they do not overlap (`dst` is a `&mut`). The
+        // words are atomics (`UnsafeCell`), so reading them through a
+        // pointer derived from a shared reference is allowed while other
+        // threads update them atomically.
+        unsafe { fast_string_copy(dst.as_mut_ptr(), words.as_ptr().cast::<u8>(), dst.len()) };
+        return;
+    }
+    load_words_atomic(words, dst);
+}
+
+/// Stores `src` (`8 * words.len()` bytes) into `words`.
+#[inline]
+fn store_words(words: &[AtomicU64], src: &[u8]) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if src.len() >= VecMemory::BULK_COPY_MIN && src.len() == 8 * words.len() {
+        // SAFETY: the destination is the `words` slice (8 * words.len()
+        // bytes), interior-mutable (atomics are `UnsafeCell`s), so writing
+        // through a pointer derived from a shared reference is allowed; the
+        // source is `src` of the same length, which cannot overlap it (no
+        // safe `&[u8]` can point into atomics).
+        unsafe { fast_string_copy(words.as_ptr().cast::<u8>().cast_mut(), src.as_ptr(), src.len()) };
+        return;
+    }
+    store_words_atomic(words, src);
+}
+
+/// Loads `words` into `dst` with one relaxed atomic load per word.
+#[inline]
+fn load_words_atomic(words: &[AtomicU64], dst: &mut [u8]) {
+    for (d, w) in dst.chunks_exact_mut(8).zip(words) {
+        d.copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+    }
+}
+
+/// Stores `src` into `words` with one relaxed atomic store per word.
+#[inline]
+fn store_words_atomic(words: &[AtomicU64], src: &[u8]) {
+    for (s, w) in src.chunks_exact(8).zip(words) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(s);
+        w.store(u64::from_ne_bytes(b), Ordering::Relaxed);
+    }
+}
+
+/// Copies `len` bytes from `src` to `dst` with one `rep movsb`.
+///
+/// # Safety
+/// `src..src + len` must be readable and `dst..dst + len` writable for the
+/// whole call, the two ranges must not overlap, and any other thread may
+/// access the ranges only with atomic operations (the copy is then as
+/// racy as a volatile copy: each byte is read or written once, no byte
+/// outside the ranges is touched).
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline]
+unsafe fn fast_string_copy(dst: *mut u8, src: *const u8, len: usize) {
+    // SAFETY: the caller guarantees the ranges; the direction flag is clear
+    // on entry to inline assembly (Rust's x86 asm rules), so the copy runs
+    // upward; rcx, rsi and rdi are declared clobbered, flags are preserved
+    // and no stack is used.
+    unsafe {
+        std::arch::asm!(
+            "rep movsb",
+            inout("rcx") len => _,
+            inout("rsi") src => _,
+            inout("rdi") dst => _,
+            options(nostack, preserves_flags),
+        );
+    }
+}
+
+/// Replaces bytes `at..at + bytes.len()` of the word `w` (host byte order)
+/// with `bytes`, atomically with respect to concurrent updates of its other
+/// bytes.
+fn merge_bytes(w: &AtomicU64, at: usize, bytes: &[u8]) {
+    let mut cur = w.load(Ordering::Relaxed);
+    loop {
+        let mut b = cur.to_ne_bytes();
+        b[at..at + bytes.len()].copy_from_slice(bytes);
+        match w.compare_exchange_weak(cur, u64::from_ne_bytes(b), Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(now) => cur = now,
+        }
     }
 }
 
@@ -351,16 +561,7 @@ impl GuestMemory for VecMemory {
     fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
         let off = self.locate(addr, buf.len())?;
         self.check_keys(addr, buf.len(), key, false)?;
-        // SAFETY: `check_range` proved addr + len <= size <= 8 * words.len(),
-        // so the source range lies inside the `words` allocation, which lives
-        // as long as `self`. The allocation consists of atomics (UnsafeCell),
-        // so reading it through a pointer derived from a shared reference is
-        // allowed; `buf` is a distinct exclusive borrow, so the ranges do not
-        // overlap. Concurrent stores by other threads race exactly as guest
-        // storage does on real hardware (vm-memory accepts the same model).
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.base().add(off), buf.as_mut_ptr(), buf.len());
-        }
+        self.copy_out(off, buf);
         Ok(())
     }
 
@@ -368,11 +569,7 @@ impl GuestMemory for VecMemory {
     fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
         let off = self.locate(addr, data.len())?;
         self.check_keys(addr, data.len(), key, true)?;
-        // SAFETY: as in `read`: the destination lies inside the allocation,
-        // which is interior-mutable (atomics), and `data` is a separate borrow.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.base().add(off), data.len());
-        }
+        self.copy_in(off, data);
         Ok(())
     }
 
@@ -501,5 +698,127 @@ mod tests {
         assert_eq!(m.fetch(16, 8).unwrap(), vec![0x80, 0, 0, 0, 0, 0, 0, 1]);
         assert!(m.fetch_or_u64_be(17, 1, AccessKey::ZERO).is_err());
         assert!(m.fetch_or_u64_be(64, 1, AccessKey::ZERO).is_err());
+    }
+
+    #[test]
+    fn copies_at_any_alignment_and_length_touch_only_their_range() {
+        let lens = [0usize, 1, 7, 8, 9, 15, 16, 17, 255, 256, 257, 300, 519, 520, 600];
+        let m = VecMemory::new(1024);
+        for off in 0..9u64 {
+            for &len in &lens {
+                m.store(0, &[0xee; 1024]).unwrap();
+                let data: Vec<u8> = (0..len).map(|i| u8::try_from(i % 251).unwrap()).collect();
+                m.write(64 + off, &data, AccessKey::ZERO).unwrap();
+                let mut back = vec![0u8; len];
+                m.read(64 + off, &mut back, AccessKey::ZERO).unwrap();
+                assert_eq!(back, data, "off {off} len {len}");
+                let all = m.fetch(0, 1024).unwrap();
+                let end = usize::try_from(64 + off).unwrap() + len;
+                assert!(all[..usize::try_from(64 + off).unwrap()].iter().all(|&b| b == 0xee));
+                assert!(all[end..].iter().all(|&b| b == 0xee), "off {off} len {len}");
+            }
+        }
+    }
+
+    /// Stress: one thread ORs bits (byte and doubleword interlocked
+    /// updates) into bytes that no copy covers, while two threads copy
+    /// into the bytes around them — single partial doublewords, a run
+    /// below the bulk threshold and a bulk run — and one thread copies the
+    /// whole area out. Each OR waits for the copiers to make progress, so
+    /// the two interleave. No OR bit may be lost, ever (the OR bytes only
+    /// gain bits), and every copied-out byte must be a value some copy
+    /// wrote.
+    #[test]
+    fn concurrent_ors_and_copies_lose_no_bits_and_invent_no_values() {
+        use std::sync::atomic::{AtomicBool, AtomicU32};
+        use std::sync::Arc;
+
+        // One block: (start, len) of each copy range; the byte before each
+        // range and the byte after it are OR bytes.
+        const BLOCK: [(u64, usize); 4] = [(1, 14), (17, 14), (41, 198), (257, 526)];
+        const BLOCK_LEN: u64 = 784;
+        const BLOCKS: u64 = if cfg!(miri) { 1 } else { 8 };
+        let areas: Vec<(u64, usize)> = (0..BLOCKS)
+            .flat_map(|b| BLOCK.iter().map(move |&(s, l)| (b * BLOCK_LEN + s, l)))
+            .collect();
+        let or_bytes: Vec<u64> = areas
+            .iter()
+            .flat_map(|&(start, len)| [start - 1, start + len as u64])
+            .collect();
+        let values = [0x00u8, 0x5a, 0xa5, 0x3c];
+        let span = usize::try_from(BLOCKS * BLOCK_LEN).unwrap();
+        let m = Arc::new(VecMemory::new(BLOCKS * BLOCK_LEN));
+        let done = Arc::new(AtomicBool::new(false));
+        let passes = Arc::new(AtomicU32::new(0));
+
+        let orer = {
+            let (m, or_bytes, passes) = (Arc::clone(&m), or_bytes.clone(), Arc::clone(&passes));
+            std::thread::spawn(move || {
+                for (k, &a) in or_bytes.iter().enumerate() {
+                    for bit in 0..8u32 {
+                        let seen = passes.load(Ordering::Relaxed);
+                        while passes.load(Ordering::Relaxed) == seen {
+                            std::thread::yield_now();
+                        }
+                        if (k + usize::try_from(bit).unwrap()) % 2 == 0 {
+                            m.fetch_or_u8(a, 1 << bit, AccessKey::ZERO).unwrap();
+                        } else {
+                            // The doubleword holding the OR byte, the mask
+                            // only in that byte (big-endian: byte j of the
+                            // doubleword is bits 56 - 8j .. 63 - 8j).
+                            let shift = 8 * (7 - (a % 8)) + u64::from(bit);
+                            m.fetch_or_u64_be(a - a % 8, 1 << shift, AccessKey::ZERO).unwrap();
+                        }
+                    }
+                }
+            })
+        };
+        let writers: Vec<_> = (0..2usize)
+            .map(|t| {
+                let (m, done, passes, areas) = (Arc::clone(&m), Arc::clone(&done), Arc::clone(&passes), areas.clone());
+                std::thread::spawn(move || {
+                    let mut i = t;
+                    while !done.load(Ordering::Relaxed) {
+                        let v = values[1 + i % 3];
+                        for &(start, len) in &areas {
+                            m.write(start, &vec![v; len], AccessKey::ZERO).unwrap();
+                            passes.fetch_add(1, Ordering::Relaxed);
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let (m, done, or_bytes, areas) = (Arc::clone(&m), Arc::clone(&done), or_bytes.clone(), areas.clone());
+            std::thread::spawn(move || {
+                let mut seen = vec![0u8; or_bytes.len()];
+                let mut buf = vec![0u8; span];
+                while !done.load(Ordering::Relaxed) {
+                    m.read(0, &mut buf, AccessKey::ZERO).unwrap();
+                    for (k, &a) in or_bytes.iter().enumerate() {
+                        let now = buf[usize::try_from(a).unwrap()];
+                        assert_eq!(now & seen[k], seen[k], "OR bits at {a:#x} went away");
+                        seen[k] = now;
+                    }
+                    for &(start, len) in &areas {
+                        let s = usize::try_from(start).unwrap();
+                        for &b in &buf[s..s + len] {
+                            assert!(values.contains(&b), "invented value {b:#x}");
+                        }
+                    }
+                }
+            })
+        };
+        let ored = orer.join();
+        done.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        reader.join().unwrap();
+        ored.unwrap();
+        for &a in &or_bytes {
+            assert_eq!(m.fetch(a, 1).unwrap()[0], 0xff, "OR bits lost at {a:#x}");
+        }
     }
 }

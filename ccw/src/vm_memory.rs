@@ -6,6 +6,13 @@
 //! and [`GuestMemory::storage_key`] answers `None`. Addresses that no region
 //! backs are addressing errors. The interlocked updates use real atomics on
 //! the host mapping (`VolatileMemory::get_atomic_ref`).
+//!
+//! Copies go through `vm-memory`'s own `read_slice` / `write_slice`, so this
+//! adapter gives the concurrency guarantees of `vm-memory`, no more: in
+//! `vm-memory` 0.18 (`volatile_memory.rs`, `copy_slice`) a copy of up to 8
+//! bytes is a volatile access and a longer one is a `copy_nonoverlapping`.
+//! Each byte is still moved once and only bytes in range are written, as
+//! [`GuestMemory`] requires.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 

@@ -96,6 +96,7 @@ impl ProgramControls {
     /// of 8; [`CheckCause::InvalidCcwAddress`] when the doubleword lies
     /// beyond the format's limit (2^24, 2^31) or outside storage;
     /// [`CheckCause::CcwProtection`] on a key mismatch.
+    #[inline]
     pub fn fetch_ccw(&self, mem: &dyn GuestMemory, at: CcwAddress) -> Result<(GuestAddr, Ccw), CheckCause> {
         let addr = at.resolve(self.format.address_limit())?;
         let mut raw = [0u8; 8];
@@ -142,6 +143,7 @@ impl ProgramControls {
     ///
     /// # Errors
     /// The first rule violated.
+    #[inline]
     pub fn check_ccw(&self, ccw: &Ccw, how: Chaining) -> Result<(), CheckCause> {
         let data_chained = how == Chaining::Data;
         let f = ccw.flags;
@@ -175,6 +177,15 @@ impl ProgramControls {
     }
 }
 
+/// A TIC the walker went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tic {
+    /// Where the TIC was fetched.
+    pub addr: GuestAddr,
+    /// The TIC as fetched (its data-address field is the target).
+    pub ccw: Ccw,
+}
+
 /// A CCW the walker made current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WalkedCcw {
@@ -185,7 +196,7 @@ pub struct WalkedCcw {
     /// How it became current.
     pub how: Chaining,
     /// The TIC that led to it, if one did.
-    pub tic: Option<GuestAddr>,
+    pub tic: Option<Tic>,
 }
 
 impl WalkedCcw {
@@ -249,6 +260,8 @@ pub struct ProgramWalker {
     next: CcwAddress,
     how: Chaining,
     current: Option<GuestAddr>,
+    /// `current` in the 32-bit form, for chaining.
+    current_at: CcwAddress,
     ccws: u32,
     idle: u32,
 }
@@ -264,6 +277,7 @@ impl ProgramWalker {
             next: first,
             how: Chaining::Start,
             current: None,
+            current_at: first,
             ccws: 0,
             idle: 0,
         }
@@ -313,8 +327,8 @@ impl ProgramWalker {
     }
 
     fn advance(&mut self, by: u32, how: Chaining) {
-        if let Some(at) = self.current.and_then(GuestAddr::to_ccw_address) {
-            self.next = at.wrapping_add(by);
+        if self.current.is_some() {
+            self.next = self.current_at.wrapping_add(by);
         }
         self.how = how;
     }
@@ -328,6 +342,7 @@ impl ProgramWalker {
     /// ([`CheckCause::TicToTic`]), a format-1 TIC with reserved bits
     /// ([`CheckCause::InvalidTic`]); and the rules of
     /// [`ProgramControls::check_ccw`].
+    #[inline]
     pub fn next(&mut self, mem: &dyn GuestMemory) -> Result<WalkedCcw, WalkCheck> {
         let mut tic = None;
         loop {
@@ -356,10 +371,11 @@ impl ProgramWalker {
                     return Err(check(CheckCause::FirstCcwTic, 0));
                 }
                 self.next = self.controls.tic_target(&ccw).map_err(|c| check(c, 0))?;
-                tic = Some(addr);
+                tic = Some(Tic { addr, ccw });
                 continue;
             }
             self.current = Some(addr);
+            self.current_at = at;
             self.controls
                 .check_ccw(&ccw, self.how)
                 .map_err(|c| check(c, ccw.count))?;
@@ -420,7 +436,7 @@ mod tests {
         w.chain_command(false);
         let second = w.next(&mem).unwrap();
         assert_eq!(second.addr.get(), 0x2000);
-        assert_eq!(second.tic.map(GuestAddr::get), Some(0x1008));
+        assert_eq!(second.tic.map(|t| (t.addr.get(), t.ccw.cda)), Some((0x1008, 0x2000)));
         assert_eq!(second.how, Chaining::Command);
         assert_eq!(second.scsw_cpa(), 0x2008);
         assert_eq!(w.ccws(), 3);
@@ -610,7 +626,7 @@ mod tests {
         let mut seen = Vec::new();
         loop {
             let c = w.next(&mem).unwrap();
-            seen.push((c.addr.get(), c.tic.map(GuestAddr::get)));
+            seen.push((c.addr.get(), c.tic.map(|t| t.addr.get())));
             match (c.ccw.flags.cd(), c.ccw.flags.cc()) {
                 (true, _) => w.chain_data(),
                 (false, true) => w.chain_command(false),

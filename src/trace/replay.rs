@@ -12,7 +12,7 @@ use zcss_ccw::fields::{collect_fields, diff_fields, FieldList};
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::irb::Irb;
 use zcss_ccw::schib::Schib;
-use zcss_ccw::{Ccw, CcwFormat, Orb};
+use zcss_ccw::{Ccw, CcwAddress, CheckCause, Limits, Orb, ProgramControls, ProgramWalker};
 
 use super::ast::{Insn, Outcome, Pattern, Statement, Trace};
 use crate::decode::command_name_for;
@@ -384,43 +384,53 @@ impl Run<'_> {
         if let Some(summary) = self.orb_summary(orb_addr) {
             let _ = writeln!(self.out, "           orb: {summary}");
         }
-        let format = if orb.ctrl.format1() {
-            CcwFormat::Format1
-        } else {
-            CcwFormat::Format0
+        // A listing, not an execution: the program is walked as a
+        // translator would (linearly, TICs followed) with the channel
+        // subsystem's own rules, and the listing stops at the first check
+        // or after 64 CCWs.
+        let limits = Limits {
+            max_idle_ccws: 64,
+            max_ccws: 64,
         };
-        let mut addr = u64::from(orb.cpa);
-        // A listing, not an execution: bounded, and stops where the
-        // program leaves storage.
-        for _ in 0..64 {
-            let Ok(raw) = self.m.mem.fetch(addr, 8) else {
-                let _ = writeln!(self.out, "           {addr:#010x}  (outside storage)");
-                return;
+        let mut walker = ProgramWalker::new(ProgramControls::from_orb(&orb), limits, CcwAddress::new(orb.cpa));
+        loop {
+            let w = match walker.next(&*self.m.mem) {
+                Ok(w) => w,
+                Err(c) if c.cause == CheckCause::WorkLimit => {
+                    let _ = writeln!(self.out, "           … (listing stops after 64 CCWs)");
+                    return;
+                }
+                Err(c) => {
+                    let _ = writeln!(self.out, "           {:#010x}  ({:?})", c.at.get(), c.cause);
+                    return;
+                }
             };
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&raw);
-            let ccw = Ccw::decode(format, w);
-            let name = if ccw.is_tic() {
-                "TIC"
+            if let Some(tic) = w.tic {
+                self.list_ccw(kind, tic.addr.get(), &tic.ccw);
+            }
+            self.list_ccw(kind, w.addr.get(), &w.ccw);
+            if w.ccw.flags.cd() {
+                walker.chain_data();
+            } else if w.ccw.flags.cc() {
+                walker.chain_command(false);
             } else {
-                command_name_for(kind, ccw.cmd).unwrap_or("")
-            };
-            let flags = zcss_ccw::fields::ccw_flag_names(ccw.flags);
-            let _ = writeln!(
-                self.out,
-                "           {addr:#010x}  {:02x} {name:<16} flags={flags:<10} count={:<5} cda={:#010x}",
-                ccw.cmd, ccw.count, ccw.cda
-            );
-            if ccw.is_tic() {
-                addr = u64::from(ccw.cda);
-                continue;
-            }
-            if !(ccw.flags.cc() || ccw.flags.cd()) {
                 return;
             }
-            addr += 8;
         }
-        let _ = writeln!(self.out, "           … (listing stops after 64 CCWs)");
+    }
+
+    fn list_ccw(&mut self, kind: Option<crate::trace::DeviceKind>, addr: u64, ccw: &Ccw) {
+        let name = if ccw.is_tic() {
+            "TIC"
+        } else {
+            command_name_for(kind, ccw.cmd).unwrap_or("")
+        };
+        let flags = zcss_ccw::fields::ccw_flag_names(ccw.flags);
+        let _ = writeln!(
+            self.out,
+            "           {addr:#010x}  {:02x} {name:<16} flags={flags:<10} count={:<5} cda={:#010x}",
+            ccw.cmd, ccw.count, ccw.cda
+        );
     }
 }
 
