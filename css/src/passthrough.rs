@@ -38,6 +38,11 @@ impl SchState {
             if esw.erw.concurrent_sense() {
                 self.scsw.ctrl.set_extended_control(false);
                 esw.erw = esw.erw.with_concurrent_sense(false).with_sense_count(0);
+                // Without the sense, L stays only for a logout of a channel
+                // check (as an emulated subchannel stores it).
+                let c = self.scsw.cstat;
+                let logout = c.channel_data_check() || c.channel_control_check() || c.interface_control_check();
+                self.scsw.ctrl.set_esw_format(logout);
             }
         }
         self.erw = esw.erw;
