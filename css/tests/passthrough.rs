@@ -233,7 +233,10 @@ fn passthrough_ecw_reaches_the_guest_only_with_concurrent_sense() {
     let (_, irb) = m.tsch(gr1(0));
     assert!(!irb.scsw.ctrl.extended_control(), "guest without concurrent sense");
     assert!(!irb.esw.erw.concurrent_sense());
-    assert!(!irb.scsw.ctrl.esw_format(), "SCSW L as an emulated subchannel stores it");
+    assert!(
+        !irb.scsw.ctrl.esw_format(),
+        "SCSW L as an emulated subchannel stores it"
+    );
     assert_eq!(irb.ecw, [0; 32]);
     let mut s = m.stsch(gr1(0));
     s.pmcw.chars = s.pmcw.chars.with_csense(true);

@@ -143,6 +143,16 @@ fn format0_program_is_transparent() {
 }
 
 #[test]
+fn format0_immediate_command_with_count_and_no_sli_is_transparent() {
+    // Format 0 never indicates IL for an immediate command; the host runs
+    // format 1, where only ORB L keeps that rule (cp::host_orb sets it).
+    let t = twin();
+    let nop = Ccw0::new().with_cmd(0x03).with_count(1).to_be_bytes();
+    put(&t, PROG, &[nop]);
+    assert_transparent(&t, &orb(OrbControls::new()), DATA);
+}
+
+#[test]
 fn command_chain_with_write_is_transparent() {
     let t = twin();
     t.store(0x4000, &[0x5a; 32]);

@@ -385,11 +385,23 @@ impl ChannelProgram {
     /// parameter `intparm` (the host subchannel), format-1 CCWs, 64-bit
     /// IDAWs (2K ones when the guest's were format 1), the guest's key,
     /// prefetch and other controls, the LPM `lpm` when the guest's is 0.
+    ///
+    /// One departure from the kernel: a format-0 guest program also gets
+    /// ORB L (incorrect-length-suppression mode). Format-0 CCWs never
+    /// indicate incorrect length for an immediate command; after the
+    /// conversion to format 1 only L keeps that rule (PoO chapter 15,
+    /// "Incorrect Length"), so without it a format-0 NOP with a count and
+    /// no SLI — dasdfmt's IPL1 bootstrap — would end with incorrect length
+    /// through passthrough and cleanly on the device itself.
     #[must_use]
     pub fn host_orb(&self, intparm: u32, lpm: u8) -> Orb {
         let mut o = self.orb;
         o.intparm = intparm;
+        let format0 = !o.ctrl.format1();
         let mut c = o.ctrl.with_format1(true);
+        if format0 {
+            c = c.with_ils(true);
+        }
         if !c.idaw_format2() {
             c = c.with_idaw_2k(true);
         }

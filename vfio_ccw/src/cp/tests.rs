@@ -167,6 +167,19 @@ fn host_orb_is_format1_c64_keeps_key_and_points_at_segment0() {
 }
 
 #[test]
+fn host_orb_of_a_format0_program_keeps_format0_incorrect_length_rules() {
+    let d = RecDma::new();
+    d.ccws(0x1000, &[[0x03, 0, 0, 0, 0, 0, 0, 1]]);
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1000, OrbControls::new()), &d).unwrap();
+    let h = cp.host_orb(1, 0x80);
+    assert!(h.ctrl.format1() && h.ctrl.ils(), "format 1 with L");
+    let mut cp1 = ChannelProgram::new(LAYOUT);
+    cp1.translate(&orb(0x1000, c64()), &d).unwrap();
+    assert!(!cp1.host_orb(1, 0x80).ctrl.ils(), "a format-1 guest's L is its own");
+}
+
+#[test]
 fn init_twice_is_ebusy() {
     let d = RecDma::new();
     d.ccws(0x1000, &[ccw1(0x03, none(), 0, 0)]);
