@@ -40,10 +40,10 @@
 //! Linux places every I/O subchannel on ISC 3, so CPUs doing I/O on
 //! distinct subchannels of one ISC is the common case; one queue per ISC
 //! would make its lock and cache lines the one point all of them contend
-//! for. Instead each ISC's requests are sharded by thread: a thread claims
-//! one of 16 shards the first time it makes a request (a free one
-//! while there is one; shards are released when their threads exit, and
-//! share when more threads hold one) and always queues into it. A shard
+//! for. Instead the requests are sharded by thread: a thread claims one of
+//! the css's 16 shards the first time it makes a request — a free one if
+//! there is one, else the one the fewest threads hold; a thread's claim
+//! ends when it exits — and always queues into it. A shard
 //! holds one FIFO queue per ISC behind one lock, in its own cache lines;
 //! its "non-empty" mask sits in separate cache lines and is written only
 //! when a queue of the shard becomes empty or non-empty. Making a request
