@@ -20,7 +20,7 @@ use crate::adapter::AdapterInterruptions;
 use crate::ctx::IoCtx;
 use crate::device::{Device, DeviceInfo, InterruptSink, PassthroughEvent, SubchannelHandle};
 use crate::error::ProgramCheck;
-use crate::interrupt::{Entry, IoQueues, Wake, COMPACT_MIN};
+use crate::interrupt::{Entry, IoQueues, Wake};
 use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
 use crate::subchannel::{SchState, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
 use crate::table::Tables;
@@ -271,9 +271,18 @@ impl Css {
 
     /// Takes the highest-priority pending interruption enabled by
     /// `isc_mask` (CR6 bits 32–39: 0x80 = ISC 0): ISC 0 first; within an
-    /// ISC, I/O interruptions in the order they became pending, then the
-    /// adapter interruption. The embedder stores the code at the prefix
-    /// area and loads the I/O new PSW itself.
+    /// ISC, the I/O interruptions, then the adapter interruption. The
+    /// embedder stores the code at the prefix area and loads the I/O new
+    /// PSW itself.
+    ///
+    /// Order within an ISC (details in [`crate::interrupt`]): requests made
+    /// on one thread come in the order they were made (one thread making
+    /// subchannel A and then B status pending on ISC 3 gets A before B);
+    /// requests made on different threads come in the order of the
+    /// monotonic clock read when each was made, so one made after another
+    /// (happens-after) does not come before it unless both readings are
+    /// equal; requests made concurrently on different threads may come in
+    /// either order.
     pub fn next_interrupt(&self, isc_mask: u8) -> Option<InterruptionCode> {
         self.sh.poll_if_needed();
         let code = self.sh.take_interrupt(isc_mask)?;
@@ -522,14 +531,7 @@ impl Shared {
         if let Some(e) = err {
             return Err(e);
         }
-        // Each queue holds at most twice its live entries plus COMPACT_MIN
-        // (+1 for the push that triggers the next compaction).
-        if snapshot.len() > 2 * count + 8 * (COMPACT_MIN + 1) {
-            return Err(format!(
-                "{} queued interruptions for {count} subchannels",
-                snapshot.len()
-            ));
-        }
+        self.queues.check_bound(count)?;
         self.ext.check_invariants()
     }
 }

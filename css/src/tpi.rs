@@ -3,8 +3,10 @@
 //!
 //! Priority: privileged operation, specification (a non-zero operand address
 //! not on a word boundary), access. Takes the highest-priority pending I/O
-//! interruption enabled by the CR6 subclass mask (ISC 0 first; FIFO within
-//! an ISC; the adapter interruption of an ISC after its I/O interruptions):
+//! interruption enabled by the CR6 subclass mask (ISC 0 first; within an
+//! ISC in the order [`crate::interrupt`] describes — FIFO for the requests
+//! made on one thread; the adapter interruption of an ISC after its I/O
+//! interruptions):
 //! condition code 1 with the interruption code stored — the subchannel-id
 //! word and interruption parameter (8 bytes) at a non-zero address, or the
 //! 12-byte code with the interruption-identification word at the prefix area
