@@ -69,9 +69,7 @@ mod attach;
 #[cfg(test)]
 mod cc_matrix;
 pub mod chsc;
-mod chsc_insn;
 pub mod crw_queue;
-mod csch;
 mod css;
 mod css_ext;
 mod ctx;
@@ -82,30 +80,19 @@ mod executor;
 #[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod fuzzing;
-mod hsch;
+mod insn;
 pub mod intercept;
 pub mod interrupt;
 pub mod ipl;
 pub mod measurement;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
-mod msch;
 pub mod observer;
 mod passthrough;
 mod pt_state;
-mod rchp;
-mod rsch;
-mod schm;
-mod sic;
 mod slot;
-mod ssch;
-mod stcrw;
-mod stsch;
 mod subchannel;
 mod table;
-mod tpi;
-mod tsch;
-mod xsch;
 
 pub use css::{Css, CssConfig, DEFAULT_CSSID};
 pub use ctx::IoCtx;
