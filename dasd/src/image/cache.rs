@@ -7,6 +7,10 @@
 
 use std::collections::HashMap;
 
+use super::OpenOptions;
+use crate::store::{check_track, StoreError, TrackStore};
+use crate::track::{validate, Records, TrackAddr, COUNT_LEN, HA_LEN};
+
 /// One cached track.
 #[derive(Debug, Default)]
 pub(crate) struct Slot {
@@ -174,5 +178,196 @@ mod tests {
         }
         assert_eq!(c.claim(9), None);
         assert!(c.dirty_full());
+    }
+}
+
+/// Overwrites `data` at `offset` of a cached track image: only key and
+/// data areas may change (not the home address, a count or the end
+/// marker), so the track keeps its layout.
+pub(crate) fn patch(img: &mut [u8], t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
+    let end = offset.checked_add(data.len()).ok_or(StoreError::OutOfTrack(t))?;
+    if end > img.len() {
+        return Err(StoreError::OutOfTrack(t));
+    }
+    let hits = |lo: usize, hi: usize| offset < hi && lo < end;
+    let layout = || StoreError::Damaged(format!("track {t}: an update would change the track's layout"));
+    if hits(0, HA_LEN) {
+        return Err(layout());
+    }
+    let mut it = Records::new(img);
+    for r in it.by_ref() {
+        let r = r.map_err(|source| StoreError::Format { track: t, source })?;
+        if hits(r.offset, r.offset + COUNT_LEN) {
+            return Err(layout());
+        }
+    }
+    let eot = it.position();
+    if hits(eot, eot + COUNT_LEN) {
+        return Err(layout());
+    }
+    img[offset..end].copy_from_slice(data);
+    Ok(())
+}
+
+/// What both image formats keep in front of their files: the geometry, the
+/// access mode and the track cache.
+#[derive(Debug)]
+pub(crate) struct Front {
+    /// Cylinders of the volume.
+    pub cylinders: u32,
+    /// Track slot size (the longest track image the image holds).
+    pub slot: u32,
+    /// Opened for writing.
+    pub writable: bool,
+    /// Commit at every sync point.
+    pub write_through: bool,
+    /// The track cache.
+    pub cache: TrackCache,
+}
+
+impl Front {
+    /// The front of an image of `cylinders` cylinders with `slot`-byte
+    /// track slots, opened with `opts`.
+    pub(crate) fn new(cylinders: u32, slot: u32, opts: &OpenOptions) -> Self {
+        Self {
+            cylinders,
+            slot,
+            writable: opts.writable,
+            write_through: opts.write_through,
+            cache: TrackCache::new(opts.cache_tracks, usize::try_from(slot).unwrap_or(usize::MAX)),
+        }
+    }
+}
+
+/// An image format behind a [`Front`]: how a track gets into the cache,
+/// how a written track gets a slot, and how dirty tracks reach the files.
+/// Every such format is a [`TrackStore`] in the same way.
+pub(crate) trait CachedImage: Send {
+    /// The front.
+    fn front(&self) -> &Front;
+    /// The front, to change.
+    fn front_mut(&mut self) -> &mut Front;
+    /// Reads track `t` from the files into cache slot `slot` (claimed for
+    /// it; dropped again if this fails).
+    ///
+    /// # Errors
+    /// The image could not be read, or the track in it is damaged.
+    fn fill(&mut self, t: TrackAddr, slot: usize) -> Result<(), StoreError>;
+    /// Makes the dirty tracks durable in the files.
+    ///
+    /// # Errors
+    /// The files could not be written.
+    fn commit(&mut self) -> Result<(), StoreError>;
+
+    /// The cache slot holding track `t`, read from the files if needed.
+    ///
+    /// # Errors
+    /// No such track, or the image could not be read.
+    fn load(&mut self, t: TrackAddr) -> Result<usize, StoreError> {
+        check_track(t, self.front().cylinders)?;
+        let n = t.index();
+        if let Some(i) = self.front_mut().cache.lookup(n) {
+            return Ok(i);
+        }
+        let i = self.claim(n)?;
+        if let Err(e) = self.fill(t, i) {
+            self.front_mut().cache.drop_slot(i);
+            return Err(e);
+        }
+        Ok(i)
+    }
+
+    /// A cache slot for writing track `t`: its cached copy or a fresh slot
+    /// (read-only images refuse).
+    ///
+    /// # Errors
+    /// Read-only, no such track, or a commit to make room failed.
+    fn slot_for_write(&mut self, t: TrackAddr) -> Result<usize, StoreError> {
+        if !self.front().writable {
+            return Err(StoreError::ReadOnly);
+        }
+        check_track(t, self.front().cylinders)?;
+        if self.front().cache.dirty_full() {
+            self.commit()?;
+        }
+        let n = t.index();
+        if let Some(i) = self.front_mut().cache.lookup(n) {
+            return Ok(i);
+        }
+        self.claim(n)
+    }
+
+    /// A clean slot for track number `n`, committing first if every slot
+    /// is dirty.
+    ///
+    /// # Errors
+    /// The commit failed.
+    fn claim(&mut self, n: u64) -> Result<usize, StoreError> {
+        if let Some(i) = self.front_mut().cache.claim(n) {
+            return Ok(i);
+        }
+        self.commit()?;
+        self.front_mut()
+            .cache
+            .claim(n)
+            .ok_or_else(|| StoreError::Damaged("track cache has no clean slot".into()))
+    }
+}
+
+impl<T: CachedImage> TrackStore for T {
+    fn cylinders(&self) -> u32 {
+        self.front().cylinders
+    }
+
+    fn read(&mut self, t: TrackAddr) -> Result<&[u8], StoreError> {
+        let i = self.load(t)?;
+        Ok(&self.front().cache.slot(i).data)
+    }
+
+    fn write(&mut self, t: TrackAddr, image: &[u8]) -> Result<(), StoreError> {
+        let len = validate(image).map_err(|source| StoreError::Format { track: t, source })?;
+        let max = self.max_track_len();
+        if len > max {
+            return Err(StoreError::TooLong { track: t, len, max });
+        }
+        let i = self.slot_for_write(t)?;
+        let cache = &mut self.front_mut().cache;
+        let buf = cache.data_mut(i);
+        buf.clear();
+        buf.extend_from_slice(&image[..len]);
+        cache.mark_dirty(i);
+        Ok(())
+    }
+
+    fn update(&mut self, t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
+        if !self.front().writable {
+            return Err(StoreError::ReadOnly);
+        }
+        if self.front().cache.dirty_full() {
+            self.commit()?;
+        }
+        let i = self.load(t)?;
+        let cache = &mut self.front_mut().cache;
+        patch(cache.data_mut(i), t, offset, data)?;
+        cache.mark_dirty(i);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.front().writable {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn sync_point(&mut self) -> Result<(), StoreError> {
+        if self.front().write_through {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn max_track_len(&self) -> usize {
+        usize::try_from(self.front().slot).unwrap_or(usize::MAX)
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use flate2::{Compress, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::cache::TrackCache;
-use super::ckd::{check_3390, check_image, patch};
+use super::cache::{CachedImage, Front};
+use super::ckd::{check_3390, check_image};
 use super::header::{
     u32_at, u32_bytes, CompressedHeader, DevHeader, ImageKind, L2Entry, HEADER_LEN, L1_POS, L2_ENTRIES, L2_ENTRY_LEN,
     L2_TABLE_LEN, OPT_OPENED, OPT_ORDWR,
@@ -19,8 +19,8 @@ use super::space::SpaceMap;
 use super::{ImageError, ImageInfo, OpenOptions};
 use crate::geometry::{Model, HEADS};
 use crate::layout::NullTrack;
-use crate::store::{check_track, StoreError, TrackStore};
-use crate::track::{validate, TrackAddr, TrackBuilder, HA_LEN};
+use crate::store::StoreError;
+use crate::track::{TrackAddr, TrackBuilder, HA_LEN};
 
 /// How new track images are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -205,15 +205,11 @@ pub struct CckdImage {
     path: PathBuf,
     files: Vec<Box<dyn BlockFile>>,
     tables: Tables,
-    cylinders: u32,
-    slot: u32,
+    front: Front,
     l1_dirty: BTreeSet<usize>,
     l2_dirty: BTreeSet<usize>,
     space: Option<SpaceMap>,
-    writable: bool,
-    write_through: bool,
     compression: Compression,
-    cache: TrackCache,
     codec: Codec,
     journal: Journal,
     /// The durable header carries OPENED (a clean close must clear it).
@@ -332,15 +328,11 @@ impl CckdImage {
             path: path.to_path_buf(),
             files: vec![file],
             tables,
-            cylinders,
-            slot,
+            front: Front::new(cylinders, slot, opts),
             l1_dirty: BTreeSet::new(),
             l2_dirty: BTreeSet::new(),
             space,
-            writable: opts.writable,
-            write_through: opts.write_through,
             compression,
-            cache: TrackCache::new(opts.cache_tracks, slot_len),
             codec: Codec::new(slot_len, level),
             journal,
             opened: hdr.options & OPT_OPENED != 0,
@@ -354,13 +346,13 @@ impl CckdImage {
     pub fn info(&self) -> ImageInfo {
         ImageInfo {
             kind: ImageKind::Compressed,
-            cylinders: self.cylinders,
-            model: Model::for_image_cylinders(self.cylinders),
+            cylinders: self.front.cylinders,
+            model: Model::for_image_cylinders(self.front.cylinders),
             files: vec![self.path.clone()],
-            track_size: self.slot,
+            track_size: self.front.slot,
             compression: Some(self.compression),
             null_format: Some(self.tables.hdr.nullfmt),
-            writable: self.writable,
+            writable: self.front.writable,
         }
     }
 
@@ -370,57 +362,6 @@ impl CckdImage {
     pub fn location(&self, t: TrackAddr) -> Option<(u32, u16)> {
         let e = self.tables.entry(t.index());
         (e.pos != 0).then_some((e.pos, e.len))
-    }
-
-    fn load(&mut self, t: TrackAddr) -> Result<usize, StoreError> {
-        check_track(t, self.cylinders)?;
-        let n = t.index();
-        if let Some(i) = self.cache.lookup(n) {
-            return Ok(i);
-        }
-        let i = match self.cache.claim(n) {
-            Some(i) => i,
-            None => {
-                self.commit()?;
-                self.cache
-                    .claim(n)
-                    .ok_or_else(|| StoreError::Damaged("track cache has no clean slot".into()))?
-            }
-        };
-        let buf = self.cache.data_mut(i);
-        match self.codec.load(&*self.files[0], &self.tables, t, buf) {
-            Ok(len) => {
-                buf.truncate(len);
-                Ok(i)
-            }
-            Err(e) => {
-                self.cache.drop_slot(i);
-                Err(e)
-            }
-        }
-    }
-
-    fn slot_for_write(&mut self, t: TrackAddr) -> Result<usize, StoreError> {
-        if !self.writable {
-            return Err(StoreError::ReadOnly);
-        }
-        check_track(t, self.cylinders)?;
-        if self.cache.dirty_full() {
-            self.commit()?;
-        }
-        let n = t.index();
-        if let Some(i) = self.cache.lookup(n) {
-            return Ok(i);
-        }
-        match self.cache.claim(n) {
-            Some(i) => Ok(i),
-            None => {
-                self.commit()?;
-                self.cache
-                    .claim(n)
-                    .ok_or_else(|| StoreError::Damaged("track cache has no clean slot".into()))
-            }
-        }
     }
 
     /// Writes `changes` through the journal: durable there, applied, synced.
@@ -473,18 +414,168 @@ impl CckdImage {
         Ok(())
     }
 
+    /// Commits, then writes the clean header and Hercules' free-space list.
+    fn close_clean(&mut self) -> Result<(), StoreError> {
+        self.commit()?;
+        if !self.opened {
+            return Ok(());
+        }
+        let Some(space) = &self.space else {
+            return Ok(());
+        };
+        let end = space.end();
+        let (n, gaps, largest) = space.stats();
+        let imbed: u64 = self
+            .tables
+            .l2
+            .iter()
+            .flatten()
+            .flat_map(|t| t.iter())
+            .filter(|e| e.pos != 0)
+            .map(|e| u64::from(e.size.saturating_sub(e.len)))
+            .sum();
+        let mut h = self.header_now(false);
+        let w = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        h.size = w(end);
+        h.used = w(end - gaps - imbed);
+        h.free_total = w(gaps + imbed);
+        h.free_imbed = w(imbed);
+        h.free_largest = w(largest);
+        h.free_number = w(n);
+        h.free = if n > 0 { w(end) } else { 0 };
+        let mut changes = vec![Change::SetLen { file: 0, len: end }];
+        if n > 0 {
+            let mut fsp = FREE_BLK.to_vec();
+            for (p, l) in space.extents() {
+                fsp.extend_from_slice(&u32_bytes(w(p), self.tables.be));
+                fsp.extend_from_slice(&u32_bytes(w(l), self.tables.be));
+            }
+            changes.push(Change::Write {
+                file: 0,
+                offset: end,
+                data: fsp,
+                fill: 0,
+            });
+        }
+        changes.push(Change::Write {
+            file: 0,
+            offset: HEADER_LEN as u64,
+            data: h.encode().to_vec(),
+            fill: 0,
+        });
+        self.journaled(&changes)?;
+        self.tables.hdr = h;
+        self.opened = false;
+        Ok(())
+    }
+
+    /// Commits, writes the clean header and free space, and closes.
+    ///
+    /// # Errors
+    /// The commit or the final header failed.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.closed = true;
+        if self.front.writable {
+            self.close_clean()?;
+        }
+        Ok(())
+    }
+
+    /// Checks the image's space: every stored track and level-2 table
+    /// inside the file and none overlapping another; returns the number of
+    /// stored tracks.
+    ///
+    /// # Errors
+    /// A description of the first problem.
+    pub fn check_space(&self) -> Result<u64, StoreError> {
+        let len = self.files[0].size()?;
+        build_space(&self.path, &self.tables, len).map_err(|e| StoreError::Damaged(e.to_string()))?;
+        Ok(self
+            .tables
+            .l2
+            .iter()
+            .flatten()
+            .flat_map(|t| t.iter())
+            .filter(|e| e.pos != 0)
+            .count() as u64)
+    }
+}
+
+/// The space map of an image: headers and level-1 table, level-2 tables
+/// and stored tracks are used, the rest is free.
+fn build_space(path: &Path, tables: &Tables, file_len: u64) -> Result<SpaceMap, ImageError> {
+    let l1_end = L1_POS + 4 * tables.l1.len() as u64;
+    let mut used = vec![(0u64, l1_end)];
+    for (i, (&pos, tab)) in tables.l1.iter().zip(&tables.l2).enumerate() {
+        let Some(tab) = tab else { continue };
+        used.push((u64::from(pos), L2_TABLE_LEN as u64));
+        for (j, e) in tab.iter().enumerate() {
+            if e.pos == 0 {
+                continue;
+            }
+            if e.pos == u32::MAX || usize::from(e.len) < HA_LEN || e.size < e.len {
+                return Err(ImageError::damaged(
+                    path,
+                    format!("track {}: level-2 entry {e:?}", i * L2_ENTRIES + j),
+                ));
+            }
+            if u64::from(e.pos) + u64::from(e.size) > file_len {
+                return Err(ImageError::damaged(
+                    path,
+                    format!("track {} lies past the end of the file", i * L2_ENTRIES + j),
+                ));
+            }
+            used.push((u64::from(e.pos), u64::from(e.size)));
+        }
+    }
+    SpaceMap::from_used(0, &mut used)
+        .map_err(|(p, l)| ImageError::damaged(path, format!("space at {p:#x} ({l} bytes) overlaps another")))
+}
+
+impl Drop for CckdImage {
+    fn drop(&mut self) {
+        if self.front.writable && !self.closed {
+            if let Err(e) = self.close_clean() {
+                tracing::warn!(image = %self.path.display(), error = %e, "close failed");
+            }
+        }
+    }
+}
+
+/// Tracks of a CCKD volume of `cylinders` cylinders and the level-1
+/// entries it needs.
+pub(crate) fn l1_entries(cylinders: u32) -> u64 {
+    (u64::from(cylinders) * u64::from(HEADS)).div_ceil(L2_ENTRIES as u64)
+}
+
+impl CachedImage for CckdImage {
+    fn front(&self) -> &Front {
+        &self.front
+    }
+
+    fn front_mut(&mut self) -> &mut Front {
+        &mut self.front
+    }
+
+    fn fill(&mut self, t: TrackAddr, slot: usize) -> Result<(), StoreError> {
+        let buf = self.front.cache.data_mut(slot);
+        let len = self.codec.load(&*self.files[0], &self.tables, t, buf)?;
+        buf.truncate(len);
+        Ok(())
+    }
+
     /// Commits every dirty track: images to unreferenced space, synced;
     /// then tables and header through the journal.
     fn commit(&mut self) -> Result<(), StoreError> {
-        if self.cache.dirty() == 0 {
+        if self.front.cache.dirty() == 0 {
             return Ok(());
         }
         if !self.opened {
             self.mark_opened()?;
         }
         let nullfmt = self.tables.hdr.nullfmt;
-        for i in self.cache.dirty_slots() {
-            let s = self.cache.slot(i);
+        for i in self.front.cache.dirty_slots() {
+            let s = self.front.cache.slot(i);
             let n = s.track.unwrap_or(0);
             let t = TrackAddr::from_index(n);
             let space = self.space.as_mut().ok_or(StoreError::ReadOnly)?;
@@ -565,196 +656,7 @@ impl CckdImage {
         if let Some(s) = self.space.as_mut() {
             s.commit();
         }
-        self.cache.clean_all();
+        self.front.cache.clean_all();
         Ok(())
     }
-
-    /// Commits, then writes the clean header and Hercules' free-space list.
-    fn close_clean(&mut self) -> Result<(), StoreError> {
-        self.commit()?;
-        if !self.opened {
-            return Ok(());
-        }
-        let Some(space) = &self.space else {
-            return Ok(());
-        };
-        let end = space.end();
-        let (n, gaps, largest) = space.stats();
-        let imbed: u64 = self
-            .tables
-            .l2
-            .iter()
-            .flatten()
-            .flat_map(|t| t.iter())
-            .filter(|e| e.pos != 0)
-            .map(|e| u64::from(e.size.saturating_sub(e.len)))
-            .sum();
-        let mut h = self.header_now(false);
-        let w = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-        h.size = w(end);
-        h.used = w(end - gaps - imbed);
-        h.free_total = w(gaps + imbed);
-        h.free_imbed = w(imbed);
-        h.free_largest = w(largest);
-        h.free_number = w(n);
-        h.free = if n > 0 { w(end) } else { 0 };
-        let mut changes = vec![Change::SetLen { file: 0, len: end }];
-        if n > 0 {
-            let mut fsp = FREE_BLK.to_vec();
-            for (p, l) in space.extents() {
-                fsp.extend_from_slice(&u32_bytes(w(p), self.tables.be));
-                fsp.extend_from_slice(&u32_bytes(w(l), self.tables.be));
-            }
-            changes.push(Change::Write {
-                file: 0,
-                offset: end,
-                data: fsp,
-                fill: 0,
-            });
-        }
-        changes.push(Change::Write {
-            file: 0,
-            offset: HEADER_LEN as u64,
-            data: h.encode().to_vec(),
-            fill: 0,
-        });
-        self.journaled(&changes)?;
-        self.tables.hdr = h;
-        self.opened = false;
-        Ok(())
-    }
-
-    /// Commits, writes the clean header and free space, and closes.
-    ///
-    /// # Errors
-    /// The commit or the final header failed.
-    pub fn close(mut self) -> Result<(), StoreError> {
-        self.closed = true;
-        if self.writable {
-            self.close_clean()?;
-        }
-        Ok(())
-    }
-
-    /// Checks the image's space: every stored track and level-2 table
-    /// inside the file and none overlapping another; returns the number of
-    /// stored tracks.
-    ///
-    /// # Errors
-    /// A description of the first problem.
-    pub fn check_space(&self) -> Result<u64, StoreError> {
-        let len = self.files[0].size()?;
-        build_space(&self.path, &self.tables, len).map_err(|e| StoreError::Damaged(e.to_string()))?;
-        Ok(self
-            .tables
-            .l2
-            .iter()
-            .flatten()
-            .flat_map(|t| t.iter())
-            .filter(|e| e.pos != 0)
-            .count() as u64)
-    }
-}
-
-/// The space map of an image: headers and level-1 table, level-2 tables
-/// and stored tracks are used, the rest is free.
-fn build_space(path: &Path, tables: &Tables, file_len: u64) -> Result<SpaceMap, ImageError> {
-    let l1_end = L1_POS + 4 * tables.l1.len() as u64;
-    let mut used = vec![(0u64, l1_end)];
-    for (i, (&pos, tab)) in tables.l1.iter().zip(&tables.l2).enumerate() {
-        let Some(tab) = tab else { continue };
-        used.push((u64::from(pos), L2_TABLE_LEN as u64));
-        for (j, e) in tab.iter().enumerate() {
-            if e.pos == 0 {
-                continue;
-            }
-            if e.pos == u32::MAX || usize::from(e.len) < HA_LEN || e.size < e.len {
-                return Err(ImageError::damaged(
-                    path,
-                    format!("track {}: level-2 entry {e:?}", i * L2_ENTRIES + j),
-                ));
-            }
-            if u64::from(e.pos) + u64::from(e.size) > file_len {
-                return Err(ImageError::damaged(
-                    path,
-                    format!("track {} lies past the end of the file", i * L2_ENTRIES + j),
-                ));
-            }
-            used.push((u64::from(e.pos), u64::from(e.size)));
-        }
-    }
-    SpaceMap::from_used(0, &mut used)
-        .map_err(|(p, l)| ImageError::damaged(path, format!("space at {p:#x} ({l} bytes) overlaps another")))
-}
-
-impl TrackStore for CckdImage {
-    fn cylinders(&self) -> u32 {
-        self.cylinders
-    }
-
-    fn read(&mut self, t: TrackAddr) -> Result<&[u8], StoreError> {
-        let i = self.load(t)?;
-        Ok(&self.cache.slot(i).data)
-    }
-
-    fn write(&mut self, t: TrackAddr, image: &[u8]) -> Result<(), StoreError> {
-        let len = validate(image).map_err(|source| StoreError::Format { track: t, source })?;
-        let max = usize::try_from(self.slot).unwrap_or(usize::MAX);
-        if len > max {
-            return Err(StoreError::TooLong { track: t, len, max });
-        }
-        let i = self.slot_for_write(t)?;
-        let buf = self.cache.data_mut(i);
-        buf.clear();
-        buf.extend_from_slice(&image[..len]);
-        self.cache.mark_dirty(i);
-        Ok(())
-    }
-
-    fn update(&mut self, t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
-        if !self.writable {
-            return Err(StoreError::ReadOnly);
-        }
-        if self.cache.dirty_full() {
-            self.commit()?;
-        }
-        let i = self.load(t)?;
-        patch(self.cache.data_mut(i), t, offset, data)?;
-        self.cache.mark_dirty(i);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.writable {
-            self.commit()?;
-        }
-        Ok(())
-    }
-
-    fn sync_point(&mut self) -> Result<(), StoreError> {
-        if self.write_through {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn max_track_len(&self) -> usize {
-        usize::try_from(self.slot).unwrap_or(usize::MAX)
-    }
-}
-
-impl Drop for CckdImage {
-    fn drop(&mut self) {
-        if self.writable && !self.closed {
-            if let Err(e) = self.close_clean() {
-                tracing::warn!(image = %self.path.display(), error = %e, "close failed");
-            }
-        }
-    }
-}
-
-/// Tracks of a CCKD volume of `cylinders` cylinders and the level-1
-/// entries it needs.
-pub(crate) fn l1_entries(cylinders: u32) -> u64 {
-    (u64::from(cylinders) * u64::from(HEADS)).div_ceil(L2_ENTRIES as u64)
 }

@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::cache::TrackCache;
+use super::cache::{CachedImage, Front};
 use super::header::{DevHeader, ImageKind, HEADER_LEN};
 use super::io::{BlockFile, Storage};
 use super::journal::{self, Journal, Overlay};
 use super::{ImageError, ImageInfo, OpenOptions};
 use crate::geometry::{Model, HEADS};
-use crate::store::{check_track, StoreError, TrackStore};
-use crate::track::{home_address, validate, Records, TrackAddr, COUNT_LEN, HA_LEN};
+use crate::store::StoreError;
+use crate::track::{home_address, validate, TrackAddr};
 
 /// Most cylinders of a volume image (Hercules' limit; a 3390-54 with its
 /// alternates has 65,523).
@@ -50,11 +50,7 @@ pub struct CkdImage {
     files: Vec<Box<dyn BlockFile>>,
     /// First relative track of each file, then the volume's track count.
     bounds: Vec<u64>,
-    cylinders: u32,
-    slot: u32,
-    writable: bool,
-    write_through: bool,
-    cache: TrackCache,
+    front: Front,
     journal: Journal,
     closed: bool,
     scratch: Vec<u8>,
@@ -142,11 +138,7 @@ impl CkdImage {
             paths,
             files,
             bounds,
-            cylinders: cyls_so_far,
-            slot,
-            writable: opts.writable,
-            write_through: opts.write_through,
-            cache: TrackCache::new(opts.cache_tracks, usize::try_from(slot).unwrap_or(usize::MAX)),
+            front: Front::new(cyls_so_far, slot, opts),
             journal,
             closed: false,
             scratch: vec![0; usize::try_from(slot).unwrap_or(usize::MAX)],
@@ -171,13 +163,13 @@ impl CkdImage {
     pub fn info(&self) -> ImageInfo {
         ImageInfo {
             kind: ImageKind::Plain,
-            cylinders: self.cylinders,
-            model: Model::for_image_cylinders(self.cylinders),
+            cylinders: self.front.cylinders,
+            model: Model::for_image_cylinders(self.front.cylinders),
             files: self.paths.clone(),
-            track_size: self.slot,
+            track_size: self.front.slot,
             compression: None,
             null_format: None,
-            writable: self.writable,
+            writable: self.front.writable,
         }
     }
 
@@ -185,99 +177,7 @@ impl CkdImage {
     fn locate(&self, t: u64) -> (usize, u64) {
         let f = self.bounds.partition_point(|&b| b <= t).saturating_sub(1);
         let first = self.bounds[f];
-        (f, HEADER_LEN as u64 + (t - first) * u64::from(self.slot))
-    }
-
-    /// The cache slot holding track `t`, loading it.
-    fn load(&mut self, t: TrackAddr) -> Result<usize, StoreError> {
-        check_track(t, self.cylinders)?;
-        let n = t.index();
-        if let Some(i) = self.cache.lookup(n) {
-            return Ok(i);
-        }
-        let i = match self.cache.claim(n) {
-            Some(i) => i,
-            None => {
-                self.commit()?;
-                self.cache
-                    .claim(n)
-                    .ok_or_else(|| StoreError::Damaged("track cache has no clean slot".into()))?
-            }
-        };
-        let (f, off) = self.locate(n);
-        // The slot is read into a buffer kept at the slot's size, so no
-        // read zero-fills a fresh one.
-        let res = self.files[f]
-            .read_at(&mut self.scratch, off)
-            .map_err(StoreError::from)
-            .and_then(|()| check_image(t, &self.scratch));
-        match res {
-            Ok(len) => {
-                let buf = self.cache.data_mut(i);
-                buf.clear();
-                buf.extend_from_slice(&self.scratch[..len]);
-                Ok(i)
-            }
-            Err(e) => {
-                self.cache.drop_slot(i);
-                Err(e)
-            }
-        }
-    }
-
-    /// Commits every dirty track: journal, then the slots in place.
-    fn commit(&mut self) -> Result<(), StoreError> {
-        if self.cache.dirty() == 0 {
-            return Ok(());
-        }
-        let dirty = self.cache.dirty_slots();
-        self.journal.begin();
-        for &i in &dirty {
-            let s = self.cache.slot(i);
-            let (f, off) = self.locate(s.track.unwrap_or(0));
-            self.journal
-                .write(u32::try_from(f).unwrap_or(u32::MAX), off, &s.data, self.slot);
-        }
-        self.journal.commit()?;
-        let mut touched = vec![false; self.files.len()];
-        for &i in &dirty {
-            let s = self.cache.slot(i);
-            let (f, off) = self.locate(s.track.unwrap_or(0));
-            journal::write_filled(&mut *self.files[f], off, &s.data, self.slot)?;
-            touched[f] = true;
-        }
-        for (f, t) in self.files.iter_mut().zip(touched) {
-            if t {
-                f.sync()?;
-            }
-        }
-        self.journal.retire()?;
-        self.cache.clean_all();
-        Ok(())
-    }
-
-    /// Slot for writing track `t`: its cached copy or a fresh slot.
-    fn slot_for_write(&mut self, t: TrackAddr) -> Result<usize, StoreError> {
-        if !self.writable {
-            return Err(StoreError::ReadOnly);
-        }
-        check_track(t, self.cylinders)?;
-        if self.cache.dirty_full() {
-            self.commit()?;
-        }
-        let n = t.index();
-        if let Some(i) = self.cache.lookup(n) {
-            return Ok(i);
-        }
-        match self.cache.claim(n) {
-            Some(i) => Ok(i),
-            None => {
-                self.commit()?;
-                self.cache
-                    .claim(n)
-                    .ok_or_else(|| StoreError::Damaged("track cache has no clean slot".into()))
-            }
-        }
+        (f, HEADER_LEN as u64 + (t - first) * u64::from(self.front.slot))
     }
 
     /// Commits and closes.
@@ -286,7 +186,7 @@ impl CkdImage {
     /// The commit failed.
     pub fn close(mut self) -> Result<(), StoreError> {
         self.closed = true;
-        if self.writable {
+        if self.front.writable {
             self.commit()?;
         }
         Ok(())
@@ -324,97 +224,67 @@ pub(crate) fn check_image(t: TrackAddr, img: &[u8]) -> Result<usize, StoreError>
     Ok(len)
 }
 
-impl TrackStore for CkdImage {
-    fn cylinders(&self) -> u32 {
-        self.cylinders
-    }
-
-    fn read(&mut self, t: TrackAddr) -> Result<&[u8], StoreError> {
-        let i = self.load(t)?;
-        Ok(&self.cache.slot(i).data)
-    }
-
-    fn write(&mut self, t: TrackAddr, image: &[u8]) -> Result<(), StoreError> {
-        let len = validate(image).map_err(|source| StoreError::Format { track: t, source })?;
-        let max = usize::try_from(self.slot).unwrap_or(usize::MAX);
-        if len > max {
-            return Err(StoreError::TooLong { track: t, len, max });
-        }
-        let i = self.slot_for_write(t)?;
-        let buf = self.cache.data_mut(i);
-        buf.clear();
-        buf.extend_from_slice(&image[..len]);
-        self.cache.mark_dirty(i);
-        Ok(())
-    }
-
-    fn update(&mut self, t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
-        if !self.writable {
-            return Err(StoreError::ReadOnly);
-        }
-        if self.cache.dirty_full() {
-            self.commit()?;
-        }
-        let i = self.load(t)?;
-        patch(self.cache.data_mut(i), t, offset, data)?;
-        self.cache.mark_dirty(i);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if self.writable {
-            self.commit()?;
-        }
-        Ok(())
-    }
-
-    fn sync_point(&mut self) -> Result<(), StoreError> {
-        if self.write_through {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn max_track_len(&self) -> usize {
-        usize::try_from(self.slot).unwrap_or(usize::MAX)
-    }
-}
-
-/// Overwrites `data` at `offset` of a cached track image: only key and
-/// data areas may change (not the home address, a count or the end
-/// marker), so the track keeps its layout.
-pub(crate) fn patch(img: &mut [u8], t: TrackAddr, offset: usize, data: &[u8]) -> Result<(), StoreError> {
-    let end = offset.checked_add(data.len()).ok_or(StoreError::OutOfTrack(t))?;
-    if end > img.len() {
-        return Err(StoreError::OutOfTrack(t));
-    }
-    let hits = |lo: usize, hi: usize| offset < hi && lo < end;
-    let layout = || StoreError::Damaged(format!("track {t}: an update would change the track's layout"));
-    if hits(0, HA_LEN) {
-        return Err(layout());
-    }
-    let mut it = Records::new(img);
-    for r in it.by_ref() {
-        let r = r.map_err(|source| StoreError::Format { track: t, source })?;
-        if hits(r.offset, r.offset + COUNT_LEN) {
-            return Err(layout());
-        }
-    }
-    let eot = it.position();
-    if hits(eot, eot + COUNT_LEN) {
-        return Err(layout());
-    }
-    img[offset..end].copy_from_slice(data);
-    Ok(())
-}
-
 impl Drop for CkdImage {
     fn drop(&mut self) {
-        if self.writable && !self.closed {
+        if self.front.writable && !self.closed {
             if let Err(e) = self.commit() {
                 tracing::warn!(image = %self.paths[0].display(), error = %e, "commit on close failed");
             }
         }
+    }
+}
+
+impl CachedImage for CkdImage {
+    fn front(&self) -> &Front {
+        &self.front
+    }
+
+    fn front_mut(&mut self) -> &mut Front {
+        &mut self.front
+    }
+
+    /// Reads track `t`'s slot into cache slot `slot`.
+    fn fill(&mut self, t: TrackAddr, slot: usize) -> Result<(), StoreError> {
+        let (f, off) = self.locate(t.index());
+        // The slot is read into a buffer kept at the slot's size, so no
+        // read zero-fills a fresh one.
+        self.files[f].read_at(&mut self.scratch, off)?;
+        let len = check_image(t, &self.scratch)?;
+        let buf = self.front.cache.data_mut(slot);
+        buf.clear();
+        buf.extend_from_slice(&self.scratch[..len]);
+        Ok(())
+    }
+
+    /// Commits every dirty track: journal, then the slots in place.
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.front.cache.dirty() == 0 {
+            return Ok(());
+        }
+        let dirty = self.front.cache.dirty_slots();
+        self.journal.begin();
+        for &i in &dirty {
+            let s = self.front.cache.slot(i);
+            let (f, off) = self.locate(s.track.unwrap_or(0));
+            self.journal
+                .write(u32::try_from(f).unwrap_or(u32::MAX), off, &s.data, self.front.slot);
+        }
+        self.journal.commit()?;
+        let mut touched = vec![false; self.files.len()];
+        for &i in &dirty {
+            let s = self.front.cache.slot(i);
+            let (f, off) = self.locate(s.track.unwrap_or(0));
+            journal::write_filled(&mut *self.files[f], off, &s.data, self.front.slot)?;
+            touched[f] = true;
+        }
+        for (f, t) in self.files.iter_mut().zip(touched) {
+            if t {
+                f.sync()?;
+            }
+        }
+        self.journal.retire()?;
+        self.front.cache.clean_all();
+        Ok(())
     }
 }
 
