@@ -111,12 +111,6 @@ impl CssChannel {
         self.sid
     }
 
-    /// The storage the channel subsystem works on.
-    #[must_use]
-    pub fn io_memory(&self) -> &dyn GuestMemory {
-        &*self.io
-    }
-
     /// The subchannel-identification word of general register 1.
     #[must_use]
     pub fn gr1(&self) -> u32 {

@@ -120,7 +120,7 @@ pub type DriverResult<T> = Result<T, DriverError>;
 
 /// How a channel program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct End {
+pub(super) struct End {
     /// The SCSW TEST SUBCHANNEL stored.
     pub scsw: Scsw,
     /// The sense of a unit check: the concurrent sense, or what a BASIC

@@ -134,7 +134,7 @@ impl<C: Channel> LinuxDasd<C> {
         let step = MAX_CCW / recs_per_track(blksize).max(1);
         let mut s = start;
         while s <= stop {
-            let e = stop.min(s + step - 1);
+            let e = stop.min(s.saturating_add(step - 1));
             self.format_request(s, e, blksize, intensity)?;
             s = e + 1;
         }
@@ -164,19 +164,19 @@ impl<C: Channel> LinuxDasd<C> {
         let intensity = Intensity::Format(opts.layout);
         self.format(0, 0, bs, Intensity::Invalidate)?;
         let heads = 15;
-        let reqsize = opts.request_cylinders.max(1);
+        let per_request = opts.request_cylinders.max(1).saturating_mul(heads);
         let stop = tracks - 1;
         let mut cur = 1;
         while cur < stop {
-            let step = reqsize * heads - cur % heads;
-            let end = if cur + heads * reqsize >= stop {
+            let step = per_request - cur % heads;
+            let end = if cur.saturating_add(per_request) >= stop {
                 stop
             } else {
                 cur + step - 1
             };
             self.format(cur, end, bs, intensity)?;
             progress(u64::from(end) + 1, total);
-            cur += step;
+            cur = cur.saturating_add(step);
         }
         self.format(0, 0, bs, intensity)?;
         self.analyze()?;

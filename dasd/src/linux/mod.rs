@@ -36,6 +36,6 @@ mod online;
 mod program;
 
 pub use channel::{Channel, CssChannel, IO_TIMEOUT};
-pub use driver::{DriverError, DriverResult, End, Layout, LinuxDasd, AREA_LEN, ISC};
+pub use driver::{DriverError, DriverResult, Layout, LinuxDasd, AREA_LEN, ISC};
 pub use format::{DasdfmtOptions, DiskLayout, Intensity};
 pub use program::{cmd, recs_per_track, LABEL_SIZE, SIZES_TRK0};
