@@ -446,7 +446,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn run_without_a_device_reports_cc3_of_stsch() {
+    fn enable_without_a_device_reports_cc3_of_stsch() {
         let css = zcss_css::Css::default();
         let mem = std::sync::Arc::new(zcss_ccw::VecMemory::new(1 << 20));
         let sid = zcss_ccw::sid::SubchannelId {
