@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args, Subcommand};
 use parking_lot::Mutex;
-use zcss::linux_dasd::{DasdfmtOptions, DiskLayout, DriverError, Layout, LinuxDasd, AREA_LEN};
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::VecMemory;
 use zcss_css::{Css, CssConfig};
 use zcss_dasd::image::{create, Compression, CreateOptions, Format, ImageInfo, ImageKind};
 use zcss_dasd::layout::{read_label, read_vtoc, DscbDate, VolumeLabel, VolumeSpec, VtocListing};
+use zcss_dasd::linux::{CssChannel, DasdfmtOptions, DiskLayout, DriverError, Layout, LinuxDasd, AREA_LEN};
 use zcss_dasd::track::{Records, TrackAddr};
 use zcss_dasd::{ControlUnit, Dasd, DasdConfig, Image, Model, OpenOptions, StoreError, TrackStore, Volser};
 
@@ -351,7 +351,7 @@ fn format_volume(a: &FormatArgs) -> Result<Formatted, FormatError> {
     };
     css.attach_cold(sid, FORMAT_DEVNO, Box::new(dev))?;
     let mem = Arc::new(VecMemory::new(FORMAT_MEMORY));
-    let mut d = LinuxDasd::new(css.clone(), mem, sid, AREA_LEN);
+    let mut d = LinuxDasd::new(CssChannel::new(css.clone(), mem, sid), AREA_LEN);
     d.online()?;
     let opts = DasdfmtOptions {
         layout: if a.ldl { DiskLayout::Ldl } else { DiskLayout::Cdl },

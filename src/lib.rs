@@ -6,8 +6,8 @@
 //! (the 3390/3990 DASD and its volumes) and [`vfio_ccw`] (DASD passthrough
 //! and the simulated host) — plus the machine a trace describes
 //! ([`machine`]), the trace format ([`trace`]: parse, print, replay and
-//! record `.zct` files) and a model of Linux's DASD driver
-//! ([`linux_dasd`]).
+//! record `.zct` files). The model of Linux's DASD driver that `zcss dasd
+//! format` runs is [`dasd::linux`].
 #![deny(missing_docs)]
 
 pub use zcss_ccw as ccw;
@@ -17,7 +17,6 @@ pub use zcss_vfio_ccw as vfio_ccw;
 pub use zcss_virtio_ccw as virtio_ccw;
 
 pub mod decode;
-pub mod linux_dasd;
 pub mod machine;
 pub mod trace;
 

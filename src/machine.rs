@@ -19,17 +19,14 @@ use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
 
 use zcss_vfio_ccw::SimHost;
 
-use crate::trace::record::Recorder;
-use crate::trace::{DeviceKind, DeviceStmt, Insn, MachineKey, Outcome, PgmName, SchAddr, Statement, Trace, TIMING_KEY};
+use crate::trace::record::{trace_program_check, Recorder};
+use crate::trace::{DeviceKind, DeviceStmt, Insn, Outcome, SchAddr, Trace, TIMING_KEY};
 
+pub mod config;
 pub mod dasd;
 
-/// Default guest storage: 16 MiB.
-pub const DEFAULT_MEMORY: u64 = 16 << 20;
-/// Largest guest storage a trace may ask for: 4 GiB.
-pub const MAX_MEMORY: u64 = 4 << 30;
-/// Smallest guest storage: one 4K frame (the prefix area lives there).
-pub const MIN_MEMORY: u64 = 4096;
+pub use config::{MachineConfig, DEFAULT_MEMORY, MAX_MEMORY, MIN_MEMORY};
+
 /// Default virtio-blk capacity: 1 MiB.
 pub const DEFAULT_BLK_SIZE: u64 = 1 << 20;
 /// Largest in-memory virtio-blk disk: 1 GiB.
@@ -131,91 +128,6 @@ impl MachineError {
             Self::DasdImage(e) => !matches!(**e, zcss_dasd::ImageError::Geometry { .. }),
             _ => false,
         }
-    }
-}
-
-/// The machine a trace describes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MachineConfig {
-    /// Guest storage size in bytes.
-    pub memory: u64,
-    /// MCSS-E enabled from the start.
-    pub mcss: bool,
-    /// Multiple subchannel sets enabled from the start.
-    pub mss: bool,
-    /// The default css image.
-    pub default_css: u8,
-    /// css remapping of passthrough devices (`map-css`).
-    pub map_css: bool,
-    /// Let guest writes reach DASD image files (`zcss replay
-    /// --write-images`); otherwise they stay in an in-memory overlay. Not
-    /// part of a trace.
-    pub write_images: bool,
-    /// The devices, with the line of their statement (0 if not from a file).
-    pub devices: Vec<(usize, DeviceStmt)>,
-    /// The line of the `machine` statement (0 if none or not from a file).
-    pub line: usize,
-}
-
-impl Default for MachineConfig {
-    fn default() -> Self {
-        Self {
-            memory: DEFAULT_MEMORY,
-            mcss: false,
-            mss: false,
-            default_css: 0xfe,
-            map_css: true,
-            write_images: false,
-            devices: Vec::new(),
-            line: 0,
-        }
-    }
-}
-
-impl MachineConfig {
-    /// The configuration a trace's `machine` and `device` statements give.
-    #[must_use]
-    pub fn from_trace(trace: &Trace) -> Self {
-        let mut cfg = Self {
-            line: trace.machine_statement().map_or(0, |(n, _)| n),
-            ..Self::default()
-        };
-        for k in trace.machine_keys() {
-            match *k {
-                MachineKey::Memory(n) => cfg.memory = n.value,
-                MachineKey::Mcss(b) => cfg.mcss = b,
-                MachineKey::Mss(b) => cfg.mss = b,
-                MachineKey::DefaultCss(n) => cfg.default_css = u8::try_from(n.value).unwrap_or(0xfe),
-                MachineKey::MapCss(b) => cfg.map_css = b,
-            }
-        }
-        cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
-        cfg
-    }
-
-    /// The `machine` statement for this configuration (the storage size and
-    /// the keys that differ from their defaults).
-    #[must_use]
-    pub fn machine_statement(&self) -> Statement {
-        let d = Self::default();
-        let mut keys = vec![MachineKey::Memory(crate::trace::Num::hex(self.memory))];
-        if self.mcss {
-            keys.push(MachineKey::Mcss(true));
-        }
-        if self.mss {
-            keys.push(MachineKey::Mss(true));
-        }
-        if self.default_css != d.default_css {
-            keys.push(MachineKey::DefaultCss(crate::trace::Num::bare_hex(
-                u64::from(self.default_css),
-                2,
-            )));
-        }
-        // Said whenever it matters: with a passthrough device, or off.
-        if self.map_css != d.map_css || self.devices.iter().any(|(_, d)| d.kind.is_passthrough()) {
-            keys.push(MachineKey::MapCss(self.map_css));
-        }
-        Statement::Machine(keys)
     }
 }
 
@@ -485,11 +397,11 @@ impl Machine {
         let w = |n: crate::trace::Num| u32::try_from(n.value & 0xffff_ffff).unwrap_or(0);
         let cc = |r: zcss_css::InsnResult| match r {
             Ok(cc) => Outcome::Cc(cc.value()),
-            Err(p) => Outcome::Pgm(pgm(p)),
+            Err(p) => Outcome::Pgm(trace_program_check(p)),
         };
         let ok = |r: Result<(), zcss_css::ProgramCheck>| match r {
             Ok(()) => Outcome::Ok,
-            Err(p) => Outcome::Pgm(pgm(p)),
+            Err(p) => Outcome::Pgm(trace_program_check(p)),
         };
         match *insn {
             Insn::Ssch { gr1, orb } => cc(self.css.ssch(&ctx, w(gr1), orb.value)),
@@ -503,7 +415,7 @@ impl Machine {
             Insn::Ipl { gr1 } => match self.css.ipl(&ctx, w(gr1)) {
                 Ok(zcss_css::IplOutcome::Loaded { .. }) => Outcome::Ok,
                 Ok(_) => Outcome::Cc(3),
-                Err(p) => Outcome::Pgm(pgm(p)),
+                Err(p) => Outcome::Pgm(trace_program_check(p)),
             },
             Insn::Rchp { gr1 } => cc(self.css.rchp(&ctx, w(gr1))),
             Insn::Sal { gr1 } => ok(self.css.sal(&ctx, w(gr1))),
@@ -518,7 +430,7 @@ impl Machine {
             Insn::Diag500 { gr1, gr2, gr3, gr4 } => {
                 match self.css.diag500(&ctx, gr1.value, gr2.value, gr3.value, gr4.value) {
                     Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
-                    Err(p) => Outcome::Pgm(pgm(p)),
+                    Err(p) => Outcome::Pgm(trace_program_check(p)),
                 }
             }
         }
@@ -655,17 +567,6 @@ fn in_progress(scsw: &zcss_ccw::scsw::Scsw) -> bool {
 
 fn hex4(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn pgm(p: zcss_css::ProgramCheck) -> PgmName {
-    use zcss_css::ProgramCheck as P;
-    match p {
-        P::Operand => PgmName::Operand,
-        P::Specification => PgmName::Specification,
-        P::Addressing => PgmName::Addressing,
-        P::Protection => PgmName::Protection,
-        P::PrivilegedOperation => PgmName::PrivilegedOperation,
-    }
 }
 
 /// Whether a `device` statement asks for the timing facility (`timing=on`).

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Once};
 
-use zcss::linux_dasd::{Layout, LinuxDasd, AREA_LEN, LABEL_SIZE};
+use zcss::dasd::linux::{CssChannel, DiskLayout, Intensity, Layout, LinuxDasd, AREA_LEN, LABEL_SIZE};
 use zcss::machine::{Machine, MachineConfig};
 use zcss::trace::{parse, Recorder};
 use zcss_ccw::sid::SubchannelId;
@@ -114,7 +114,7 @@ fn with_image<T>(path: &Path, f: impl FnOnce(&mut LinuxDasd) -> T) -> T {
     css.attach_cold(sid, 0x0120, Box::new(Dasd::new(cfg, Box::new(img))))
         .unwrap();
     let mem = Arc::new(VecMemory::new(1 << 22));
-    let mut d = LinuxDasd::new(css, mem, sid, AREA_LEN);
+    let mut d = LinuxDasd::new(CssChannel::new(css, mem, sid), AREA_LEN);
     d.online().unwrap();
     f(&mut d)
 }
@@ -305,21 +305,11 @@ fn recorded_format(dir: &TempDir, img: &str) -> String {
     let rec = Recorder::new(&cfg);
     let m = Machine::build(&cfg, &dir.0, Some(&rec)).unwrap();
     let cpu = rec.cpu_memory(m.mem.clone());
-    let mut d = LinuxDasd::new(
-        m.css.clone(),
-        m.io_mem.clone(),
-        SubchannelId::new(0xfe, 0, 0).unwrap(),
-        0x1_0000,
-    )
-    .with_cpu_memory(cpu);
+    let ch =
+        CssChannel::new(m.css.clone(), m.io_mem.clone(), SubchannelId::new(0xfe, 0, 0).unwrap()).with_cpu_memory(cpu);
+    let mut d = LinuxDasd::new(ch, 0x1_0000);
     assert_eq!(d.online().unwrap(), Layout::Unformatted);
-    d.format(
-        0,
-        29,
-        4096,
-        zcss::linux_dasd::Intensity::Format(zcss::linux_dasd::DiskLayout::Ldl),
-    )
-    .unwrap();
+    d.format(0, 29, 4096, Intensity::Format(DiskLayout::Ldl)).unwrap();
     assert_eq!(d.analyze().unwrap(), Layout::Ldl(4096));
     write_blocks(&mut d, 100, 2, 9);
     check_blocks(&mut d, 100, 2, 9);

@@ -1,5 +1,5 @@
 //! The DASD example traces, recorded from the Linux driver model
-//! (`zcss::linux_dasd`): `examples/dasd-linux.zct` (two emulated 3390s,
+//! (`zcss::dasd::linux`): `examples/dasd-linux.zct` (two emulated 3390s,
 //! one behind a 3990-6 driven with PREFIX and track mode, one behind a
 //! 3990-3 driven with DEFINE EXTENT and LOCATE RECORD) and
 //! `examples/vfio-dasd.zct` (a 3390 of the simulated host's css image 1
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zcss::linux_dasd::{DasdfmtOptions, Layout, LinuxDasd};
+use zcss::dasd::linux::{CssChannel, DasdfmtOptions, Layout, LinuxDasd};
 use zcss::machine::{Machine, MachineConfig};
 use zcss::trace::replay::{replay, ReplayOptions};
 use zcss::trace::{parse, Insn, Num, Recorder};
@@ -48,17 +48,18 @@ impl Session {
     /// host finish and records `wait` before each interruption.
     fn driver(&self, schno: u16, passthrough: bool) -> LinuxDasd {
         let sid = SubchannelId::new(0xfe, 0, schno).unwrap();
-        let d = LinuxDasd::new(self.m.css.clone(), self.m.io_mem.clone(), sid, AREA)
+        let ch = CssChannel::new(self.m.css.clone(), self.m.io_mem.clone(), sid)
             .with_cpu_memory(self.rec.cpu_memory(self.m.mem.clone()));
-        if passthrough {
+        let ch = if passthrough {
             let (m, rec) = (self.m.clone(), self.rec.clone());
-            d.with_settle(move || {
+            ch.with_settle(move || {
                 assert!(m.wait(Duration::from_secs(10)), "the host did not finish");
                 rec.wait();
             })
         } else {
-            d
-        }
+            ch
+        };
+        LinuxDasd::new(ch, AREA)
     }
 
     fn note(&self, text: &str) {

@@ -1,4 +1,4 @@
-//! The Linux DASD driver model (`zcss::linux_dasd`) on the machine's DASD
+//! The Linux DASD driver model (`zcss::dasd::linux`) on the machine's DASD
 //! kinds: a fresh `dasd-3390` and a `vfio-dasd` through the simulated host
 //! go online as not formatted, take dasdfmt (CDL and LDL) and fdasd -a
 //! through channel programs, and round-trip data in single-record and
@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use zcss::linux_dasd::{DasdfmtOptions, DiskLayout, Layout, LinuxDasd, LABEL_SIZE, SIZES_TRK0};
+use zcss::dasd::linux::{CssChannel, DasdfmtOptions, DiskLayout, Layout, LinuxDasd};
 use zcss::machine::Machine;
 use zcss::trace::parse;
 use zcss_ccw::sid::SubchannelId;
@@ -27,13 +27,14 @@ fn driver(m: &Arc<Machine>, schno: u16) -> LinuxDasd {
         ssid: 0,
         schno,
     };
-    let d = LinuxDasd::new(m.css.clone(), m.io_mem.clone(), sid, AREA);
-    if m.sim_host().is_some() {
+    let ch = CssChannel::new(m.css.clone(), m.io_mem.clone(), sid);
+    let ch = if m.sim_host().is_some() {
         let w = m.clone();
-        d.with_settle(move || assert!(w.wait(std::time::Duration::from_secs(10))))
+        ch.with_settle(move || assert!(w.wait(std::time::Duration::from_secs(10))))
     } else {
-        d
-    }
+        ch
+    };
+    LinuxDasd::new(ch, AREA)
 }
 
 /// A byte of block `b`'s test data.
@@ -41,17 +42,6 @@ fn pattern(b: u32, i: usize, v: u8) -> u8 {
     let [x, ..] = (b.wrapping_mul(0x9e37_79b9) >> 8).to_le_bytes();
     let [y, ..] = i.to_le_bytes();
     x ^ y.wrapping_mul(31) ^ v
-}
-
-/// Bytes block `b` holds: a CDL special block only its record (key and
-/// data).
-fn len_of(d: &LinuxDasd, b: u32) -> usize {
-    let bpt = d.blocks_per_track();
-    match d.layout() {
-        Layout::Cdl(_) if b < 3 => usize::from(SIZES_TRK0[usize::try_from(b).unwrap()]),
-        Layout::Cdl(_) if (bpt..2 * bpt).contains(&b) => usize::from(LABEL_SIZE),
-        l => usize::from(l.block_size().unwrap()),
-    }
 }
 
 /// Writes blocks `first..first + n` with a pattern, reads them back into a
@@ -67,7 +57,7 @@ fn round_trip(d: &mut LinuxDasd, first: u32, n: u32, v: u8) {
     d.store(rbuf, &vec![0; bs * usize::try_from(n).unwrap()]).unwrap();
     d.read_blocks(first, n, rbuf).unwrap();
     for b in first..first + n {
-        let len = len_of(d, b);
+        let len = d.block_len(b);
         let want: Vec<u8> = (0..len).map(|i| pattern(b, i, v)).collect();
         let got = d.fetch(rbuf + u64::from(b - first) * bs as u64, bs).unwrap();
         assert!(got[..len] == want[..], "block {b} differs");

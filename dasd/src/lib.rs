@@ -18,8 +18,11 @@
 //!   `fdasd -a` writes, and their readers;
 //! * [`eckd`] — the device: [`Dasd`], a 3390 behind a 3990 executing ECKD
 //!   channel programs as a [`zcss_css::Device`];
-//! * `mock` (feature `test-utils`) — a model of Linux's DASD driver that
-//!   runs its channel programs through a channel subsystem;
+//! * [`linux`] — a model of Linux's DASD driver (cio, `dasd_eckd`,
+//!   `dasdfmt`, `fdasd`) that runs its channel programs through a channel
+//!   subsystem: the engine of `zcss dasd format`;
+//! * `mock` (feature `test-utils`) — the device and the Linux sessions the
+//!   driver's tests (and other crates' tests) use.
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
 //! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
@@ -29,6 +32,7 @@ pub mod eckd;
 pub mod geometry;
 pub mod image;
 pub mod layout;
+pub mod linux;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 pub mod store;

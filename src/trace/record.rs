@@ -38,7 +38,7 @@ use zcss_css::Observer;
 
 use super::ast::HexBytes;
 use super::ast::{DeviceKind, Insn, InsnStmt, Line, Num, Outcome, Pattern, PgmName, Statement, Trace};
-use crate::machine::MachineConfig;
+use crate::machine::config::MachineConfig;
 
 /// Bytes per `store` / `expect` line.
 const BYTES_PER_LINE: usize = 32;
@@ -269,7 +269,9 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
-fn pgm(p: zcss_css::ProgramCheck) -> PgmName {
+/// The trace name of a css program check.
+#[must_use]
+pub fn trace_program_check(p: zcss_css::ProgramCheck) -> PgmName {
     use zcss_css::ProgramCheck as P;
     match p {
         P::Operand => PgmName::Operand,
@@ -338,7 +340,7 @@ pub fn trace_outcome(o: CssOutcome) -> Outcome {
         CssOutcome::Cc(cc) => Outcome::Cc(cc.value()),
         CssOutcome::Ok => Outcome::Ok,
         CssOutcome::Gr2(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
-        CssOutcome::Program(p) => Outcome::Pgm(pgm(p)),
+        CssOutcome::Program(p) => Outcome::Pgm(trace_program_check(p)),
     }
 }
 

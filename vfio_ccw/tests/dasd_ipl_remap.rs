@@ -7,10 +7,12 @@
 
 mod dasd_twin;
 
+use dasd_twin::layout;
 use dasd_twin::{DasdTwin, Where, DEFAULT};
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::{Cc, IoCtx, IplOutcome};
-use zcss_dasd::mock::{layout, linux_dasd, pattern, Layout, LinuxDriver};
+use zcss_dasd::linux::{Layout, LinuxDasd};
+use zcss_dasd::mock::{discover_and_format, linux_dasd, pattern, round_trip, write_ipl_records};
 use zcss_dasd::track::TrackAddr;
 use zcss_dasd::ControlUnit;
 
@@ -36,23 +38,22 @@ fn ipl1(a: [u8; 8], b: [u8; 8]) -> [u8; 24] {
 
 /// A twin whose volume the driver formatted (one cylinder, CDL), with
 /// IPL1 and IPL2 as given and block 3 (track 0, R4) the test pattern.
-fn bootable(cu: ControlUnit, ipl1: &[u8; 24], ipl2: &[u8; 144]) -> LinuxDriver<DasdTwin> {
-    let t = DasdTwin::new(|| linux_dasd(cu, 10), DEFAULT);
-    let mut l = LinuxDriver::boot(t, true);
-    l.discover_and_format(15);
-    l.write_labels(ipl1, ipl2);
+fn bootable(cu: ControlUnit, ipl1: &[u8; 24], ipl2: &[u8; 144]) -> LinuxDasd<DasdTwin> {
+    let mut l = DasdTwin::new(|| linux_dasd(cu, 10), DEFAULT).linux(true);
+    discover_and_format(&mut l, 15);
+    write_ipl_records(&mut l, ipl1, ipl2);
     let block = pattern(TrackAddr::new(0, 0), 4, 4096);
-    l.mem().store(layout::BUF, &block).unwrap();
-    assert!(l.block_io(true, 3, 1, layout::BUF).ok());
+    l.store(layout::BUF, &block).unwrap();
+    l.write_blocks(3, 1, layout::BUF).unwrap();
     l
 }
 
 /// `Css::ipl` on both guests: the outcomes, after checking that every
 /// byte of storage is the same.
 fn ipl_both(t: &DasdTwin) -> (IplOutcome, IplOutcome) {
-    let ipl = |c: &zcss_dasd::mock::CssChannel| {
-        let gr1 = c.sid.to_word(c.css.mcss_enabled());
-        c.css.ipl(&IoCtx::new(&*c.mem), gr1).expect("no program check")
+    let ipl = |c: &dasd_twin::Guest| {
+        let (gr1, ctx) = c.operands();
+        c.css().ipl(&ctx, gr1).expect("no program check")
     };
     let out = (ipl(&t.direct), ipl(&t.passed));
     let len = usize::try_from(layout::MEM).unwrap();
@@ -73,13 +74,13 @@ fn ipl_of_cdl_volume_reading_ipl2_then_a_nop_is_the_same_through_passthrough() {
         &ipl1(c0(0x06, 0x2000, CC, 144), c0(0x03, 0, SLI, 1)),
         &text,
     );
-    l.ch.assert_transparent();
-    let (d, p) = ipl_both(&l.ch);
+    l.channel().assert_transparent();
+    let (d, p) = ipl_both(l.channel());
     assert_eq!(d, IplOutcome::Loaded { psw: PSW });
     assert_eq!(p, d);
-    assert_eq!(l.ch.passed.mem.fetch(0x2000, 144).unwrap(), text.to_vec());
+    assert_eq!(l.channel().passed.mem.fetch(0x2000, 144).unwrap(), text.to_vec());
     assert_eq!(
-        l.ch.passed.mem.fetch(8, 16).unwrap(),
+        l.channel().passed.mem.fetch(8, 16).unwrap(),
         ipl1(c0(0x06, 0x2000, CC, 144), c0(0x03, 0, SLI, 1))[8..]
     );
 }
@@ -105,13 +106,16 @@ fn ipl_of_zipl_style_volume_tic_into_ipl2_is_the_same_through_passthrough() {
         &ipl1(c0(0x06, 0x18, CC, 144), c0(0x08, 0x18, 0, 0)),
         &ipl2,
     );
-    l.ch.assert_transparent();
-    let (d, p) = ipl_both(&l.ch);
+    l.channel().assert_transparent();
+    let (d, p) = ipl_both(l.channel());
     assert_eq!(d, IplOutcome::Loaded { psw: PSW });
     assert_eq!(p, d);
     let kernel = pattern(TrackAddr::new(0, 0), 4, 4096);
-    assert!(l.ch.passed.mem.fetch(0x1_0000, 4096).unwrap() == kernel, "R4 loaded");
-    assert_eq!(l.ch.passed.mem.fetch(0x18, 144).unwrap(), ipl2.to_vec());
+    assert!(
+        l.channel().passed.mem.fetch(0x1_0000, 4096).unwrap() == kernel,
+        "R4 loaded"
+    );
+    assert_eq!(l.channel().passed.mem.fetch(0x18, 144).unwrap(), ipl2.to_vec());
 }
 
 #[test]
@@ -127,15 +131,14 @@ fn ipl_of_unformatted_volume_fails_the_same_way_through_passthrough() {
 
 #[test]
 fn ipl_whose_ipl1_read_has_incorrect_length_fails_the_same_way_through_passthrough() {
-    let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), DEFAULT);
-    let mut l = LinuxDriver::boot(t, true);
-    l.discover_and_format(15);
+    let mut l = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), DEFAULT).linux(true);
+    discover_and_format(&mut l, 15);
     // IPL1's READ asks for 200 bytes of the 144 of IPL2, without SLI:
     // incorrect length ends the IPL (on the host, in the READ placed after
     // SEEK and SEARCH).
-    l.write_labels(&ipl1(c0(0x06, 0x2000, CC, 200), c0(0x03, 0, SLI, 1)), &[7; 144]);
-    l.ch.assert_transparent();
-    let (d, p) = ipl_both(&l.ch);
+    write_ipl_records(&mut l, &ipl1(c0(0x06, 0x2000, CC, 200), c0(0x03, 0, SLI, 1)), &[7; 144]);
+    l.channel().assert_transparent();
+    let (d, p) = ipl_both(l.channel());
     let IplOutcome::Failed { cstat, .. } = d else {
         panic!("{d:?}")
     };
@@ -162,18 +165,18 @@ fn dasd_from_every_real_css_image_is_transparent_with_map_css_on_and_off() {
             let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), at);
             let guest_css = if map_css { 0xfe } else { cssid };
             assert_eq!(
-                t.passed.sid,
+                t.passed.sid(),
                 SubchannelId {
                     cssid: guest_css,
                     ..host(cssid)
                 }
             );
-            assert_eq!(t.passed.css.mcss_enabled(), !map_css);
-            let mut l = LinuxDriver::boot(t, true);
-            l.discover_and_format(15);
-            l.round_trip(20, 14);
-            assert_eq!(l.layout, Layout::Cdl(4096));
-            l.ch.assert_transparent();
+            assert_eq!(t.passed.css().mcss_enabled(), !map_css);
+            let mut l = t.linux(true);
+            discover_and_format(&mut l, 15);
+            round_trip(&mut l, 20, 14);
+            assert_eq!(l.layout(), Layout::Cdl(4096));
+            l.channel().assert_transparent();
         }
     }
 }
@@ -185,12 +188,12 @@ fn dasd_with_map_css_off_is_seen_only_with_mcss_e() {
         map_css: false,
     };
     let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), at);
-    let css = &t.passed.css;
+    let css = t.passed.css();
     let ctx = IoCtx::new(&*t.passed.mem);
     // Without M in GR1 the default css (0xfe) is meant: no device there.
-    let without_m = t.passed.sid.to_word(false);
+    let without_m = t.passed.sid().to_word(false);
     assert_eq!(css.stsch(&ctx, without_m, layout::SCHIB), Ok(Cc::Three));
-    let with_m = t.passed.sid.to_word(true);
+    let with_m = t.passed.sid().to_word(true);
     assert_eq!(css.stsch(&ctx, with_m, layout::SCHIB), Ok(Cc::Zero));
     let schib = t.passed.mem.fetch(layout::SCHIB, 12).unwrap();
     assert_eq!(u16::from_be_bytes([schib[6], schib[7]]), 0x0120, "devno");
@@ -205,11 +208,11 @@ fn dasd_with_map_css_on_is_beside_the_virtual_devices_in_the_default_css() {
             map_css: true,
         },
     );
-    assert_eq!(t.passed.sid.cssid, 0xfe);
-    assert!(!t.passed.css.mcss_enabled());
+    assert_eq!(t.passed.sid().cssid, 0xfe);
+    assert!(!t.passed.css().mcss_enabled());
     let ctx = IoCtx::new(&*t.passed.mem);
-    let gr1 = t.passed.sid.to_word(false);
-    assert_eq!(t.passed.css.stsch(&ctx, gr1, layout::SCHIB), Ok(Cc::Zero));
+    let gr1 = t.passed.sid().to_word(false);
+    assert_eq!(t.passed.css().stsch(&ctx, gr1, layout::SCHIB), Ok(Cc::Zero));
     let schib = t.passed.mem.fetch(layout::SCHIB, 28).unwrap();
     assert_eq!(schib[16], 0x01, "the host's CHPID");
 }

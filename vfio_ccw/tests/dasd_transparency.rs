@@ -7,50 +7,49 @@
 
 mod dasd_twin;
 
+use dasd_twin::layout;
 use dasd_twin::{DasdTwin, DEFAULT};
 use zcss_ccw::irb::Irb;
 use zcss_ccw::orb::{Orb, OrbControls};
 use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
 use zcss_ccw::{Ccw0, Ccw1, CcwFlags};
 use zcss_css::Cc;
-use zcss_dasd::mock::{layout, linux_dasd, pattern, LinuxDriver};
+use zcss_dasd::linux::cmd::READ_TRACK_DATA;
+use zcss_dasd::mock::{discover_and_format, linux_dasd, pattern, round_trip, write_ipl_records};
 use zcss_dasd::track::TrackAddr;
 use zcss_dasd::{ControlUnit, Count};
 
 #[test]
 fn linux_session_on_3990_6_prefix_and_track_mode_is_transparent() {
-    let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 20), DEFAULT);
-    let mut l = LinuxDriver::boot(t, true);
-    l.discover_and_format(45);
-    l.write_labels(&[0x11; 24], &[0x22; 144]);
-    l.round_trip(30, 35);
-    l.round_trip(3, 30);
-    assert!(l.use_prefix());
-    assert!(l.trace.contains(&zcss_dasd::mock::cmd::READ_TRACK_DATA));
-    l.ch.assert_transparent();
+    let mut l = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 20), DEFAULT).linux(true);
+    discover_and_format(&mut l, 45);
+    write_ipl_records(&mut l, &[0x11; 24], &[0x22; 144]);
+    round_trip(&mut l, 30, 35);
+    round_trip(&mut l, 3, 30);
+    assert!(l.uses_prefix());
+    assert!(l.commands().contains(&READ_TRACK_DATA));
+    l.channel().assert_transparent();
 }
 
 #[test]
 fn linux_session_on_3990_3_define_extent_and_locate_record_is_transparent() {
-    let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model3, 20), DEFAULT);
-    let mut l = LinuxDriver::boot(t, true);
-    l.discover_and_format(30);
-    l.round_trip(30, 35);
-    l.round_trip(0, 40);
-    assert!(!l.use_prefix());
-    l.ch.assert_transparent();
+    let mut l = DasdTwin::new(|| linux_dasd(ControlUnit::Model3, 20), DEFAULT).linux(true);
+    discover_and_format(&mut l, 30);
+    round_trip(&mut l, 30, 35);
+    round_trip(&mut l, 0, 40);
+    assert!(!l.uses_prefix());
+    l.channel().assert_transparent();
 }
 
 #[test]
 fn linux_session_without_concurrent_sense_is_transparent() {
     // cio's BASIC SENSE after each unit check: the sense the device kept
     // (contingent allegiance) comes through the host the same way.
-    let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 20), DEFAULT);
-    let mut l = LinuxDriver::boot(t, false);
-    l.discover_and_format(20);
-    l.round_trip(20, 14);
-    assert!(l.basic_senses >= 3, "{}", l.basic_senses);
-    l.ch.assert_transparent();
+    let mut l = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 20), DEFAULT).linux(false);
+    discover_and_format(&mut l, 20);
+    round_trip(&mut l, 20, 14);
+    assert!(l.basic_senses() >= 3, "{}", l.basic_senses());
+    l.channel().assert_transparent();
 }
 
 #[test]
@@ -69,12 +68,13 @@ fn twin_sees_a_device_that_is_not_the_same() {
         },
         DEFAULT,
     );
-    let mut l = LinuxDriver::boot(t, true);
-    l.recognize();
+    let mut l = t.linux(true);
+    l.enable().unwrap();
+    l.recognize().unwrap();
     assert!(
-        l.ch.diffs.iter().any(|d| d.contains("storage differs")),
+        l.channel().diffs.iter().any(|d| d.contains("storage differs")),
         "{:?}",
-        l.ch.diffs
+        l.channel().diffs
     );
 }
 
@@ -521,10 +521,9 @@ fn check(name: &str, expect: Expect, irb: &Irb, sense: Option<[u8; 32]>) {
 /// Every case on a driver-formatted volume, compared; with concurrent
 /// sense the sense is the ECW, without it a BASIC SENSE reads it.
 fn hostile(csense: bool) {
-    let t = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), DEFAULT);
-    let mut l = LinuxDriver::boot(t, csense);
-    l.discover_and_format(15);
-    let t = &mut l.ch;
+    let mut l = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), DEFAULT).linux(csense);
+    discover_and_format(&mut l, 15);
+    let t = l.channel_mut();
     for case in cases() {
         let mut p = Prog::new();
         (case.build)(&mut p);
@@ -576,7 +575,9 @@ fn hostile_programs_without_concurrent_sense_are_transparent() {
 
 /// A twin on an unformatted volume, enabled with concurrent sense.
 fn refused_twin() -> DasdTwin {
-    LinuxDriver::boot(DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), DEFAULT), true).ch
+    let mut l = DasdTwin::new(|| linux_dasd(ControlUnit::Model6, 10), DEFAULT).linux(true);
+    l.enable().unwrap();
+    l.into_channel()
 }
 
 fn orb_at(cpa: u64, ctrl: OrbControls) -> Orb {
@@ -696,13 +697,13 @@ fn refused_suspend_suspends_the_dasd_on_the_host_and_resume_is_cc2() {
     let (di, pi) = (d.irb.expect("direct"), pt.irb.expect("passthrough"));
     assert!(di.scsw.ctrl.actl().suspended());
     assert_eq!(zcss_ccw::diff_fields(&di, &pi), vec![]);
-    use zcss_dasd::mock::Channel;
-    let rsch = |c: &zcss_dasd::mock::CssChannel| {
-        let gr1 = c.sid.to_word(c.css.mcss_enabled());
-        c.css.rsch(&zcss_css::IoCtx::new(&*c.mem), gr1)
+    use zcss_dasd::linux::Channel;
+    let rsch = |c: &dasd_twin::Guest| {
+        let (gr1, ctx) = c.operands();
+        c.css().rsch(&ctx, gr1)
     };
     assert_eq!(rsch(&t.direct), Ok(Cc::Zero));
-    assert!(t.direct.wait().is_some(), "the emulated DASD resumes");
+    assert!(t.direct.chan.wait(0xff).is_some(), "the emulated DASD resumes");
     assert_eq!(rsch(&t.passed), Ok(Cc::Two));
 }
 

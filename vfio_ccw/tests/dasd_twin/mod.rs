@@ -1,7 +1,7 @@
 //! The same 3390 twice: emulated directly (a `Css` with a `Dasd` on CHPID
 //! 0x01, FICON) and passed through the simulated host (the same `Dasd` on
 //! a host subchannel, opened, attached to a guest css through
-//! `remap::attach`). [`DasdTwin`] is a `zcss_dasd::mock::Channel`: every
+//! `remap::attach`). [`DasdTwin`] is a `zcss_dasd::linux::Channel`: every
 //! instruction the Linux driver model issues runs on both guests, and the
 //! results are compared field by field — condition codes, the SCHIB, the
 //! interruption parameter and identification, every IRB field (SCSW, ESW,
@@ -14,14 +14,64 @@
 use std::sync::Arc;
 
 use zcss_ccw::irb::Irb;
+use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::orb::Orb;
 use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{diff_fields, VecMemory};
-use zcss_css::{Cc, Css, InsnResult, InterruptionCode};
-use zcss_dasd::mock::{layout, Channel, CssChannel};
+use zcss_css::{Cc, Css, InsnResult, InterruptionCode, IoCtx};
+use zcss_dasd::linux::{Channel, CssChannel, LinuxDasd};
 use zcss_dasd::Dasd;
 use zcss_vfio_ccw::{remap, Placement, SimHost, VfioCcw};
+
+/// Where things are in the guests' storage: the Linux driver's area and
+/// block buffers (`zcss_dasd::mock::layout`), and the places of the
+/// programs the tests build by hand.
+pub mod layout {
+    pub use zcss_dasd::mock::layout::{AREA, BUF, MEM};
+    /// A SCHIB.
+    pub const SCHIB: u64 = 0x1000;
+    /// The ORB.
+    pub const ORB: u64 = 0x1800;
+    /// The IRB TSCH stores.
+    pub const IRB: u64 = 0x1c00;
+    /// The channel program (CCWs).
+    pub const CP: u64 = 0x2000;
+    /// Parameter blocks and small data areas of the program.
+    pub const DATA: u64 = 0x8_0000;
+}
+
+/// One guest: its subchannel and storage.
+pub struct Guest {
+    /// The subchannel of the guest's css.
+    pub chan: CssChannel,
+    /// The guest's storage.
+    pub mem: Arc<VecMemory>,
+}
+
+impl Guest {
+    fn new(css: Css, mem: Arc<VecMemory>, sid: SubchannelId) -> Self {
+        Self {
+            chan: CssChannel::new(css, mem.clone(), sid),
+            mem,
+        }
+    }
+
+    /// The guest's css.
+    pub fn css(&self) -> &Css {
+        self.chan.css()
+    }
+
+    /// The subchannel.
+    pub fn sid(&self) -> SubchannelId {
+        self.chan.sid()
+    }
+
+    /// The subchannel's GR1 word and the storage context of an instruction.
+    pub fn operands(&self) -> (u32, IoCtx<'_>) {
+        (self.chan.gr1(), IoCtx::new(&*self.mem))
+    }
+}
 
 /// Where the passed-through device sits: its host subchannel (css image
 /// 0–3) and whether map-css is on. With map-css off the guest enables
@@ -57,9 +107,9 @@ pub struct Seen {
 /// The twin (see the module documentation).
 pub struct DasdTwin {
     /// The guest with the DASD emulated directly (at the same subchannel).
-    pub direct: CssChannel,
+    pub direct: Guest,
     /// The guest with the DASD passed through.
-    pub passed: CssChannel,
+    pub passed: Guest,
     /// The simulated host.
     pub host: SimHost,
     /// Every difference so far, with the instruction it showed at.
@@ -103,14 +153,21 @@ impl DasdTwin {
         direct_css
             .attach_cold(sid, 0x0120, Box::new(make()))
             .expect("attach direct");
-        let direct = CssChannel::new(direct_css, Arc::new(VecMemory::new(layout::MEM)), sid);
+        let direct = Guest::new(direct_css, Arc::new(VecMemory::new(layout::MEM)), sid);
         Self {
             direct,
-            passed: CssChannel::new(css, mem, sid),
+            passed: Guest::new(css, mem, sid),
             host,
             diffs: Vec::new(),
             steps: 0,
         }
+    }
+
+    /// Linux's driver on both guests at once (its area at
+    /// [`layout::AREA`]), with concurrent sense if `csense`; not enabled
+    /// yet.
+    pub fn linux(self, csense: bool) -> LinuxDasd<Self> {
+        LinuxDasd::new(self, layout::AREA).with_concurrent_sense(csense)
     }
 
     fn note(&mut self, what: &str, d: impl IntoIterator<Item = String>) {
@@ -169,7 +226,7 @@ impl DasdTwin {
         if ssch != Ok(Cc::Zero) {
             return Seen { ssch, irb: None };
         }
-        if Channel::wait(self).is_none() {
+        if Channel::wait(self, 0xff).is_none() {
             return Seen { ssch, irb: None };
         }
         let _ = Channel::tsch(self, layout::IRB);
@@ -183,15 +240,15 @@ impl DasdTwin {
     /// Runs the program stored by [`DasdTwin::put`] on each guest, not
     /// compared (for the classes passthrough refuses): both results.
     pub fn run_each(&mut self) -> (Seen, Seen) {
-        let one = |c: &mut CssChannel| {
-            let ssch = c.ssch(layout::ORB);
+        let one = |c: &mut Guest| {
+            let ssch = c.chan.ssch(layout::ORB);
             if ssch != Ok(Cc::Zero) {
                 return Seen { ssch, irb: None };
             }
-            if c.wait().is_none() {
+            if c.chan.wait(0xff).is_none() {
                 return Seen { ssch, irb: None };
             }
-            let _ = c.tsch(layout::IRB);
+            let _ = c.chan.tsch(layout::IRB);
             let b = c.mem.fetch(layout::IRB, Irb::LEN).expect("irb");
             Seen {
                 ssch,
@@ -219,14 +276,14 @@ fn mem_len() -> usize {
 }
 
 impl Channel for DasdTwin {
-    fn mem(&self) -> &VecMemory {
-        &self.direct.mem
+    fn memory(&self) -> &dyn GuestMemory {
+        &*self.direct.mem
     }
 
     fn stsch(&mut self, addr: u64) -> InsnResult {
         self.steps += 1;
-        let a = self.direct.stsch(addr);
-        let b = self.passed.stsch(addr);
+        let a = self.direct.chan.stsch(addr);
+        let b = self.passed.chan.stsch(addr);
         self.compare_results("stsch", a, b);
         let sa = Schib::decode(&self.direct.mem.fetch(addr, Schib::LEN).expect("schib"));
         let sb = Schib::decode(&self.passed.mem.fetch(addr, Schib::LEN).expect("schib"));
@@ -244,8 +301,8 @@ impl Channel for DasdTwin {
     fn msch(&mut self, addr: u64) -> InsnResult {
         self.steps += 1;
         self.sync_storage();
-        let a = self.direct.msch(addr);
-        let b = self.passed.msch(addr);
+        let a = self.direct.chan.msch(addr);
+        let b = self.passed.chan.msch(addr);
         self.compare_results("msch", a, b);
         a
     }
@@ -253,15 +310,15 @@ impl Channel for DasdTwin {
     fn ssch(&mut self, addr: u64) -> InsnResult {
         self.steps += 1;
         self.sync_storage();
-        let a = self.direct.ssch(addr);
-        let b = self.passed.ssch(addr);
+        let a = self.direct.chan.ssch(addr);
+        let b = self.passed.chan.ssch(addr);
         self.compare_results("ssch", a, b);
         a
     }
 
-    fn wait(&mut self) -> Option<InterruptionCode> {
-        let a = self.direct.wait();
-        let b = self.passed.wait();
+    fn wait(&mut self, isc_mask: u8) -> Option<InterruptionCode> {
+        let a = self.direct.chan.wait(isc_mask);
+        let b = self.passed.chan.wait(isc_mask);
         match (a, b) {
             (Some(x), Some(y)) => {
                 if (x.intparm, x.iiw) != (y.intparm, y.iiw) {
@@ -285,8 +342,8 @@ impl Channel for DasdTwin {
 
     fn tsch(&mut self, addr: u64) -> InsnResult {
         self.steps += 1;
-        let a = self.direct.tsch(addr);
-        let b = self.passed.tsch(addr);
+        let a = self.direct.chan.tsch(addr);
+        let b = self.passed.chan.tsch(addr);
         self.compare_results("tsch", a, b);
         let ia = Irb::decode(&self.direct.mem.fetch(addr, Irb::LEN).expect("irb"));
         let ib = Irb::decode(&self.passed.mem.fetch(addr, Irb::LEN).expect("irb"));
