@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use zcss_ccw::memory::{GuestMemory, VecMemory};
@@ -495,31 +495,14 @@ impl Machine {
     /// idle, suspended or status pending), or `timeout` passes. Returns
     /// whether the work finished.
     pub fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut spins = 0u32;
-        loop {
-            self.css.poll();
-            let busy = self
+        self.css.wait_until(timeout, |css| {
+            !self
                 .config
                 .devices
                 .iter()
                 .filter(|(_, d)| d.kind.is_passthrough())
-                .any(|(_, d)| self.css.schib(sid_of(d.sch)).is_some_and(|s| in_progress(&s.scsw)));
-            if !busy {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            // Completions take a few thread hand-offs: yield first, then
-            // sleep.
-            if spins < 1000 {
-                spins += 1;
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        }
+                .any(|(_, d)| css.schib(sid_of(d.sch)).is_some_and(|s| in_progress(&s.scsw)))
+        })
     }
 
     /// The kind of the device a subchannel-identification word names (in

@@ -269,6 +269,37 @@ impl Css {
         self.sh.poll();
     }
 
+    /// Waits up to `timeout` for `done` to hold, applying passthrough
+    /// reports as they arrive (for tools and tests that wait for a
+    /// passthrough device; a CPU model is told by the waker instead).
+    /// Returns whether `done` held in time.
+    pub fn wait_until(&self, timeout: std::time::Duration, mut done: impl FnMut(&Self) -> bool) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            self.poll();
+            if done(self) {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.sh
+                .wait_report((deadline - now).min(std::time::Duration::from_millis(1)));
+        }
+    }
+
+    /// Waits up to `timeout` for an I/O or adapter interruption enabled by
+    /// `isc_mask` and takes it (see [`Css::next_interrupt`]).
+    pub fn wait_interrupt(&self, isc_mask: u8, timeout: std::time::Duration) -> Option<InterruptionCode> {
+        let mut code = None;
+        self.wait_until(timeout, |css| {
+            code = css.next_interrupt(isc_mask);
+            code.is_some()
+        });
+        code
+    }
+
     /// Takes the highest-priority pending interruption enabled by
     /// `isc_mask` (CR6 bits 32–39: 0x80 = ISC 0): ISC 0 first; within an
     /// ISC, the I/O interruptions, then the adapter interruption. The

@@ -4,7 +4,7 @@
 //! root package's `tests/vfio_*.rs` and the benches.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zcss_ccw::crw::Crw;
 use zcss_ccw::irb::Irb;
@@ -134,25 +134,7 @@ impl Guest {
     /// reports meanwhile).
     #[must_use]
     pub fn wait_interrupt(&self, timeout: Duration) -> Option<InterruptionCode> {
-        let deadline = Instant::now() + timeout;
-        let mut spins = 0u32;
-        loop {
-            self.css.poll();
-            if let Some(c) = self.css.next_interrupt(0xff) {
-                return Some(c);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            // Yield first (completions take a few thread hand-offs), then
-            // sleep.
-            if spins < 1000 {
-                spins += 1;
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        }
+        self.css.wait_interrupt(0xff, timeout)
     }
 
     /// Starts `orb` on `sid`, waits for the interruption and tests the

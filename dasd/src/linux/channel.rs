@@ -7,7 +7,7 @@
 //! transparency tests do).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
@@ -145,23 +145,7 @@ impl Channel for CssChannel {
         }
         // An emulated device has finished before SSCH returned; a
         // passed-through one reports later.
-        let deadline = Instant::now() + self.timeout;
-        let mut spins = 0u32;
-        loop {
-            self.css.poll();
-            if let Some(code) = self.css.next_interrupt(isc_mask) {
-                return Some(code);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            if spins < 1000 {
-                spins += 1;
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
-            }
-        }
+        self.css.wait_interrupt(isc_mask, self.timeout)
     }
 
     fn tsch(&mut self, irb: u64) -> InsnResult {
