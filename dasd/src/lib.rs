@@ -15,12 +15,16 @@
 //!   memory ([`store::MemStore`]) or in image files;
 //! * [`eckd`] — the device: [`Dasd`], a 3390 behind a 3990 executing ECKD
 //!   channel programs as a [`zcss_css::Device`];
+//! * `fuzzing` (feature `test-utils`) — a DASD whose store writes are
+//!   observed, with the extent in force, for the `dasd_eckd` fuzz target;
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
 //! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
 #![deny(missing_docs)]
 
 pub mod eckd;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod fuzzing;
 pub mod geometry;
 pub mod store;
 pub mod track;
