@@ -126,7 +126,9 @@ pub struct Probed {
 
 impl std::fmt::Debug for Probed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Probed").field("dasd", &self.dasd).finish_non_exhaustive()
+        f.debug_struct("Probed")
+            .field("dasd", &self.dasd)
+            .finish_non_exhaustive()
     }
 }
 
@@ -287,10 +289,7 @@ mod tests {
                 extent: Some((TrackAddr::new(0, 1), TrackAddr::new(1, 2)))
             }]
         );
-        assert_eq!(
-            probe.take_defined(),
-            vec![(TrackAddr::new(0, 1), TrackAddr::new(1, 2))]
-        );
+        assert_eq!(probe.take_defined(), vec![(TrackAddr::new(0, 1), TrackAddr::new(1, 2))]);
         let after = probe.tracks();
         let idx = usize::try_from(t.index()).unwrap();
         assert_ne!(after[idx], before[idx]);

@@ -24,7 +24,7 @@ use libfuzzer_sys::fuzz_target;
 use zcss_ccw::mock::{ccw0, ccw1, flags};
 use zcss_ccw::scsw::Scsw;
 use zcss_ccw::sid::SubchannelId;
-use zcss_ccw::{Orb, OrbControls, VecMemory};
+use zcss_ccw::{Limits, Orb, OrbControls, VecMemory};
 use zcss_css::{Cc, Css, CssConfig, IoCtx};
 use zcss_dasd::eckd::sense::SenseFormat;
 use zcss_dasd::fuzzing::{Extent, Probe, Probed};
@@ -260,7 +260,11 @@ impl Dx {
     fn bytes(&self, ext_always: bool) -> Vec<u8> {
         let mut b = vec![0u8; 16];
         // Bit 2 (reserved) only sometimes.
-        b[0] = if self.mask & 0x07 == 0x07 { self.mask } else { self.mask & !0x20 };
+        b[0] = if self.mask & 0x07 == 0x07 {
+            self.mask
+        } else {
+            self.mask & !0x20
+        };
         b[1] = 0xc0 | (self.attributes & 0x3f);
         if self.attributes & 0xc0 == 0x40 {
             b[1] = self.attributes;
@@ -339,8 +343,8 @@ enum Dir {
 }
 
 const READS: [u8; 26] = [
-    0x06, 0x86, 0x0e, 0x8e, 0x12, 0x92, 0x16, 0x96, 0x1a, 0x9a, 0x1e, 0x9e, 0x5e, 0xde, 0xa6, 0x02, 0x22, 0x04,
-    0xe4, 0x64, 0xfa, 0x54, 0x34, 0x3e, 0xa4, 0xb4,
+    0x06, 0x86, 0x0e, 0x8e, 0x12, 0x92, 0x16, 0x96, 0x1a, 0x9a, 0x1e, 0x9e, 0x5e, 0xde, 0xa6, 0x02, 0x22, 0x04, 0xe4,
+    0x64, 0xfa, 0x54, 0x34, 0x3e, 0xa4, 0xb4,
 ];
 
 fn op_dir(op: &Op) -> (u8, Dir) {
@@ -439,7 +443,11 @@ fn op_dir(op: &Op) -> (u8, Dir) {
             for (i, &(rec, kl, dl)) in records.iter().take(16).enumerate() {
                 let kl = kl % 16;
                 let dl = dl % 0x1100;
-                let rec = if rec & 0x80 != 0 { rec } else { u8::try_from(i + 1).unwrap_or(1) };
+                let rec = if rec & 0x80 != 0 {
+                    rec
+                } else {
+                    u8::try_from(i + 1).unwrap_or(1)
+                };
                 b.extend_from_slice(&Count::new(0, 0, rec, kl, dl).to_bytes());
                 b.resize(b.len() + usize::from(kl) + usize::from(dl), 0x77);
             }
@@ -508,7 +516,15 @@ impl Layout {
     }
 
     /// An IDAL for `len` bytes at `at`; returns its address.
-    fn idal(&mut self, mem: &VecMemory, at: u64, len: usize, c64: bool, i2k: bool, bad: Option<(u8, u32)>) -> Option<u32> {
+    fn idal(
+        &mut self,
+        mem: &VecMemory,
+        at: u64,
+        len: usize,
+        c64: bool,
+        i2k: bool,
+        bad: Option<(u8, u32)>,
+    ) -> Option<u32> {
         let block: u64 = if c64 && !i2k { 4096 } else { 2048 };
         let mut words = vec![at];
         let end = at + len as u64;
@@ -704,7 +720,11 @@ fn volume(formats: &[Format]) -> MemStore {
             if cells > TRACK_CELLS {
                 break;
             }
-            b.record(Count::new(c, h, r, kl, dl), &vec![r; usize::from(kl)], &vec![r; usize::from(dl)]);
+            b.record(
+                Count::new(c, h, r, kl, dl),
+                &vec![r; usize::from(kl)],
+                &vec![r; usize::from(dl)],
+            );
         }
         s.write(t, b.finish()).expect("well-formed track");
     }
@@ -812,7 +832,15 @@ fuzz_target!(|input: Input| {
     };
     let (dev, probe) = Probed::new(cfg, Box::new(volume(&input.formats))).expect("volume");
     let m = Machine {
-        css: Css::new(CssConfig::default()),
+        // Bounded work per program, as `chain_walk` bounds it: far above
+        // what a search loop over a track needs.
+        css: Css::new(CssConfig {
+            limits: Limits {
+                max_idle_ccws: 64,
+                max_ccws: 4096,
+            },
+            ..CssConfig::default()
+        }),
         mem: Arc::new(VecMemory::new(MEM)),
     };
     let sid = SubchannelId::new(0xfe, 0, 0).expect("sid");
@@ -865,7 +893,11 @@ fuzz_target!(|input: Input| {
                 // The input's own statement of the extent bounds the
                 // program's writes, and is the one the device took.
                 for &e in &defined {
-                    assert_eq!(Some(e), stated, "device installed another extent than the parameters name");
+                    assert_eq!(
+                        Some(e),
+                        stated,
+                        "device installed another extent than the parameters name"
+                    );
                 }
                 for &i in &diff {
                     let t = TrackAddr::from_index(i);
