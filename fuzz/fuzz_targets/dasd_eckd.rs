@@ -4,7 +4,11 @@
 //! writes, TICs, data chaining, format-1 and format-2 IDALs, suspend — run
 //! through a real `zcss_css::Css` (SSCH, TSCH, RSCH, HSCH, CSCH) against a
 //! 3390 (`zcss_dasd::Dasd`, any storage control) on a four-cylinder
-//! in-memory volume with formatted tracks.
+//! in-memory volume with formatted tracks. A program may start with a
+//! coherent recipe (DEFINE EXTENT + LOCATE RECORD (EXTENDED) or PREFIX and
+//! the domain's commands with data of the records' sizes, or SEEK + SEARCH
+//! + TIC + WRITE) so that most programs reach the volume; arbitrary CCWs
+//! follow.
 //!
 //! Asserts: no panic; `Css::check_invariants` after every instruction; no
 //! store write reaches a track outside the extent the device had in force
@@ -211,8 +215,33 @@ enum After {
     Csch,
 }
 
+/// A coherent start of a chain — the shapes Linux's `dasd_eckd` builds
+/// (DEFINE EXTENT + LOCATE RECORD, or PREFIX, then the commands of the
+/// domain with data of the records' sizes; or SEEK, SEARCH ID EQUAL, TIC
+/// and a write outside a domain) — so that programs reach the volume;
+/// every field stays arbitrary.
+#[derive(Arbitrary, Debug)]
+struct Recipe {
+    kind: u8,
+    /// PREFIX (format 1, with the LOCATE RECORD EXTENDED) instead of
+    /// DEFINE EXTENT + LOCATE RECORD.
+    prefix: bool,
+    mask: u8,
+    from: (u8, u8),
+    to: (u8, u8),
+    track: (u8, u8),
+    record: u8,
+    count: u8,
+    dl: u8,
+    /// IDAWs for the data of the domain's commands.
+    ida: bool,
+    /// Data chaining: the domain command of this index split in two.
+    split: Option<(u8, u16)>,
+}
+
 #[derive(Arbitrary, Debug)]
 struct Program {
+    recipe: Option<Recipe>,
     format0: bool,
     c64: bool,
     i2k: bool,
@@ -574,6 +603,209 @@ fn ccw_flags(f: u8) -> u8 {
     out
 }
 
+/// One CCW (two with data chaining) to lay out.
+struct Planned {
+    cmd: u8,
+    dir: Dir,
+    flags: u8,
+    shift: u8,
+    ida: bool,
+    bad: Option<(u8, u32)>,
+    split: Option<u16>,
+}
+
+impl Planned {
+    fn of(c: &FuzzCcw) -> Self {
+        let (cmd, mut dir) = op_dir(&c.op);
+        if let Dir::Out(b) = &mut dir {
+            for &(i, v) in c.mutations.iter().take(8) {
+                if !b.is_empty() {
+                    let k = usize::from(i) % b.len();
+                    b[k] = v;
+                }
+            }
+        }
+        let (shift, ida, bad) = match c.addressing {
+            Addressing::Direct { shift } => (shift, false, None),
+            Addressing::Indirect { shift, bad } => (shift, true, bad),
+        };
+        Self {
+            cmd,
+            dir,
+            flags: ccw_flags(c.flags),
+            shift,
+            ida,
+            bad,
+            split: c.split,
+        }
+    }
+}
+
+impl Recipe {
+    fn plan(&self) -> Vec<Planned> {
+        let (c, h) = (cyl(self.track.0), head(self.track.1));
+        let n = self.count % 6 + 1;
+        let dl = pick(&[512u16, 512, 512, 700, 4096, 8, 0, 2048], self.dl);
+        let r = self.record % 5;
+        let mut dx = Dx {
+            mask: self.mask,
+            attributes: 0,
+            block_size: 0,
+            ga_extended: 0,
+            extended: false,
+            from: self.from,
+            to: self.to,
+        };
+        dx.mask = pick(&[0x00u8, 0x40, 0x80, 0xc0, 0x18, 0xc0, 0xc0, self.mask], self.mask);
+        let mut lr = [0u8; 16];
+        lr[3] = n;
+        lr[4..8].copy_from_slice(&cchh(self.track.0, self.track.1));
+        lr.copy_within(4..8, 8);
+        lr[12] = r;
+        lr[13] = 0xff;
+        let tlf = |lr: &mut [u8; 16]| {
+            lr[1] = 0x80;
+            lr[14..16].copy_from_slice(&dl.to_be_bytes());
+        };
+        let count = |rec: u8| {
+            let mut b = Count::new(c, h, rec, 0, dl).to_bytes().to_vec();
+            b.resize(8 + usize::from(dl), rec);
+            b
+        };
+        let mut ext_op = 0u8;
+        let mut ext: Vec<u8> = Vec::new();
+        let out = |cmd: u8, b: Vec<u8>| (cmd, Dir::Out(b));
+        let kind = self.kind % 8;
+        let domain: Vec<(u8, Dir)> = match kind {
+            // Update write of n records after record r.
+            0 => {
+                lr[0] = 0x01;
+                tlf(&mut lr);
+                (0..n).map(|i| out(0x85, vec![i; usize::from(dl)])).collect()
+            }
+            // Format write of records r + 1 … r + n.
+            1 => {
+                lr[0] = 0x03;
+                (0..n).map(|i| out(0x1d, count(r + 1 + i))).collect()
+            }
+            // Write track: R0's data, then records 1 … n − 1.
+            2 => {
+                lr[0] = 0x0b;
+                lr[12] = 0;
+                let mut v = vec![out(0x05, vec![0; 8])];
+                v.extend((1..n).map(|i| out(0x1d, count(i))));
+                v
+            }
+            // Read n records.
+            3 => {
+                lr[0] = 0x06;
+                tlf(&mut lr);
+                (0..n).map(|_| (0x86, Dir::In(dl))).collect()
+            }
+            // Write trackset: n full tracks.
+            4 => {
+                lr[0] = 0x3f;
+                lr[12] = 0;
+                ext_op = 0x11;
+                let map = (0xffffu32 << (16 - u32::from(n))) as u16;
+                ext = map.to_be_bytes().to_vec();
+                (0..n)
+                    .map(|_| {
+                        let mut b = Count::new(c, h, 0, 0, 8).to_bytes().to_vec();
+                        b.extend_from_slice(&[0; 8]);
+                        for rec in 1..=r.max(1) {
+                            b.extend_from_slice(&Count::new(c, h, rec, 0, dl).to_bytes());
+                            b.resize(b.len() + usize::from(dl), rec);
+                        }
+                        b.extend_from_slice(&[0xff; 8]);
+                        out(0x95, b)
+                    })
+                    .collect()
+            }
+            // Write track data: n tracks of four records.
+            5 => {
+                lr[0] = 0x3f;
+                lr[12] = 0;
+                ext_op = 0x23;
+                tlf(&mut lr);
+                (0..n).map(|i| out(0xa5, vec![i; 4 * usize::from(dl)])).collect()
+            }
+            // Read tracks.
+            6 => {
+                lr[0] = 0x0c;
+                lr[12] = 0;
+                (0..n).map(|_| (0xa6, Dir::In(4 * dl))).collect()
+            }
+            // Outside a domain: seek, search, TIC back, write.
+            _ => {
+                let mut seek = vec![0u8, 0];
+                seek.extend_from_slice(&cchh(self.track.0, self.track.1));
+                let mut id = cchh(self.track.0, self.track.1).to_vec();
+                id.push(r.max(1));
+                let mut v = vec![];
+                if self.prefix {
+                    v.push(out(0x63, dx.bytes(false)));
+                }
+                v.push(out(0x07, seek));
+                v.push(out(0x31, id));
+                v.push((0x08, Dir::Tic(1 + u8::from(self.prefix), false)));
+                v.push(out(0x05, vec![0x3c; usize::from(dl)]));
+                return v
+                    .into_iter()
+                    .map(|(cmd, dir)| Planned {
+                        cmd,
+                        dir,
+                        flags: 0,
+                        shift: 0,
+                        ida: self.ida,
+                        bad: None,
+                        split: None,
+                    })
+                    .collect();
+            }
+        };
+        let extended = ext_op != 0 || self.prefix;
+        let mut locate = lr.to_vec();
+        if extended {
+            locate.push(0);
+            locate.push(ext_op);
+            locate.extend_from_slice(&u16::try_from(ext.len()).unwrap_or(0).to_be_bytes());
+            locate.extend_from_slice(&ext);
+        }
+        let mut v = Vec::new();
+        if self.prefix {
+            let mut b = vec![1u8, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            b.extend_from_slice(&dx.bytes(true));
+            b.extend_from_slice(&locate);
+            v.push(out(0xe7, b));
+        } else {
+            v.push(out(0x63, dx.bytes(false)));
+            v.push(out(if extended { 0x4b } else { 0x47 }, locate));
+        }
+        let first_domain = v.len();
+        v.extend(domain);
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (cmd, dir))| {
+                let data = i >= first_domain;
+                let split = self
+                    .split
+                    .filter(|&(k, _)| data && usize::from(k) % usize::from(n) == i - first_domain)
+                    .map(|(_, at)| at);
+                Planned {
+                    cmd,
+                    dir,
+                    flags: 0,
+                    shift: 0,
+                    ida: self.ida && data,
+                    bad: None,
+                    split,
+                }
+            })
+            .collect()
+    }
+}
+
 /// Lays `p` out in `mem`; returns the parameter bytes the first CCW sends
 /// when it is DEFINE EXTENT or PREFIX without skip (the input's own
 /// statement of the extent).
@@ -588,14 +820,19 @@ fn lay_out(p: &Program, mem: &VecMemory) -> Option<(u8, Vec<u8>)> {
     let mut first_index = Vec::new();
     let mut tics = Vec::new();
     let mut first_params = None;
-    for (n, c) in p.ccws.iter().take(MAX_CCWS / 2).enumerate() {
+    let mut planned: Vec<Planned> = p.recipe.as_ref().map(Recipe::plan).unwrap_or_default();
+    planned.extend(p.ccws.iter().take(MAX_CCWS / 2).map(Planned::of));
+    for (n, c) in planned.into_iter().take(MAX_CCWS / 2).enumerate() {
         first_index.push(l.ccws.len());
-        let (cmd, dir) = op_dir(&c.op);
-        let f = ccw_flags(c.flags);
-        let (shift, ida, bad) = match c.addressing {
-            Addressing::Direct { shift } => (shift, false, None),
-            Addressing::Indirect { shift, bad } => (shift, true, bad),
-        };
+        let Planned {
+            cmd,
+            dir,
+            flags: f,
+            shift,
+            ida,
+            bad,
+            split,
+        } = c;
         let (bytes, count) = match dir {
             Dir::Tic(target, misaligned) => {
                 tics.push((l.ccws.len(), target, misaligned));
@@ -603,12 +840,6 @@ fn lay_out(p: &Program, mem: &VecMemory) -> Option<(u8, Vec<u8>)> {
                 continue;
             }
             Dir::Out(mut b) => {
-                for &(i, v) in c.mutations.iter().take(8) {
-                    if !b.is_empty() {
-                        let k = usize::from(i) % b.len();
-                        b[k] = v;
-                    }
-                }
                 let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
                 b.truncate(usize::from(len));
                 (Some(b), len)
@@ -625,7 +856,7 @@ fn lay_out(p: &Program, mem: &VecMemory) -> Option<(u8, Vec<u8>)> {
             mem.store(at, b).ok()?;
         }
         // Data chaining: two CCWs sharing the area.
-        let pieces: Vec<(u64, u16)> = match c.split {
+        let pieces: Vec<(u64, u16)> = match split {
             Some(s) if count > 0 => {
                 let first = u16::try_from(u32::from(s) % (u32::from(count) + 1)).unwrap_or(0);
                 vec![(at, first), (at + u64::from(first), count - first)]
