@@ -23,12 +23,16 @@
 //!   subsystem: the engine of `zcss dasd format`;
 //! * `mock` (feature `test-utils`) — the device and the Linux sessions the
 //!   driver's tests (and other crates' tests) use.
+//! * `fuzzing` (feature `test-utils`) — a DASD whose store writes are
+//!   observed, with the extent in force, for the `dasd_eckd` fuzz target;
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM
 //! 3990 Storage Control Reference (GA32-0099) and 3390 reference.
 #![deny(missing_docs)]
 
 pub mod eckd;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod fuzzing;
 pub mod geometry;
 pub mod image;
 pub mod layout;
