@@ -560,6 +560,27 @@ fuzz_target!(|input: Input| {
     // The guest blocks the program moves data through: exactly what is
     // pinned (nothing for a CCW that moves none).
     let mut referenced = Vec::new();
+    // The guest CCWs data chaining may reach: after a CD CCW, or at the
+    // target of a TIC right after one. The channel ignores their command
+    // codes (the chain's first command gives the direction), so they move
+    // data whenever their count is not zero.
+    let mut continued = BTreeSet::new();
+    for s in &segs {
+        for j in 1..s.len {
+            let prev = guest_ccw(&snap, u64::from(s.iova) + 8 * (j as u64 - 1), format1);
+            if prev.cmd == 0x08 || !prev.flags.cd() {
+                continue;
+            }
+            let here = guest_ccw(&snap, u64::from(s.iova) + 8 * j as u64, format1);
+            if here.cmd == 0x08 {
+                if segs.iter().any(|t| here.cda >= t.iova && here.cda < t.iova + 8 * t.len as u32) {
+                    continued.insert(u64::from(here.cda));
+                }
+            } else {
+                continued.insert(u64::from(s.iova) + 8 * j as u64);
+            }
+        }
+    }
     for (si, s) in segs.iter().enumerate() {
         let head = cp.segment_host_addr(si);
         for (j, &raw) in cp.host_ccws(si).iter().enumerate() {
@@ -588,7 +609,8 @@ fuzz_target!(|input: Input| {
             let first = usize::try_from(off / 8).unwrap_or(usize::MAX);
             assert!(first < idal.len(), "IDAL beyond the pool in use");
             let n = blocks(idal[first], g.count, block);
-            if !moves_data(g.cmd, &g) {
+            let cont = continued.contains(&(u64::from(s.iova) + 8 * j as u64));
+            if !(moves_data(g.cmd, &g) || (cont && g.count != 0)) {
                 continue;
             }
             // Guest IDAWs that the guest itself would use (2K blocks for
@@ -661,9 +683,14 @@ fuzz_target!(|input: Input| {
         c.check,
         Some(CheckCause::InvalidCcwAddress | CheckCause::CcwAddressSpecification | CheckCause::WorkLimit)
     );
+    // A segment shorter than 256 CCWs is closed by a zero CCW: a status
+    // modifier on its next-to-last CCW makes the channel fetch that one
+    // (a program check whose CCW address maps to the guest's doubleword
+    // there).
     let hit = segs.iter().enumerate().find(|(k, t)| {
         let hd = cp.segment_host_addr(*k);
-        c.cpa >= hd + 8 && c.cpa <= hd + 8 * t.len as u32
+        let span = t.len as u32 + u32::from(t.len < CCWCHAIN_LEN_MAX);
+        c.cpa >= hd + 8 && c.cpa <= hd + 8 * span
     });
     match hit {
         Some((k, t)) => assert_eq!(cp.guest_cpa(c.cpa), t.iova + (c.cpa - cp.segment_host_addr(k))),

@@ -24,9 +24,10 @@ pub fn does_data_transfer(c: &Ccw1) -> bool {
 }
 
 impl ChannelProgram {
-    /// Builds the host IDAL of the (non-TIC) CCW `raw`; returns its host
+    /// Builds the host IDAL of the (non-TIC) CCW `raw` (`continued`: data
+    /// chaining may reach it, see `continuations`); returns its host
     /// address.
-    pub(super) fn fetch_ccw(&mut self, raw: u64, dma: &dyn Dma) -> Result<u32, CpError> {
+    pub(super) fn fetch_ccw(&mut self, raw: u64, continued: bool, dma: &dyn Dma) -> Result<u32, CpError> {
         let c = Ccw1::from_bits(raw);
         let c64 = self.orb.ctrl.idaw_format2();
         let fmt = self.idaw_format();
@@ -97,7 +98,7 @@ impl ChannelProgram {
                 set_f1(words, i, prev);
             }
         }
-        if does_data_transfer(&c) {
+        if does_data_transfer(&c) || (continued && c.count() != 0) {
             // `pa_iova`: every address taken before any IDAW is rewritten
             // (format-1 IDAWs share doublewords; a 64-bit one is taken just
             // before its own rewrite).

@@ -333,11 +333,13 @@ impl ChannelProgram {
     /// # Errors
     /// The refusal.
     pub fn prefetch(&mut self, dma: &dyn Dma) -> Result<(), CpError> {
+        let continued = self.continuations();
         for si in 0..self.nsegments {
             let len = self.segments[si].len;
             for idx in 0..len {
                 let slot = si * CCWCHAIN_LEN_MAX + idx;
-                if let Err(e) = self.translate_one(slot, dma) {
+                let cont = continued[slot / 64] & (1 << (slot % 64)) != 0;
+                if let Err(e) = self.translate_one(slot, cont, dma) {
                     // Only what was translated is released.
                     self.segments[si].len = idx;
                     for s in &mut self.segments[si + 1..self.nsegments] {
@@ -359,7 +361,44 @@ impl ChannelProgram {
         self.prefetch(dma).inspect_err(|_| self.free(dma))
     }
 
-    fn translate_one(&mut self, slot: usize, dma: &dyn Dma) -> Result<(), CpError> {
+    /// The CCWs data chaining may reach (after a CD CCW, or at the target
+    /// of a TIC that follows one), as a bit set over the CCW slots. The
+    /// channel ignores such a CCW's command code — the chain's first
+    /// command gives the direction — so it moves data whenever its count
+    /// is not zero, whatever its own command code says. (The kernel's
+    /// `ccw_does_data_transfer` judges it by its own code and leaves a
+    /// NO OPERATION continuation's guest addresses untranslated.)
+    fn continuations(&self) -> [u64; CCWCHAIN_LEN_MAX * CCWCHAIN_COUNT_MAX / 64] {
+        let mut set = [0u64; CCWCHAIN_LEN_MAX * CCWCHAIN_COUNT_MAX / 64];
+        let mut mark = |slot: usize| set[slot / 64] |= 1 << (slot % 64);
+        for si in 0..self.nsegments {
+            let base = si * CCWCHAIN_LEN_MAX;
+            let len = self.segments[si].len;
+            for idx in 1..len {
+                let prev = self.ccws[base + idx - 1];
+                if chain::is_tic(prev) || !CcwFlags::from_bits(chain::flags(prev)).cd() {
+                    continue;
+                }
+                let here = self.ccws[base + idx];
+                if !chain::is_tic(here) {
+                    mark(base + idx);
+                    continue;
+                }
+                // CD, then a TIC: the TIC's target continues the data.
+                let target = chain::cda(here);
+                if let Some(ti) = self.segment_of(target) {
+                    let t = self.segments[ti];
+                    let off = usize::try_from(target.wrapping_sub(t.iova) / 8).unwrap_or(usize::MAX);
+                    if off < t.len {
+                        mark(ti * CCWCHAIN_LEN_MAX + off);
+                    }
+                }
+            }
+        }
+        set
+    }
+
+    fn translate_one(&mut self, slot: usize, continued: bool, dma: &dyn Dma) -> Result<(), CpError> {
         let raw = self.ccws[slot];
         if chain::is_tic(raw) {
             let target = chain::cda(raw);
@@ -369,7 +408,7 @@ impl ChannelProgram {
             self.ccws[slot] = chain::with_cda(raw, host);
             return Ok(());
         }
-        let host_idal = self.fetch_ccw(raw, dma)?;
+        let host_idal = self.fetch_ccw(raw, continued, dma)?;
         let flags = CcwFlags::from_bits(chain::flags(raw)).with_ida(true);
         self.ccws[slot] = chain::with_flags(chain::with_cda(raw, host_idal), flags.into_bits());
         Ok(())
@@ -417,6 +456,13 @@ impl ChannelProgram {
     /// `cp_update_scsw`: translates a host CCW address back into the guest
     /// program (one past a segment's last CCW included); other values pass
     /// through.
+    ///
+    /// One more than the kernel: the CCW address after the zero CCW that
+    /// closes a segment shorter than 256 ([`ChannelProgram::store`]) — the
+    /// program check of a status-modifier skip past the segment — maps to
+    /// the guest doubleword after the segment's next one, where the guest's
+    /// own channel would have fetched (the kernel passes it through, and
+    /// the guest would see a host address).
     #[must_use]
     pub fn guest_cpa(&self, host_cpa: u32) -> u32 {
         if !self.initialized {
@@ -424,7 +470,8 @@ impl ChannelProgram {
         }
         for (i, s) in self.segments().iter().enumerate() {
             let head = self.segment_host_addr(i);
-            if chain::within(host_cpa, head, s.len + 1) {
+            let span = if s.len < CCWCHAIN_LEN_MAX { s.len + 2 } else { s.len + 1 };
+            if chain::within(host_cpa, head, span) {
                 return s.iova.wrapping_add(host_cpa - head);
             }
         }
@@ -459,7 +506,17 @@ impl ChannelProgram {
     pub fn store<E>(&self, buf: &mut Vec<u8>, mut write: impl FnMut(u64, &[u8]) -> Result<(), E>) -> Result<(), E> {
         for i in 0..self.nsegments {
             buf.clear();
-            buf.extend(self.host_ccws(i).iter().flat_map(|w| w.to_be_bytes()));
+            let ccws = self.host_ccws(i);
+            buf.extend(ccws.iter().flat_map(|w| w.to_be_bytes()));
+            if ccws.len() < CCWCHAIN_LEN_MAX {
+                // The doubleword after the segment: a zero CCW, which the
+                // host channel refuses with a program check (invalid command
+                // code). A status modifier on the next-to-last CCW skips the
+                // last one and fetches here; nothing stale of an earlier
+                // program may run instead (`guest_cpa` maps its CCW address
+                // back to the guest's doubleword after the segment).
+                buf.extend_from_slice(&[0u8; 8]);
+            }
             write(u64::from(self.segment_host_addr(i)), buf)?;
         }
         if !self.idal.is_empty() {

@@ -468,6 +468,61 @@ fn empty_transfers_are_not_pinned() {
 }
 
 #[test]
+fn data_chained_nop_continuation_is_pinned_and_translated() {
+    // Fuzz finding (vfio_translate, crash-data-chain-nop-store): the
+    // channel ignores a data-chained CCW's command code, so a "NOP"
+    // continuation of a READ moves data; the kernel's
+    // ccw_does_data_transfer judges it by its own code and leaves its guest
+    // address in the host IDAL.
+    let d = RecDma::new();
+    let cd = CcwFlags::new().with_cd(true);
+    d.ccws(0x1000, &[ccw1(0x02, cd, 16, 0x8000), ccw1(0x03, none(), 16, 0x9000)]);
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1000, c64()), &d).unwrap();
+    assert_eq!(cp.pinned(), &[0x8000, 0x9000]);
+    assert_eq!(host_idaw(&cp, host(&cp, 0, 1).cda(), 0), WINDOW + 0x9000);
+}
+
+#[test]
+fn data_chain_through_a_tic_marks_the_target_as_continuation() {
+    let d = RecDma::new();
+    let cd = CcwFlags::new().with_cd(true);
+    d.ccws(0x1000, &[ccw1(0x02, cd, 16, 0x8000), ccw1(0x08, none(), 0, 0x2000)]);
+    d.ccws(0x2000, &[ccw1(0x03, none(), 16, 0xa000)]);
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1000, c64()), &d).unwrap();
+    assert_eq!(cp.segments().len(), 2);
+    assert_eq!(cp.pinned(), &[0x8000, 0xa000]);
+}
+
+#[test]
+fn status_modifier_skip_past_a_segment_hits_a_closing_zero_ccw() {
+    // Fuzz finding (crash-status-modifier-past-segment): WRITE (CC) then a
+    // last CCW; a status modifier on the WRITE skips the last CCW. The host
+    // channel must not run whatever follows the segment: a zero CCW closes
+    // it, and the program check's CCW address maps to the guest's
+    // doubleword after the skipped CCW.
+    let d = RecDma::new();
+    d.ccws(0x1000, &[ccw1(0x01, cc(), 8, 0x8000), ccw1(0x03, none(), 0, 0)]);
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1000, c64()), &d).unwrap();
+    let mut stored = Vec::new();
+    let mut buf = Vec::new();
+    cp.store(&mut buf, |a, b| {
+        stored.push((a, b.to_vec()));
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    let (addr, bytes) = &stored[0];
+    assert_eq!(*addr, u64::from(cp.segment_host_addr(0)));
+    assert_eq!(bytes.len(), 3 * 8, "two CCWs and the closing zero CCW");
+    assert_eq!(&bytes[16..], &[0u8; 8]);
+    let head = cp.segment_host_addr(0);
+    assert_eq!(cp.guest_cpa(head + 24), 0x1018, "after the closing CCW");
+    assert_eq!(cp.guest_cpa(head + 32), head + 32, "beyond: passed through");
+}
+
+#[test]
 fn skip_on_a_write_is_pinned_and_an_unpinnable_page_refuses() {
     let d = RecDma::new();
     let skip = CcwFlags::new().with_skip(true);
@@ -523,8 +578,10 @@ fn guest_cpa_maps_every_host_ccw_and_one_past_the_last() {
     assert_eq!(cp.guest_cpa(LAYOUT.ccw_base + 8), 0x1008);
     assert_eq!(cp.guest_cpa(LAYOUT.ccw_base + 16), 0x1010);
     assert_eq!(cp.guest_cpa(s1 + 16), 0x2010);
+    // And the closing zero CCW's (a status-modifier skip past the end).
+    assert_eq!(cp.guest_cpa(s1 + 24), 0x2018);
     // Unknown values pass through untranslated.
-    assert_eq!(cp.guest_cpa(s1 + 24), s1 + 24);
+    assert_eq!(cp.guest_cpa(s1 + 32), s1 + 32);
     assert_eq!(cp.guest_cpa(0x42), 0x42);
     cp.free(&d);
     assert_eq!(cp.guest_cpa(LAYOUT.ccw_base + 8), LAYOUT.ccw_base + 8);
