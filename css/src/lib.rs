@@ -47,8 +47,12 @@
 //!
 //! [`Css`] is `Send + Sync` and cheap to clone. Each subchannel has its own
 //! state lock and its own device lock; there is no global lock on the
-//! instruction path (the per-ISC interruption queues are the only shared
-//! structure). The state lock is never held while the css calls into a
+//! instruction path. Interruption requests go into per-thread shards of
+//! per-ISC queues ([`interrupt`]): a CPU thread writes only its own shard,
+//! so two CPUs doing I/O on one ISC do not share a cache line; within an
+//! ISC, the requests one thread makes come in the order it made them, and
+//! requests of different threads in the order of the monotonic clock. The
+//! state lock is never held while the css calls into a
 //! device. START SUBCHANNEL on an interpreted device ([`Device`]) runs the
 //! channel program on the calling thread before it returns; HALT or CLEAR
 //! SUBCHANNEL from another thread set a stop flag the engine polls between
