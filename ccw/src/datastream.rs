@@ -46,7 +46,7 @@ use crate::ccw::{Ccw, CcwFormat};
 use crate::check::CheckCause;
 use crate::hooks::{EngineHooks, ProgramEnd};
 use crate::idal::{DataSegment, IdalCursor, MidalCursor};
-use crate::memory::{AccessError, AccessKey, GuestMemory, FRAME_SIZE};
+use crate::memory::{AccessError, AccessKey, GuestMemory, GuestRange, VectoredAccessError, FRAME_SIZE};
 use crate::orb::{Orb, OrbControls};
 use crate::walker::{cpa_after, ProgramControls, ProgramWalker, WalkCheck, WalkedCcw};
 
@@ -79,6 +79,13 @@ struct Run {
 }
 
 impl Run {
+    /// No bytes.
+    const EMPTY: Self = Self {
+        start: GuestAddr::from_u64(0),
+        len: 0,
+        used: 0,
+    };
+
     fn of(seg: DataSegment) -> Self {
         Self {
             start: seg.addr,
@@ -120,6 +127,103 @@ enum Addressing {
     },
     /// MIDAL: the current MIDAW's run, its skip flag, and the cursor.
     Midal { run: Run, skip: bool, cursor: MidalCursor },
+}
+
+/// Most ranges (runs of contiguous IDAW blocks) one vectored storage
+/// access of an IDAL transfer moves.
+const IDAL_BATCH: usize = 16;
+
+/// The direction of a transfer, with the device's buffer.
+trait Direction {
+    /// Whether data goes into storage (skip applies).
+    const STORE: bool;
+    /// Length of the device's buffer.
+    fn len(&self) -> usize;
+    /// Moves `n` bytes between storage at `addr` and the buffer at `off`.
+    fn one(
+        &mut self,
+        mem: &dyn GuestMemory,
+        addr: u64,
+        off: usize,
+        n: usize,
+        key: AccessKey,
+    ) -> Result<(), AccessError>;
+    /// Moves `ranges` of storage and the buffer from `off` on.
+    fn ranges(
+        &mut self,
+        mem: &dyn GuestMemory,
+        ranges: &[GuestRange],
+        off: usize,
+        key: AccessKey,
+    ) -> Result<(), VectoredAccessError>;
+}
+
+/// Storage → device.
+struct Fetch<'b>(&'b mut [u8]);
+
+impl Direction for Fetch<'_> {
+    const STORE: bool = false;
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn one(
+        &mut self,
+        mem: &dyn GuestMemory,
+        addr: u64,
+        off: usize,
+        n: usize,
+        key: AccessKey,
+    ) -> Result<(), AccessError> {
+        mem.read(addr, &mut self.0[off..off + n], key)
+    }
+
+    #[inline]
+    fn ranges(
+        &mut self,
+        mem: &dyn GuestMemory,
+        ranges: &[GuestRange],
+        off: usize,
+        key: AccessKey,
+    ) -> Result<(), VectoredAccessError> {
+        mem.read_vectored(ranges, &mut self.0[off..], key)
+    }
+}
+
+/// Device → storage.
+struct Store<'b>(&'b [u8]);
+
+impl Direction for Store<'_> {
+    const STORE: bool = true;
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn one(
+        &mut self,
+        mem: &dyn GuestMemory,
+        addr: u64,
+        off: usize,
+        n: usize,
+        key: AccessKey,
+    ) -> Result<(), AccessError> {
+        mem.write(addr, &self.0[off..off + n], key)
+    }
+
+    #[inline]
+    fn ranges(
+        &mut self,
+        mem: &dyn GuestMemory,
+        ranges: &[GuestRange],
+        off: usize,
+        key: AccessKey,
+    ) -> Result<(), VectoredAccessError> {
+        mem.write_vectored(ranges, &self.0[off..], key)
+    }
 }
 
 /// One piece of a transfer: skipped bytes, or bytes at an address.
@@ -345,18 +449,13 @@ impl<'a> DataStream<'a> {
     /// stream ended (the device wanted more: incorrect length unless
     /// suppressed) or a check stopped it ([`DataStream::failed`]).
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        let len = buf.len();
-        self.transfer(len, false, |mem, addr, off, n, key| {
-            mem.read(addr, &mut buf[off..off + n], key)
-        })
+        self.transfer(&mut Fetch(buf))
     }
 
     /// Moves device → storage (read-type commands), following data chaining
     /// and honouring skip. Returns the bytes accepted, as for [`DataStream::read`].
     pub fn write(&mut self, data: &[u8]) -> usize {
-        self.transfer(data.len(), true, |mem, addr, off, n, key| {
-            mem.write(addr, &data[off..off + n], key)
-        })
+        self.transfer(&mut Store(data))
     }
 
     /// Fetches `buf.len()` bytes at `offset` past the current position of
@@ -411,12 +510,11 @@ impl<'a> DataStream<'a> {
     }
 
     /// The transfer loop shared by `read` and `write`. Every iteration moves
-    /// at least one byte or ends the loop, so it is bounded by `len`.
-    fn transfer<F>(&mut self, len: usize, store: bool, mut op: F) -> usize
-    where
-        F: FnMut(&dyn GuestMemory, u64, usize, usize, AccessKey) -> Result<(), AccessError>,
-    {
+    /// at least one byte or ends the loop, so it is bounded by the length
+    /// of the device's buffer.
+    fn transfer<D: Direction>(&mut self, dir: &mut D) -> usize {
         self.touched = true;
+        let len = dir.len();
         let mut done = 0usize;
         while done < len && self.stop.is_none() {
             if self.remaining == 0 {
@@ -426,30 +524,13 @@ impl<'a> DataStream<'a> {
                 break;
             }
             let want = (len - done).min(usize::from(self.remaining));
-            let piece = match self.next_run(u64::try_from(want).unwrap_or(0), store) {
-                Ok(p) => p,
-                Err(cause) => {
-                    self.fail(cause);
-                    break;
-                }
+            let skip = D::STORE && self.input && self.ccw.flags.skip();
+            let (ok, check) = if matches!(self.addressing, Addressing::Idal { .. }) && !skip {
+                self.idal_batch(want, done, dir)
+            } else {
+                self.piece(want, done, dir)
             };
-            let (at, n) = match piece {
-                Piece::Skip(n) => (None, n),
-                Piece::Access(at, n) => (Some(at), n),
-            };
-            // n <= want <= u16::MAX.
-            let n = usize::try_from(n).unwrap_or(0).min(want);
-            if n == 0 {
-                // Unreachable (every run has at least one byte); kept so that
-                // the loop provably makes progress or ends.
-                self.fail(CheckCause::InvalidDataAddress);
-                break;
-            }
-            let (ok, check) = match at {
-                None => (n, None),
-                Some(at) => self.access(at, done, n, &mut op),
-            };
-            self.advance(ok);
+            self.account(ok);
             done += ok;
             if let Some(cause) = check {
                 self.fail(cause);
@@ -462,27 +543,164 @@ impl<'a> DataStream<'a> {
         done
     }
 
+    /// Moves the next contiguous piece (at most `want` bytes, at offset
+    /// `off` of the device's buffer); returns the bytes done and the check
+    /// that stopped it, if one did.
+    fn piece<D: Direction>(&mut self, want: usize, off: usize, dir: &mut D) -> (usize, Option<CheckCause>) {
+        let piece = match self.next_run(u64::try_from(want).unwrap_or(0), D::STORE) {
+            Ok(p) => p,
+            Err(cause) => return (0, Some(cause)),
+        };
+        let (at, n) = match piece {
+            Piece::Skip(n) => (None, n),
+            Piece::Access(at, n) => (Some(at), n),
+        };
+        // n <= want <= u16::MAX.
+        let n = usize::try_from(n).unwrap_or(0).min(want);
+        if n == 0 {
+            // Unreachable (every run has at least one byte); kept so that
+            // the loop provably makes progress or ends.
+            return (0, Some(CheckCause::InvalidDataAddress));
+        }
+        let (ok, check) = match at {
+            None => (n, None),
+            Some(at) => self.access(at.get(), off, n, dir),
+        };
+        self.advance(ok);
+        (ok, check)
+    }
+
+    /// Moves up to `want` bytes (at offset `off` of the device's buffer)
+    /// through the IDAL of the current CCW, without skip: gathers the runs
+    /// of the next IDAWs (contiguous blocks merged) into one batch and
+    /// moves the batch with one vectored storage access. Each IDAW is
+    /// still fetched once, by the cursor; the IDAWs fetched are those the
+    /// `want` bytes need, as for a run at a time. An invalid IDAW ends the
+    /// batch before it and is reported when the stream reaches it.
+    /// Returns the bytes done and the check that stopped them, if any.
+    fn idal_batch<D: Direction>(&mut self, want: usize, off: usize, dir: &mut D) -> (usize, Option<CheckCause>) {
+        let mem = self.mem;
+        let key = self.controls.key;
+        let Addressing::Idal { run, cursor, pending } = &mut self.addressing else {
+            return (0, Some(CheckCause::InvalidIdaw));
+        };
+        let want64 = want as u64;
+        let mut ranges = [GuestRange::default(); IDAL_BATCH];
+        let mut k = 0usize;
+        let mut total = 0u64;
+        // The start of the last range (with its limit), to keep what is left of it.
+        let mut last = run.at();
+        if let (true, Some(at)) = (run.left() > 0, last) {
+            ranges[0] = GuestRange {
+                addr: at.get(),
+                len: usize::try_from(run.left()).unwrap_or(0),
+            };
+            k = 1;
+            total = run.left();
+        }
+        let mut push = |seg: DataSegment, ranges: &mut [GuestRange; IDAL_BATCH], k: &mut usize, total: &mut u64| {
+            let seg_len = usize::from(seg.len);
+            match ranges[..*k].last_mut() {
+                Some(r) if r.addr.checked_add(r.len as u64) == Some(seg.addr.get()) => r.len += seg_len,
+                _ => {
+                    if let Some(r) = ranges.get_mut(*k) {
+                        *r = GuestRange {
+                            addr: seg.addr.get(),
+                            len: seg_len,
+                        };
+                    }
+                    *k += 1;
+                    last = Some(seg.addr);
+                }
+            }
+            *total += u64::from(seg.len);
+        };
+        // A segment that `next_run` fetched ahead comes first (there is
+        // room: at most the run is in the batch); an invalid IDAW waits
+        // until the stream reaches it.
+        match pending.take() {
+            Some(Ok(seg)) if total < want64 => push(seg, &mut ranges, &mut k, &mut total),
+            other => *pending = other,
+        }
+        if pending.is_none() {
+            while total < want64 && k < IDAL_BATCH {
+                cursor.prefetch(mem, want64 - total);
+                match cursor.next(mem) {
+                    Ok(Some(seg)) => push(seg, &mut ranges, &mut k, &mut total),
+                    Ok(None) => break,
+                    Err(cause) => {
+                        *pending = Some(Err(cause));
+                        break;
+                    }
+                }
+            }
+        }
+        let Some(r) = ranges[..k].last_mut() else {
+            let cause = match pending.take() {
+                Some(Err(cause)) => cause,
+                _ => CheckCause::InvalidIdaw,
+            };
+            return (0, Some(cause));
+        };
+        // Cut the batch to `want`; what is left of its last range stays the run.
+        let excess = usize::try_from(total.saturating_sub(want64)).unwrap_or(0);
+        let full = r.len;
+        r.len -= excess.min(r.len);
+        *run = match last {
+            Some(start) => Run {
+                start,
+                len: full as u64,
+                used: r.len as u64,
+            },
+            None => Run::EMPTY,
+        };
+        let moved = total.min(want64);
+        let moved = usize::try_from(moved).unwrap_or(0);
+        match dir.ranges(mem, &ranges[..k], off, key) {
+            Ok(()) => (moved, None),
+            Err(VectoredAccessError { done, .. }) => {
+                // The ranges before `done` moved whole; go on one range at a
+                // time, so that the bytes before the failing byte move.
+                let mut ok: usize = ranges[..done].iter().map(|r| r.len).sum();
+                for r in ranges[..k].iter().skip(done) {
+                    let (n, check) = Self::access_with(mem, key, r.addr, off + ok, r.len, dir);
+                    ok += n;
+                    if check.is_some() {
+                        return (ok, check);
+                    }
+                }
+                (ok, None)
+            }
+        }
+    }
+
     /// Performs one run; returns the bytes done and, when fewer than `n`,
     /// the check that stopped it.
-    fn access<F>(&self, at: GuestAddr, off: usize, n: usize, op: &mut F) -> (usize, Option<CheckCause>)
-    where
-        F: FnMut(&dyn GuestMemory, u64, usize, usize, AccessKey) -> Result<(), AccessError>,
-    {
-        let addr = at.get();
-        let key = self.controls.key;
+    fn access<D: Direction>(&self, addr: u64, off: usize, n: usize, dir: &mut D) -> (usize, Option<CheckCause>) {
+        Self::access_with(self.mem, self.controls.key, addr, off, n, dir)
+    }
+
+    fn access_with<D: Direction>(
+        mem: &dyn GuestMemory,
+        key: AccessKey,
+        addr: u64,
+        off: usize,
+        n: usize,
+        dir: &mut D,
+    ) -> (usize, Option<CheckCause>) {
         let mut m = n;
-        match op(self.mem, addr, off, n, key) {
+        match dir.one(mem, addr, off, n, key) {
             Ok(()) => return (n, None),
             Err(AccessError::Protection { .. }) => {}
             Err(AccessError::Addressing { .. }) => {
                 // The run leaves storage: move the bytes before the first
                 // missing one, then check.
-                let size = self.mem.size();
+                let size = mem.size();
                 if addr >= size {
                     return (0, Some(CheckCause::InvalidDataAddress));
                 }
                 m = n.min(usize::try_from(size - addr).unwrap_or(usize::MAX));
-                match op(self.mem, addr, off, m, key) {
+                match dir.one(mem, addr, off, m, key) {
                     Ok(()) => return (m, Some(CheckCause::InvalidDataAddress)),
                     Err(AccessError::Addressing { .. }) => return (0, Some(CheckCause::InvalidDataAddress)),
                     Err(AccessError::Protection { .. }) => {}
@@ -497,7 +715,7 @@ impl<'a> DataStream<'a> {
             let chunk = usize::try_from(FRAME_SIZE - a % FRAME_SIZE)
                 .unwrap_or(usize::MAX)
                 .min(m - k);
-            if let Err(e) = op(self.mem, a, off + k, chunk, key) {
+            if let Err(e) = dir.one(mem, a, off + k, chunk, key) {
                 return (k, Some(CheckCause::of_data_access(e)));
             }
             k += chunk;
@@ -564,15 +782,20 @@ impl<'a> DataStream<'a> {
         Ok(Piece::Access(at, n))
     }
 
-    /// Accounts `n` transferred bytes of the current CCW.
+    /// Moves the position of the current CCW's addressing `n` bytes on
+    /// (after a piece from [`DataStream::next_run`]).
     fn advance(&mut self, n: usize) {
         let n64 = n as u64;
         match &mut self.addressing {
             Addressing::Direct { used, .. } => *used += n64,
             Addressing::Idal { run, .. } | Addressing::Midal { run, .. } => run.used += n64.min(run.left()),
         }
+    }
+
+    /// Counts `n` transferred bytes of the current CCW.
+    fn account(&mut self, n: usize) {
         self.remaining -= u16::try_from(n).unwrap_or(self.remaining).min(self.remaining);
-        self.moved += n64;
+        self.moved += n as u64;
     }
 
     /// Data chaining: the count of the current CCW (with CD) reached zero;

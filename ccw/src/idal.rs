@@ -57,11 +57,13 @@ pub fn fetch_idaw(
 }
 
 /// Size of one IDAW of `format` ([`IdawFormat::idaw_len`]) as a slice length.
+#[inline(always)]
 fn idaw_len(format: IdawFormat) -> usize {
     usize::try_from(format.idaw_len()).unwrap_or(8)
 }
 
 /// The data address of the stored IDAW `raw` (4 or 8 bytes by `format`).
+#[inline(always)]
 fn idaw_address(format: IdawFormat, raw: &[u8]) -> Result<GuestAddr, CheckCause> {
     match format {
         IdawFormat::Format1 => {
@@ -89,31 +91,44 @@ pub fn fetch_midaw(mem: &dyn GuestMemory, key: AccessKey, at: GuestAddr) -> Resu
     Ok(Midaw::from_be_bytes(b))
 }
 
-/// Where a cursor stands in its list: the next word (`None` once the list
-/// ran past the 31-bit limit) and the bytes of the count not yet covered.
+/// Where a cursor stands in its list: the address of the next word (which
+/// may lie beyond the 31-bit limit: the list ran past it) and the bytes of
+/// the count not yet covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ListPos {
-    next: Option<GuestAddr>,
+    next: u64,
     remaining: u16,
 }
 
 impl ListPos {
     fn new(list: GuestAddr, count: u16) -> Self {
         Self {
-            next: GuestAddr::new(list.get(), AddrLimit::Bits31),
+            next: list.get(),
             remaining: count,
         }
     }
 
     /// The address of the next word (`word` bytes long) and the position
     /// after it; `None` when the count is covered.
+    ///
+    /// A list address is a multiple of its word size (checked with the
+    /// CCW), so a word that starts under the 31-bit limit ends under it.
+    #[inline]
     fn step(&mut self, word: u64) -> Result<Option<GuestAddr>, CheckCause> {
         if self.remaining == 0 {
             return Ok(None);
         }
-        let at = self.next.ok_or(CheckCause::InvalidIdawAddress)?;
-        self.next = at.checked_add(word);
+        let at = GuestAddr::new(self.next, AddrLimit::Bits31).ok_or(CheckCause::InvalidIdawAddress)?;
+        // No overflow: at most 65,535 words of at most 16 bytes follow an
+        // address under 2^31.
+        self.next += word;
         Ok(Some(at))
+    }
+
+    /// How many whole words of `word` bytes from the next one on lie under
+    /// the 31-bit limit.
+    fn words_under_limit(&self, word: u64) -> u64 {
+        (AddrLimit::Bits31.max() + 1).saturating_sub(self.next) / word
     }
 }
 
@@ -132,7 +147,8 @@ pub struct IdalCursor {
     pos: ListPos,
     first: bool,
     /// IDAWs fetched ahead by [`IdalCursor::prefetch`], as stored, used in
-    /// order (`ahead[taken..filled]`), never fetched again.
+    /// order (`ahead[taken..filled]`), never fetched again. They all lie
+    /// under the 31-bit limit.
     ahead: [u8; AHEAD_BYTES],
     taken: u8,
     filled: u8,
@@ -170,22 +186,26 @@ impl IdalCursor {
     /// yet known, is never fetched ahead); when the access fails nothing is
     /// kept, and `next` fetches one IDAW at a time and reports the check at
     /// the IDAW that causes it.
+    #[inline]
     pub fn prefetch(&mut self, mem: &dyn GuestMemory, bytes: u64) {
-        if self.first || self.taken < self.filled {
-            return;
+        if !self.first && self.taken >= self.filled {
+            self.fetch_ahead(mem, bytes);
         }
-        let block = self.format.block();
-        let want = bytes.min(u64::from(self.pos.remaining)).div_ceil(block);
-        let len = idaw_len(self.format);
-        let n = usize::try_from(want).unwrap_or(usize::MAX).min(AHEAD_BYTES / len);
-        let Some(at) = self.pos.next else { return };
-        if n < 2 || mem.read(at.get(), &mut self.ahead[..n * len], self.key).is_err() {
-            self.filled = 0;
-            self.taken = 0;
-            return;
-        }
+    }
+
+    fn fetch_ahead(&mut self, mem: &dyn GuestMemory, bytes: u64) {
         self.taken = 0;
-        self.filled = u8::try_from(n).unwrap_or(0);
+        self.filled = 0;
+        let block = self.format.block();
+        let len = idaw_len(self.format);
+        let want = bytes
+            .min(u64::from(self.pos.remaining))
+            .div_ceil(block)
+            .min(self.pos.words_under_limit(len as u64));
+        let n = usize::try_from(want).unwrap_or(usize::MAX).min(AHEAD_BYTES / len);
+        if n >= 2 && mem.read(self.pos.next, &mut self.ahead[..n * len], self.key).is_ok() {
+            self.filled = u8::try_from(n).unwrap_or(0);
+        }
     }
 
     /// Fetches the next IDAW (or takes the one [`IdalCursor::prefetch`]
@@ -196,27 +216,46 @@ impl IdalCursor {
     /// The check the IDAW causes (see [`fetch_idaw`]; a non-first IDAW off
     /// a block boundary is [`CheckCause::InvalidIdaw`]). The list ends
     /// there for the CCW; the cursor has moved past the failing IDAW.
+    #[inline(always)]
     pub fn next(&mut self, mem: &dyn GuestMemory) -> Result<Option<DataSegment>, CheckCause> {
-        let len = idaw_len(self.format);
-        let Some(at) = self.pos.step(len as u64)? else {
+        if self.pos.remaining == 0 {
             return Ok(None);
-        };
+        }
         let addr = if self.taken < self.filled {
+            // Fetched ahead: the word lies under the limit (`fetch_ahead`).
+            let len = idaw_len(self.format);
             let i = usize::from(self.taken) * len;
             self.taken += 1;
+            self.pos.next += len as u64;
             idaw_address(self.format, &self.ahead[i..i + len])?
         } else {
-            fetch_idaw(mem, self.format, self.key, at)?
+            self.fetch_next(mem)?
         };
+        self.segment(addr).map(Some)
+    }
+
+    /// Fetches the next IDAW from storage.
+    fn fetch_next(&mut self, mem: &dyn GuestMemory) -> Result<GuestAddr, CheckCause> {
+        let len = idaw_len(self.format);
+        let Some(at) = self.pos.step(len as u64)? else {
+            return Err(CheckCause::InvalidIdaw);
+        };
+        fetch_idaw(mem, self.format, self.key, at)
+    }
+
+    /// The segment of the IDAW holding `addr`, which the cursor has passed.
+    #[inline(always)]
+    fn segment(&mut self, addr: GuestAddr) -> Result<DataSegment, CheckCause> {
         let block = self.format.block();
         if !self.first && !addr.is_aligned(block) {
             return Err(CheckCause::InvalidIdaw);
         }
         self.first = false;
+        // The span is at most a block (4K).
         let span = u16::try_from(block - addr.offset_in(block)).unwrap_or(u16::MAX);
         let len = span.min(self.pos.remaining);
         self.pos.remaining -= len;
-        Ok(Some(DataSegment { addr, len, skip: false }))
+        Ok(DataSegment { addr, len, skip: false })
     }
 }
 

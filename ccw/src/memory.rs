@@ -208,6 +208,79 @@ pub trait GuestMemory: Send + Sync {
     fn storage_key(&self, _addr: u64) -> Option<StorageKey> {
         None
     }
+
+    /// Fetches the `ranges` of storage, in order, into consecutive bytes
+    /// of `buf` (a gather: the channel moving one IDAL's blocks into one
+    /// device buffer). A range that runs past the end of `buf` is cut to
+    /// it, and the ranges after it are ignored.
+    ///
+    /// Each range is one [`GuestMemory::read`] with its own checks and the
+    /// same guarantees; the default implementation is exactly that loop,
+    /// so an implementation that records or translates its accesses sees
+    /// one `read` per range. Implementations may override it to save the
+    /// per-call cost, keeping that meaning.
+    ///
+    /// # Errors
+    /// The first range that fails, with its index ([`VectoredAccessError::done`]
+    /// ranges were fetched whole before it) and its [`AccessError`]; the
+    /// ranges after it are not accessed, and nothing is guaranteed about
+    /// the part of `buf` of the failing range.
+    #[inline]
+    fn read_vectored(&self, ranges: &[GuestRange], buf: &mut [u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = buf;
+        for (done, r) in ranges.iter().enumerate() {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len.min(rest.len()));
+            self.read(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Stores consecutive bytes of `data` into the `ranges` of storage, in
+    /// order (a scatter: one device buffer into the blocks of an IDAL). A
+    /// range that runs past the end of `data` is cut to it, and the ranges
+    /// after it are ignored.
+    ///
+    /// Each range is one [`GuestMemory::write`] with its own checks and the
+    /// same guarantees; the default implementation is exactly that loop.
+    ///
+    /// # Errors
+    /// The first range that fails, with its index ([`VectoredAccessError::done`]
+    /// ranges were stored whole before it) and its [`AccessError`]; the
+    /// failing range and those after it store nothing.
+    #[inline]
+    fn write_vectored(&self, ranges: &[GuestRange], data: &[u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = data;
+        for (done, r) in ranges.iter().enumerate() {
+            let (part, tail) = rest.split_at(r.len.min(rest.len()));
+            self.write(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
+        Ok(())
+    }
+}
+
+/// One stretch of storage in a vectored access
+/// ([`GuestMemory::read_vectored`], [`GuestMemory::write_vectored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct GuestRange {
+    /// First absolute address.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// Where a vectored access stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("range {done} of a vectored access failed")]
+pub struct VectoredAccessError {
+    /// Ranges accessed whole before the failing one (its index).
+    pub done: usize,
+    /// Why the range `done` failed.
+    #[source]
+    pub error: AccessError,
 }
 
 /// Checks that `addr..addr+len` lies inside `size` bytes of storage.
@@ -385,6 +458,24 @@ impl VecMemory {
         usize::try_from(addr).map_err(|_| AccessError::Addressing { addr })
     }
 
+    /// [`GuestMemory::read`].
+    #[inline(always)]
+    fn read_one(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+        let off = self.locate(addr, buf.len())?;
+        self.check_keys(addr, buf.len(), key, false)?;
+        self.copy_out(off, buf);
+        Ok(())
+    }
+
+    /// [`GuestMemory::write`].
+    #[inline(always)]
+    fn write_one(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+        let off = self.locate(addr, data.len())?;
+        self.check_keys(addr, data.len(), key, true)?;
+        self.copy_in(off, data);
+        Ok(())
+    }
+
     /// Smallest whole-doubleword run a copy moves with `rep movsb` on
     /// x86-64 (below it, one atomic access per doubleword is faster).
     pub const BULK_COPY_MIN: usize = 256;
@@ -397,7 +488,7 @@ impl VecMemory {
 
     /// Copies storage bytes `off..off + buf.len()` (host offsets, in range)
     /// into `buf`.
-    #[inline]
+    #[inline(always)]
     fn copy_out(&self, off: usize, buf: &mut [u8]) {
         if buf.len() == 8 && off % 8 == 0 {
             // One aligned doubleword (a CCW, an IDAW, a MIDAW half).
@@ -406,6 +497,20 @@ impl VecMemory {
             }
             return;
         }
+        if off % 8 == 0 && buf.len() % 8 == 0 {
+            // Whole doublewords: a MIDAW, IDAWs fetched ahead, data blocks.
+            if let Some(words) = self.words.get(off / 8..off / 8 + buf.len() / 8) {
+                load_words(words, buf);
+            }
+            return;
+        }
+        self.copy_out_partial(off, buf);
+    }
+
+    /// [`VecMemory::copy_out`] of a range that starts or ends inside a
+    /// doubleword.
+    #[inline(never)]
+    fn copy_out_partial(&self, off: usize, buf: &mut [u8]) {
         let mut words = self.words_from(off);
         let mut rest = buf;
         let lead = off % 8;
@@ -431,14 +536,22 @@ impl VecMemory {
     /// Copies `data` into storage bytes `off..off + data.len()` (host
     /// offsets, in range); partial words by a compare-and-swap that keeps
     /// the bytes outside the range.
-    #[inline]
+    #[inline(always)]
     fn copy_in(&self, off: usize, data: &[u8]) {
         if off % 8 == 0 && data.len() % 8 == 0 {
             // Whole doublewords (data blocks, IDAW and MIDAW targets).
-            let words = self.words_from(off);
-            store_words(words.get(..data.len() / 8).unwrap_or(words), data);
+            if let Some(words) = self.words.get(off / 8..off / 8 + data.len() / 8) {
+                store_words(words, data);
+            }
             return;
         }
+        self.copy_in_partial(off, data);
+    }
+
+    /// [`VecMemory::copy_in`] of a range that starts or ends inside a
+    /// doubleword.
+    #[inline(never)]
+    fn copy_in_partial(&self, off: usize, data: &[u8]) {
         let mut words = self.words_from(off);
         let mut rest = data;
         let lead = off % 8;
@@ -461,7 +574,7 @@ impl VecMemory {
 }
 
 /// Loads `words` into `dst` (`8 * words.len()` bytes).
-#[inline]
+#[inline(always)]
 fn load_words(words: &[AtomicU64], dst: &mut [u8]) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if dst.len() >= VecMemory::BULK_COPY_MIN && dst.len() == 8 * words.len() {
@@ -478,7 +591,7 @@ fn load_words(words: &[AtomicU64], dst: &mut [u8]) {
 }
 
 /// Stores `src` (`8 * words.len()` bytes) into `words`.
-#[inline]
+#[inline(always)]
 fn store_words(words: &[AtomicU64], src: &[u8]) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if src.len() >= VecMemory::BULK_COPY_MIN && src.len() == 8 * words.len() {
@@ -559,17 +672,35 @@ impl GuestMemory for VecMemory {
 
     #[inline]
     fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
-        let off = self.locate(addr, buf.len())?;
-        self.check_keys(addr, buf.len(), key, false)?;
-        self.copy_out(off, buf);
-        Ok(())
+        self.read_one(addr, buf, key)
     }
 
     #[inline]
     fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
-        let off = self.locate(addr, data.len())?;
-        self.check_keys(addr, data.len(), key, true)?;
-        self.copy_in(off, data);
+        self.write_one(addr, data, key)
+    }
+
+    /// One [`VecMemory`] read per range, inlined into one loop.
+    fn read_vectored(&self, ranges: &[GuestRange], buf: &mut [u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = buf;
+        for (done, r) in ranges.iter().enumerate() {
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len.min(rest.len()));
+            self.read_one(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// One [`VecMemory`] write per range, inlined into one loop.
+    fn write_vectored(&self, ranges: &[GuestRange], data: &[u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = data;
+        for (done, r) in ranges.iter().enumerate() {
+            let (part, tail) = rest.split_at(r.len.min(rest.len()));
+            self.write_one(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
         Ok(())
     }
 
