@@ -148,14 +148,14 @@ pub struct IdalCursor {
     first: bool,
     /// IDAWs fetched ahead by [`IdalCursor::prefetch`], as stored, used in
     /// order (`ahead[taken..filled]`), never fetched again. They all lie
-    /// under the 31-bit limit.
+    /// under the 31-bit limit; `pos.next` is the word after them.
     ahead: [u8; AHEAD_BYTES],
     taken: u8,
     filled: u8,
 }
 
 /// Bytes of IDAWs one [`IdalCursor::prefetch`] fetches at most.
-const AHEAD_BYTES: usize = 64;
+const AHEAD_BYTES: usize = 128;
 
 impl IdalCursor {
     /// A cursor over the IDAL at `idal` for a CCW of `count` bytes.
@@ -179,7 +179,7 @@ impl IdalCursor {
     }
 
     /// Fetches, with one storage access, the IDAWs that will address the
-    /// next `bytes` bytes of the count (at most 64 bytes of IDAWs), so that
+    /// next `bytes` bytes of the count (at most 128 bytes of IDAWs: 16 format-2 or 32 format-1 IDAWs), so that
     /// the following [`IdalCursor::next`] calls take them from the cursor
     /// instead of storage. Each IDAW is still fetched once. Only IDAWs the
     /// caller is about to use are fetched (the first IDAW, whose span is not
@@ -205,6 +205,9 @@ impl IdalCursor {
         let n = usize::try_from(want).unwrap_or(usize::MAX).min(AHEAD_BYTES / len);
         if n >= 2 && mem.read(self.pos.next, &mut self.ahead[..n * len], self.key).is_ok() {
             self.filled = u8::try_from(n).unwrap_or(0);
+            // The position after the words fetched: `next` takes them from
+            // `ahead` before it fetches again.
+            self.pos.next += (n * len) as u64;
         }
     }
 
@@ -221,31 +224,49 @@ impl IdalCursor {
         if self.pos.remaining == 0 {
             return Ok(None);
         }
-        let addr = if self.taken < self.filled {
-            // Fetched ahead: the word lies under the limit (`fetch_ahead`).
-            let len = idaw_len(self.format);
-            let i = usize::from(self.taken) * len;
-            self.taken += 1;
-            self.pos.next += len as u64;
-            idaw_address(self.format, &self.ahead[i..i + len])?
-        } else {
-            self.fetch_next(mem)?
-        };
-        self.segment(addr).map(Some)
+        if self.taken >= self.filled {
+            return self.fetch_next(mem).map(Some);
+        }
+        // Fetched ahead: not the first IDAW (`prefetch`), so it must
+        // address the start of a block, which it covers whole or up to
+        // the end of the count.
+        let addr = self.take_ahead()?;
+        let block = self.format.block();
+        if !addr.is_aligned(block) {
+            return Err(CheckCause::InvalidIdaw);
+        }
+        let len = u16::try_from(block).unwrap_or(u16::MAX).min(self.pos.remaining);
+        self.pos.remaining -= len;
+        Ok(Some(DataSegment { addr, len, skip: false }))
     }
 
-    /// Fetches the next IDAW from storage.
-    fn fetch_next(&mut self, mem: &dyn GuestMemory) -> Result<GuestAddr, CheckCause> {
+    /// The data address of the next IDAW fetched ahead (there is one).
+    #[inline(always)]
+    fn take_ahead(&mut self) -> Result<GuestAddr, CheckCause> {
+        let i = usize::from(self.taken);
+        self.taken += 1;
+        match self.format {
+            IdawFormat::Format1 => {
+                let raw = self.ahead.get(4 * i..).and_then(<[u8]>::first_chunk::<4>);
+                Idaw1::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?)
+                    .data_address()
+                    .ok_or(CheckCause::InvalidIdaw)
+            }
+            IdawFormat::Format2_4K | IdawFormat::Format2_2K => {
+                let raw = self.ahead.get(8 * i..).and_then(<[u8]>::first_chunk::<8>);
+                Ok(Idaw2::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?).data_address())
+            }
+        }
+    }
+
+    /// Fetches the next IDAW from storage and returns its segment.
+    #[inline(never)]
+    fn fetch_next(&mut self, mem: &dyn GuestMemory) -> Result<DataSegment, CheckCause> {
         let len = idaw_len(self.format);
         let Some(at) = self.pos.step(len as u64)? else {
             return Err(CheckCause::InvalidIdaw);
         };
-        fetch_idaw(mem, self.format, self.key, at)
-    }
-
-    /// The segment of the IDAW holding `addr`, which the cursor has passed.
-    #[inline(always)]
-    fn segment(&mut self, addr: GuestAddr) -> Result<DataSegment, CheckCause> {
+        let addr = fetch_idaw(mem, self.format, self.key, at)?;
         let block = self.format.block();
         if !self.first && !addr.is_aligned(block) {
             return Err(CheckCause::InvalidIdaw);

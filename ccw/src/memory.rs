@@ -292,8 +292,14 @@ pub fn check_range(addr: u64, len: usize, size: u64) -> Result<(), AccessError> 
     let len = len as u64;
     match addr.checked_add(len) {
         Some(end) if end <= size => Ok(()),
-        _ => Err(AccessError::Addressing { addr: addr.max(size) }),
+        _ => Err(beyond(addr, size)),
     }
+}
+
+/// The addressing error of an access at `addr` that leaves `size` bytes.
+#[cold]
+fn beyond(addr: u64, size: u64) -> AccessError {
+    AccessError::Addressing { addr: addr.max(size) }
 }
 
 /// Flat guest storage in host memory, with optional storage keys.
@@ -407,11 +413,22 @@ impl VecMemory {
 
     /// Applies key-controlled protection to every frame of the range and
     /// sets the reference (and, for stores, change) bits.
-    #[inline]
+    #[inline(always)]
     fn check_keys(&self, addr: u64, len: usize, key: AccessKey, store: bool) -> Result<(), AccessError> {
-        let Some(keys) = self.keys.as_ref() else {
-            return Ok(());
-        };
+        match self.keys.as_ref() {
+            None => Ok(()),
+            Some(keys) => Self::check_frame_keys(keys, addr, len, key, store),
+        }
+    }
+
+    /// [`VecMemory::check_keys`] with storage keys.
+    fn check_frame_keys(
+        keys: &[AtomicU8],
+        addr: u64,
+        len: usize,
+        key: AccessKey,
+        store: bool,
+    ) -> Result<(), AccessError> {
         if len == 0 {
             return Ok(());
         }
