@@ -79,13 +79,6 @@ struct Run {
 }
 
 impl Run {
-    /// No bytes.
-    const EMPTY: Self = Self {
-        start: GuestAddr::from_u64(0),
-        len: 0,
-        used: 0,
-    };
-
     fn of(seg: DataSegment) -> Self {
         Self {
             start: seg.addr,
@@ -132,6 +125,41 @@ enum Addressing {
 /// Most ranges (runs of contiguous IDAW blocks) one vectored storage
 /// access of an IDAL transfer moves.
 const IDAL_BATCH: usize = 16;
+
+/// Adds the `len` bytes at `at` to the batch of one vectored access of
+/// an IDAL transfer: `ranges[..*k]`, `total` bytes, `last` the start (with
+/// its limit) of `ranges[*k - 1]` and `end` the address after it;
+/// contiguous segments merge. Callers stop when the batch
+/// is full, so there is room: a full batch still
+/// takes a contiguous segment, which merges). Free of a struct so that
+/// the counters stay in registers.
+#[inline(always)]
+fn push_range(
+    ranges: &mut [GuestRange; IDAL_BATCH],
+    k: &mut usize,
+    total: &mut u64,
+    last: &mut Option<GuestAddr>,
+    end: &mut Option<u64>,
+    at: GuestAddr,
+    len: u64,
+) {
+    let addr = at.get();
+    let n = usize::try_from(len).unwrap_or(0);
+    if *end == Some(addr) {
+        if let Some(r) = ranges.get_mut(k.wrapping_sub(1)) {
+            r.len += n;
+        }
+    } else if let Some(r) = ranges.get_mut(*k) {
+        *r = GuestRange { addr, len: n };
+        *k += 1;
+        *last = Some(at);
+    } else {
+        // Unreachable: see above.
+        return;
+    }
+    *end = addr.checked_add(len);
+    *total += len;
+}
 
 /// The direction of a transfer, with the device's buffer.
 trait Direction {
@@ -371,22 +399,36 @@ impl<'a> DataStream<'a> {
         // The walker checked the list address; `None` cannot occur here.
         let list = cda.ok_or(CheckCause::InvalidIdawAddress)?;
         let key = self.controls.key;
-        self.addressing = if f.ida() {
-            let mut cursor = IdalCursor::new(self.controls.idaw, key, list, self.remaining);
-            let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?;
-            Addressing::Idal {
-                run: Run::of(first),
-                cursor,
-                pending: None,
+        if f.ida() {
+            let fresh = IdalCursor::new(self.controls.idaw, key, list, self.remaining);
+            if let Addressing::Idal { cursor, pending, .. } = &mut self.addressing {
+                // Data chaining from an IDAL to an IDAL: the cursor starts
+                // over in place (its look-ahead buffer need not be copied).
+                cursor.restart(&fresh);
+                *pending = None;
+            } else {
+                self.addressing = Addressing::Idal {
+                    run: Run::of(DataSegment {
+                        addr: list,
+                        len: 0,
+                        skip: false,
+                    }),
+                    cursor: fresh,
+                    pending: None,
+                };
             }
-        } else {
-            let mut cursor = MidalCursor::new(key, list, self.remaining);
-            let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidMidaw)?;
-            Addressing::Midal {
-                run: Run::of(first),
-                skip: first.skip,
-                cursor,
+            if let Addressing::Idal { run, cursor, .. } = &mut self.addressing {
+                let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?;
+                *run = Run::of(first);
             }
+            return Ok(());
+        }
+        let mut cursor = MidalCursor::new(key, list, self.remaining);
+        let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidMidaw)?;
+        self.addressing = Addressing::Midal {
+            run: Run::of(first),
+            skip: first.skip,
+            cursor,
         };
         Ok(())
     }
@@ -586,48 +628,62 @@ impl<'a> DataStream<'a> {
         };
         let want64 = want as u64;
         let mut ranges = [GuestRange::default(); IDAL_BATCH];
-        let mut k = 0usize;
-        let mut total = 0u64;
-        // The start of the last range (with its limit), to keep what is left of it.
-        let mut last = run.at();
-        if let (true, Some(at)) = (run.left() > 0, last) {
-            ranges[0] = GuestRange {
-                addr: at.get(),
-                len: usize::try_from(run.left()).unwrap_or(0),
-            };
-            k = 1;
-            total = run.left();
+        let (mut k, mut total, mut last, mut end) = (0usize, 0u64, None, None);
+        if let (true, Some(at)) = (run.left() > 0, run.at()) {
+            push_range(&mut ranges, &mut k, &mut total, &mut last, &mut end, at, run.left());
         }
-        let mut push = |seg: DataSegment, ranges: &mut [GuestRange; IDAL_BATCH], k: &mut usize, total: &mut u64| {
-            let seg_len = usize::from(seg.len);
-            match ranges[..*k].last_mut() {
-                Some(r) if r.addr.checked_add(r.len as u64) == Some(seg.addr.get()) => r.len += seg_len,
-                _ => {
-                    if let Some(r) = ranges.get_mut(*k) {
-                        *r = GuestRange {
-                            addr: seg.addr.get(),
-                            len: seg_len,
-                        };
-                    }
-                    *k += 1;
-                    last = Some(seg.addr);
-                }
-            }
-            *total += u64::from(seg.len);
-        };
-        // A segment that `next_run` fetched ahead comes first (there is
+        // A segment that `next_run` fetched ahead comes next (there is
         // room: at most the run is in the batch); an invalid IDAW waits
         // until the stream reaches it.
         match pending.take() {
-            Some(Ok(seg)) if total < want64 => push(seg, &mut ranges, &mut k, &mut total),
+            Some(Ok(seg)) if total < want64 => {
+                push_range(
+                    &mut ranges,
+                    &mut k,
+                    &mut total,
+                    &mut last,
+                    &mut end,
+                    seg.addr,
+                    u64::from(seg.len),
+                );
+            }
             other => *pending = other,
         }
         if pending.is_none() {
-            while total < want64 && k < IDAL_BATCH {
+            while total < want64 && k < IDAL_BATCH && cursor.remaining() != 0 {
                 cursor.prefetch(mem, want64 - total);
-                match cursor.next(mem) {
-                    Ok(Some(seg)) => push(seg, &mut ranges, &mut k, &mut total),
-                    Ok(None) => break,
+                let next = if cursor.has_fetched() {
+                    // IDAWs fetched ahead, in one loop.
+                    cursor
+                        .take_fetched(|seg| {
+                            push_range(
+                                &mut ranges,
+                                &mut k,
+                                &mut total,
+                                &mut last,
+                                &mut end,
+                                seg.addr,
+                                u64::from(seg.len),
+                            );
+                            total < want64 && k < IDAL_BATCH
+                        })
+                        .map(|()| None)
+                } else {
+                    cursor.next(mem)
+                };
+                match next {
+                    Ok(Some(seg)) => {
+                        push_range(
+                            &mut ranges,
+                            &mut k,
+                            &mut total,
+                            &mut last,
+                            &mut end,
+                            seg.addr,
+                            u64::from(seg.len),
+                        );
+                    }
+                    Ok(None) => {}
                     Err(cause) => {
                         *pending = Some(Err(cause));
                         break;
@@ -635,7 +691,7 @@ impl<'a> DataStream<'a> {
                 }
             }
         }
-        let Some(r) = ranges[..k].last_mut() else {
+        let (Some(r), Some(start)) = (ranges[..k].last_mut(), last) else {
             let cause = match pending.take() {
                 Some(Err(cause)) => cause,
                 _ => CheckCause::InvalidIdaw,
@@ -646,13 +702,10 @@ impl<'a> DataStream<'a> {
         let excess = usize::try_from(total.saturating_sub(want64)).unwrap_or(0);
         let full = r.len;
         r.len -= excess.min(r.len);
-        *run = match last {
-            Some(start) => Run {
-                start,
-                len: full as u64,
-                used: r.len as u64,
-            },
-            None => Run::EMPTY,
+        *run = Run {
+            start,
+            len: full as u64,
+            used: r.len as u64,
         };
         let moved = total.min(want64);
         let moved = usize::try_from(moved).unwrap_or(0);

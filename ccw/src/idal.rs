@@ -79,6 +79,28 @@ fn idaw_address(format: IdawFormat, raw: &[u8]) -> Result<GuestAddr, CheckCause>
     }
 }
 
+/// The data address of IDAW `i` of the IDAWs fetched ahead in `ahead`.
+///
+/// # Errors
+/// [`CheckCause::InvalidIdaw`] for a format-1 IDAW with bit 0 set (or an
+/// index past `ahead`, which the cursor never passes).
+#[inline(always)]
+fn fetched_address(format: IdawFormat, ahead: &[u8; AHEAD_BYTES], i: u8) -> Result<GuestAddr, CheckCause> {
+    let i = usize::from(i);
+    match format {
+        IdawFormat::Format1 => {
+            let raw = ahead.get(4 * i..).and_then(<[u8]>::first_chunk::<4>);
+            Idaw1::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?)
+                .data_address()
+                .ok_or(CheckCause::InvalidIdaw)
+        }
+        IdawFormat::Format2_4K | IdawFormat::Format2_2K => {
+            let raw = ahead.get(8 * i..).and_then(<[u8]>::first_chunk::<8>);
+            Ok(Idaw2::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?).data_address())
+        }
+    }
+}
+
 /// Fetches the MIDAW at `at` with access key `key`, as stored (its validity
 /// depends on the list around it: see [`MidalCursor`]).
 ///
@@ -178,6 +200,25 @@ impl IdalCursor {
         self.pos.remaining
     }
 
+    /// Makes this cursor `fresh` (a cursor no IDAW was taken from), keeping
+    /// its own look-ahead buffer, whose contents are dead: cheaper than
+    /// copying `fresh` whole.
+    #[inline]
+    pub(crate) fn restart(&mut self, fresh: &Self) {
+        self.format = fresh.format;
+        self.key = fresh.key;
+        self.pos = fresh.pos;
+        self.first = fresh.first;
+        self.taken = fresh.taken;
+        self.filled = fresh.filled;
+    }
+
+    /// Whether IDAWs fetched ahead remain to be taken.
+    #[must_use]
+    pub const fn has_fetched(&self) -> bool {
+        self.taken < self.filled
+    }
+
     /// Fetches, with one storage access, the IDAWs that will address the
     /// next `bytes` bytes of the count (at most 128 bytes of IDAWs: 16 format-2 or 32 format-1 IDAWs), so that
     /// the following [`IdalCursor::next`] calls take them from the cursor
@@ -230,7 +271,9 @@ impl IdalCursor {
         // Fetched ahead: not the first IDAW (`prefetch`), so it must
         // address the start of a block, which it covers whole or up to
         // the end of the count.
-        let addr = self.take_ahead()?;
+        let addr = fetched_address(self.format, &self.ahead, self.taken);
+        self.taken += 1;
+        let addr = addr?;
         let block = self.format.block();
         if !addr.is_aligned(block) {
             return Err(CheckCause::InvalidIdaw);
@@ -240,23 +283,40 @@ impl IdalCursor {
         Ok(Some(DataSegment { addr, len, skip: false }))
     }
 
-    /// The data address of the next IDAW fetched ahead (there is one).
+    /// Takes the IDAWs fetched ahead ([`IdalCursor::prefetch`]) in one
+    /// loop, with the checks of [`IdalCursor::next`]: passes the segment of
+    /// each to `take`, which returns whether it wants another, until it
+    /// does not, the count is covered or no IDAW fetched ahead is left
+    /// (then [`IdalCursor::next`] goes on).
+    ///
+    /// # Errors
+    /// As [`IdalCursor::next`], for the IDAW that causes the check.
     #[inline(always)]
-    fn take_ahead(&mut self) -> Result<GuestAddr, CheckCause> {
-        let i = usize::from(self.taken);
-        self.taken += 1;
-        match self.format {
-            IdawFormat::Format1 => {
-                let raw = self.ahead.get(4 * i..).and_then(<[u8]>::first_chunk::<4>);
-                Idaw1::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?)
-                    .data_address()
-                    .ok_or(CheckCause::InvalidIdaw)
-            }
-            IdawFormat::Format2_4K | IdawFormat::Format2_2K => {
-                let raw = self.ahead.get(8 * i..).and_then(<[u8]>::first_chunk::<8>);
-                Ok(Idaw2::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?).data_address())
+    pub(crate) fn take_fetched(&mut self, mut take: impl FnMut(DataSegment) -> bool) -> Result<(), CheckCause> {
+        let block = self.format.block();
+        let block_len = u16::try_from(block).unwrap_or(u16::MAX);
+        let mut taken = self.taken;
+        let mut remaining = self.pos.remaining;
+        let mut result = Ok(());
+        while taken < self.filled && remaining != 0 {
+            let addr = fetched_address(self.format, &self.ahead, taken);
+            taken += 1;
+            let addr = match addr {
+                Ok(addr) if addr.is_aligned(block) => addr,
+                Ok(_) | Err(_) => {
+                    result = Err(CheckCause::InvalidIdaw);
+                    break;
+                }
+            };
+            let len = block_len.min(remaining);
+            remaining -= len;
+            if !take(DataSegment { addr, len, skip: false }) {
+                break;
             }
         }
+        self.taken = taken;
+        self.pos.remaining = remaining;
+        result
     }
 
     /// Fetches the next IDAW from storage and returns its segment.
