@@ -381,15 +381,17 @@ impl<'a> DataStream<'a> {
     /// the first IDAW or MIDAW is invalid (the device is then not started).
     #[inline]
     pub(crate) fn open(&mut self) {
-        if let Err(cause) = self.setup() {
+        if let Err(cause) = self.setup(0) {
             self.fail(cause);
         }
     }
 
     /// Sets up the addressing of the current CCW: fetches the first IDAW or
-    /// MIDAW when there is data to address.
+    /// MIDAW when there is data to address. `wanted` is how many more bytes
+    /// the transfer in progress wants (0 when no transfer is in progress):
+    /// the IDAWs addressing them are fetched with the first one.
     #[inline]
-    fn setup(&mut self) -> Result<(), CheckCause> {
+    fn setup(&mut self, wanted: u64) -> Result<(), CheckCause> {
         let f = self.ccw.flags;
         let cda = self.ccw.data_address(self.controls.format);
         if self.ccw.count == 0 || !(f.ida() || f.mida()) {
@@ -418,6 +420,7 @@ impl<'a> DataStream<'a> {
                 };
             }
             if let Addressing::Idal { run, cursor, .. } = &mut self.addressing {
+                cursor.prefetch(self.mem, wanted);
                 let first = cursor.next(self.mem)?.ok_or(CheckCause::InvalidIdaw)?;
                 *run = Run::of(first);
             }
@@ -579,7 +582,7 @@ impl<'a> DataStream<'a> {
                 break;
             }
             if self.remaining == 0 && self.ccw.flags.cd() {
-                self.chain_data();
+                self.chain_data((len - done) as u64);
             }
         }
         done
@@ -851,10 +854,10 @@ impl<'a> DataStream<'a> {
         self.moved += n as u64;
     }
 
-    /// Data chaining: the count of the current CCW (with CD) reached zero;
-    /// the walker fetches the next CCW (following one TIC), which becomes
-    /// current.
-    fn chain_data(&mut self) {
+    /// Data chaining: the count of the current CCW (with CD) reached zero
+    /// while the transfer in progress wants `wanted` more bytes; the walker
+    /// fetches the next CCW (following one TIC), which becomes current.
+    fn chain_data(&mut self, wanted: u64) {
         let Some(chain) = self.chain.as_mut() else {
             return;
         };
@@ -873,7 +876,7 @@ impl<'a> DataStream<'a> {
         self.ccw_addr = next.addr;
         self.ccw = next.ccw;
         self.remaining = next.ccw.count;
-        if let Err(cause) = self.setup() {
+        if let Err(cause) = self.setup(wanted) {
             self.fail(cause);
             return;
         }

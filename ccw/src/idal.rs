@@ -220,16 +220,20 @@ impl IdalCursor {
     }
 
     /// Fetches, with one storage access, the IDAWs that will address the
-    /// next `bytes` bytes of the count (at most 128 bytes of IDAWs: 16 format-2 or 32 format-1 IDAWs), so that
-    /// the following [`IdalCursor::next`] calls take them from the cursor
-    /// instead of storage. Each IDAW is still fetched once. Only IDAWs the
-    /// caller is about to use are fetched (the first IDAW, whose span is not
-    /// yet known, is never fetched ahead); when the access fails nothing is
-    /// kept, and `next` fetches one IDAW at a time and reports the check at
-    /// the IDAW that causes it.
+    /// next `bytes` bytes of the count (at most 128 bytes of IDAWs: 16
+    /// format-2 or 32 format-1 IDAWs), so that the following
+    /// [`IdalCursor::next`] calls take them from the cursor instead of
+    /// storage. Each IDAW is still fetched once.
+    ///
+    /// Only IDAWs the caller is about to use are fetched: `bytes` bytes
+    /// starting at a block boundary need one IDAW per block begun, and
+    /// bytes starting inside the first IDAW's block (whose offset is not
+    /// known before it is fetched) need at least as many. When the access
+    /// fails nothing is kept, and `next` fetches one IDAW at a time and
+    /// reports the check at the IDAW that causes it.
     #[inline]
     pub fn prefetch(&mut self, mem: &dyn GuestMemory, bytes: u64) {
-        if !self.first && self.taken >= self.filled {
+        if self.taken >= self.filled {
             self.fetch_ahead(mem, bytes);
         }
     }
@@ -265,22 +269,17 @@ impl IdalCursor {
         if self.pos.remaining == 0 {
             return Ok(None);
         }
-        if self.taken >= self.filled {
-            return self.fetch_next(mem).map(Some);
-        }
-        // Fetched ahead: not the first IDAW (`prefetch`), so it must
-        // address the start of a block, which it covers whole or up to
-        // the end of the count.
-        let addr = fetched_address(self.format, &self.ahead, self.taken);
-        self.taken += 1;
-        let addr = addr?;
-        let block = self.format.block();
-        if !addr.is_aligned(block) {
-            return Err(CheckCause::InvalidIdaw);
-        }
-        let len = u16::try_from(block).unwrap_or(u16::MAX).min(self.pos.remaining);
-        self.pos.remaining -= len;
-        Ok(Some(DataSegment { addr, len, skip: false }))
+        let addr = if self.taken < self.filled {
+            let addr = fetched_address(self.format, &self.ahead, self.taken);
+            self.taken += 1;
+            addr?
+        } else {
+            self.fetch_next(mem)?
+        };
+        let (seg, remaining) = segment(self.format, self.first, self.pos.remaining, addr)?;
+        self.first = false;
+        self.pos.remaining = remaining;
+        Ok(Some(seg))
     }
 
     /// Takes the IDAWs fetched ahead ([`IdalCursor::prefetch`]) in one
@@ -293,51 +292,62 @@ impl IdalCursor {
     /// As [`IdalCursor::next`], for the IDAW that causes the check.
     #[inline(always)]
     pub(crate) fn take_fetched(&mut self, mut take: impl FnMut(DataSegment) -> bool) -> Result<(), CheckCause> {
-        let block = self.format.block();
-        let block_len = u16::try_from(block).unwrap_or(u16::MAX);
         let mut taken = self.taken;
         let mut remaining = self.pos.remaining;
+        let mut first = self.first;
         let mut result = Ok(());
         while taken < self.filled && remaining != 0 {
             let addr = fetched_address(self.format, &self.ahead, taken);
             taken += 1;
-            let addr = match addr {
-                Ok(addr) if addr.is_aligned(block) => addr,
-                Ok(_) | Err(_) => {
-                    result = Err(CheckCause::InvalidIdaw);
+            let seg = match addr.and_then(|addr| segment(self.format, first, remaining, addr)) {
+                Ok((seg, left)) => {
+                    remaining = left;
+                    seg
+                }
+                Err(cause) => {
+                    result = Err(cause);
                     break;
                 }
             };
-            let len = block_len.min(remaining);
-            remaining -= len;
-            if !take(DataSegment { addr, len, skip: false }) {
+            first = false;
+            if !take(seg) {
                 break;
             }
         }
         self.taken = taken;
         self.pos.remaining = remaining;
+        self.first = first;
         result
     }
 
-    /// Fetches the next IDAW from storage and returns its segment.
+    /// Fetches the next IDAW from storage and returns its data address.
     #[inline(never)]
-    fn fetch_next(&mut self, mem: &dyn GuestMemory) -> Result<DataSegment, CheckCause> {
+    fn fetch_next(&mut self, mem: &dyn GuestMemory) -> Result<GuestAddr, CheckCause> {
         let len = idaw_len(self.format);
         let Some(at) = self.pos.step(len as u64)? else {
             return Err(CheckCause::InvalidIdaw);
         };
-        let addr = fetch_idaw(mem, self.format, self.key, at)?;
-        let block = self.format.block();
-        if !self.first && !addr.is_aligned(block) {
-            return Err(CheckCause::InvalidIdaw);
-        }
-        self.first = false;
-        // The span is at most a block (4K).
-        let span = u16::try_from(block - addr.offset_in(block)).unwrap_or(u16::MAX);
-        let len = span.min(self.pos.remaining);
-        self.pos.remaining -= len;
-        Ok(DataSegment { addr, len, skip: false })
+        fetch_idaw(mem, self.format, self.key, at)
     }
+}
+
+/// The segment of the IDAW of `format` holding `addr` (the list's first
+/// IDAW when `first`), for a count with `remaining` bytes not yet covered,
+/// and the bytes left after it.
+///
+/// # Errors
+/// [`CheckCause::InvalidIdaw`] for an IDAW other than the first that does
+/// not address the start of a block.
+#[inline(always)]
+fn segment(format: IdawFormat, first: bool, remaining: u16, addr: GuestAddr) -> Result<(DataSegment, u16), CheckCause> {
+    let block = format.block();
+    if !first && !addr.is_aligned(block) {
+        return Err(CheckCause::InvalidIdaw);
+    }
+    // The span is at most a block (4K).
+    let span = u16::try_from(block - addr.offset_in(block)).unwrap_or(u16::MAX);
+    let len = span.min(remaining);
+    Ok((DataSegment { addr, len, skip: false }, remaining - len))
 }
 
 /// A cursor over the MIDAL of one CCW.
