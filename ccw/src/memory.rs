@@ -229,7 +229,8 @@ pub trait GuestMemory: Send + Sync {
     fn read_vectored(&self, ranges: &[GuestRange], buf: &mut [u8], key: AccessKey) -> Result<(), VectoredAccessError> {
         let mut rest = buf;
         for (done, r) in ranges.iter().enumerate() {
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len.min(rest.len()));
+            let n = r.len.min(rest.len());
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(n);
             self.read(r.addr, part, key)
                 .map_err(|error| VectoredAccessError { done, error })?;
             rest = tail;
@@ -701,7 +702,8 @@ impl GuestMemory for VecMemory {
     fn read_vectored(&self, ranges: &[GuestRange], buf: &mut [u8], key: AccessKey) -> Result<(), VectoredAccessError> {
         let mut rest = buf;
         for (done, r) in ranges.iter().enumerate() {
-            let (part, tail) = std::mem::take(&mut rest).split_at_mut(r.len.min(rest.len()));
+            let n = r.len.min(rest.len());
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(n);
             self.read_one(r.addr, part, key)
                 .map_err(|error| VectoredAccessError { done, error })?;
             rest = tail;
@@ -865,6 +867,128 @@ mod tests {
                 assert!(all[..usize::try_from(64 + off).unwrap()].iter().all(|&b| b == 0xee));
                 assert!(all[end..].iter().all(|&b| b == 0xee), "off {off} len {len}");
             }
+        }
+    }
+
+    /// Storage implementing only the required methods: exercises the
+    /// default vectored accesses.
+    struct Plain(VecMemory);
+
+    impl GuestMemory for Plain {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+
+        fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+            self.0.read(addr, buf, key)
+        }
+
+        fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+            self.0.write(addr, data, key)
+        }
+
+        fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
+            self.0.fetch_or_u8(addr, mask, key)
+        }
+
+        fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
+            self.0.fetch_or_u64_be(addr, mask, key)
+        }
+    }
+
+    /// The same storage through `VecMemory`'s own vectored accesses and
+    /// through the trait's default ones.
+    fn both(make: impl Fn() -> VecMemory) -> [(Box<dyn GuestMemory>, &'static str); 2] {
+        [(Box::new(make()), "VecMemory"), (Box::new(Plain(make())), "default")]
+    }
+
+    fn range(addr: u64, len: usize) -> GuestRange {
+        GuestRange { addr, len }
+    }
+
+    #[test]
+    fn write_vectored_scatters_consecutive_bytes_in_range_order() {
+        let data: Vec<u8> = (1..=40).collect();
+        for (m, which) in both(|| VecMemory::new(0x2000)) {
+            // Aligned bulk, unaligned, one byte, an empty range, and a
+            // range running past the data (cut to it).
+            let ranges = [
+                range(0x1000, 16),
+                range(0x13, 5),
+                range(0x800, 1),
+                range(0x900, 0),
+                range(0x1800, 64),
+            ];
+            m.write_vectored(&ranges, &data, AccessKey::ZERO).unwrap();
+            let mut b = [0u8; 18];
+            m.read(0x1000, &mut b[..16], AccessKey::ZERO).unwrap();
+            assert_eq!(b[..16], data[..16], "{which}");
+            m.read(0x12, &mut b[..7], AccessKey::ZERO).unwrap();
+            assert_eq!(b[..7], [0, 17, 18, 19, 20, 21, 0], "{which}");
+            m.read(0x800, &mut b[..1], AccessKey::ZERO).unwrap();
+            assert_eq!(b[0], 22, "{which}");
+            m.read(0x1800, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b[..18], data[22..], "{which}: cut at the end of the data");
+        }
+    }
+
+    #[test]
+    fn read_vectored_gathers_ranges_and_cuts_them_at_the_buffer_end() {
+        for (m, which) in both(|| VecMemory::new(0x2000)) {
+            let bytes: Vec<u8> = (0..=255).collect();
+            m.write(0x1000, &bytes, AccessKey::ZERO).unwrap();
+            let mut buf = [0u8; 12];
+            let ranges = [range(0x1010, 4), range(0x1003, 3), range(0x10f0, 9), range(0x1000, 4)];
+            m.read_vectored(&ranges, &mut buf, AccessKey::ZERO).unwrap();
+            assert_eq!(
+                buf,
+                [0x10, 0x11, 0x12, 0x13, 3, 4, 5, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4],
+                "{which}"
+            );
+        }
+    }
+
+    #[test]
+    fn write_vectored_failing_range_is_named_and_stores_nothing_from_it() {
+        let keyed = || {
+            let m = VecMemory::with_storage_keys(0x4000);
+            m.set_storage_key(0x1000, StorageKey::new(6, false));
+            m.set_storage_key(0x2000, StorageKey::new(5, false));
+            m.set_storage_key(0x3000, StorageKey::new(6, false));
+            m
+        };
+        for (m, which) in both(keyed) {
+            let mut b = [0u8; 8];
+            let ranges = [range(0x1000, 8), range(0x2000, 8), range(0x3000, 8)];
+            assert_eq!(
+                m.write_vectored(&ranges, &[7; 24], AccessKey::new(6)),
+                Err(VectoredAccessError {
+                    done: 1,
+                    error: AccessError::Protection { addr: 0x2000, key: 6 }
+                }),
+                "{which}"
+            );
+            m.read(0x1000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [7; 8], "{which}: the range before the failing one is stored");
+            m.read(0x2000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [0; 8], "{which}: nothing of the failing range");
+            m.read(0x3000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [0; 8], "{which}: nothing after it");
+            let ranges = [range(0x3000, 8), range(0x3ffc, 8), range(0x1000, 8)];
+            assert_eq!(
+                m.write_vectored(&ranges, &[9; 24], AccessKey::new(6)),
+                Err(VectoredAccessError {
+                    done: 1,
+                    error: AccessError::Addressing { addr: 0x4000 }
+                }),
+                "{which}"
+            );
+            m.read(0x3000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [9; 8], "{which}");
+            m.read(0x3ff8, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [0; 8], "{which}");
+            m.read(0x1000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [7; 8], "{which}");
         }
     }
 
