@@ -17,13 +17,20 @@
 //!
 //! # Behaviour
 //! * Data moves in whole contiguous runs (up to the end of the current CCW
-//!   count, IDAW block or MIDAW), one [`GuestMemory`] call per run.
+//!   count, IDAW block or MIDAW). Direct and MIDAW addressing make one
+//!   [`GuestMemory`] call per run; an IDAL transfer gathers the runs of up
+//!   to 16 IDAWs (contiguous blocks merged into one run) and moves them
+//!   with one [`GuestMemory::write_vectored`] or
+//!   [`GuestMemory::read_vectored`], so a scattered 2K IDAL costs one
+//!   storage call per 16 blocks, not one per block. A failing run is
+//!   redone alone so that the bytes before the failing byte move.
 //! * Each IDAW and MIDAW is fetched exactly once, through an
 //!   [`IdalCursor`] or [`MidalCursor`], when the stream reaches it (the
 //!   first one when the CCW becomes current), and never re-read: a guest
 //!   changing an IDAL during the transfer cannot make the stream use two
-//!   different values of one IDAW. Contiguous IDAW blocks the transfer
-//!   needs are fetched ahead and moved in one run.
+//!   different values of one IDAW. The IDAWs the transfer in progress
+//!   needs are fetched ahead, several with one storage access (on data
+//!   chaining, together with the next CCW's first IDAW).
 //! * When the count of a CCW with the chain-data flag reaches zero, the next
 //!   CCW is fetched at once (following at most one TIC), as the channel does;
 //!   its flags (IDA, MIDA, skip, SLI, CD, CC, PCI) govern its part.

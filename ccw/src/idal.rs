@@ -6,8 +6,10 @@
 //! An [`IdalCursor`] or [`MidalCursor`] walks the list of one CCW and yields
 //! one [`DataSegment`] per IDAW or MIDAW: the storage that word addresses,
 //! cut to the bytes of the CCW count it still covers. Each word is fetched
-//! from storage exactly once, when [`IdalCursor::next`] reaches it, and the
-//! validity rules are applied to that one copy — a guest changing its list
+//! from storage exactly once — when [`IdalCursor::next`] reaches it, or
+//! before, among the words [`IdalCursor::prefetch`] fetches ahead with one
+//! access — and the validity rules are applied to that one copy when the
+//! cursor reaches it — a guest changing its list
 //! while the channel works on it cannot make one word count twice with two
 //! values. The [`DataStream`](crate::DataStream) moves data through these
 //! cursors; a channel-program translator (vfio-ccw) walks the same lists
