@@ -134,12 +134,14 @@ enum Addressing {
 const IDAL_BATCH: usize = 16;
 
 /// Adds the `len` bytes at `at` to the batch of one vectored access of
-/// an IDAL transfer: `ranges[..*k]`, `total` bytes, `last` the start (with
-/// its limit) of `ranges[*k - 1]` and `end` the address after it;
-/// contiguous segments merge. Callers stop when the batch
-/// is full, so there is room: a full batch still
-/// takes a contiguous segment, which merges). Free of a struct so that
-/// the counters stay in registers.
+/// an IDAL transfer: `ranges[..*k]` holding `total` bytes, `last` the
+/// start (with its limit) of `ranges[*k - 1]` and `end` the address after
+/// it. A segment that starts at `end` merges into the last range.
+///
+/// Callers stop adding when all [`IDAL_BATCH`] ranges are used, so there
+/// is room (a full batch may still take a segment that merges). The batch
+/// is loose variables rather than a struct so that the counters stay in
+/// registers in the IDAW loop.
 #[inline(always)]
 fn push_range(
     ranges: &mut [GuestRange; IDAL_BATCH],
