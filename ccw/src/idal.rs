@@ -6,8 +6,10 @@
 //! An [`IdalCursor`] or [`MidalCursor`] walks the list of one CCW and yields
 //! one [`DataSegment`] per IDAW or MIDAW: the storage that word addresses,
 //! cut to the bytes of the CCW count it still covers. Each word is fetched
-//! from storage exactly once, when [`IdalCursor::next`] reaches it, and the
-//! validity rules are applied to that one copy — a guest changing its list
+//! from storage exactly once — when [`IdalCursor::next`] reaches it, or
+//! before, among the words [`IdalCursor::prefetch`] fetches ahead with one
+//! access — and the validity rules are applied to that one copy when the
+//! cursor reaches it — a guest changing its list
 //! while the channel works on it cannot make one word count twice with two
 //! values. The [`DataStream`](crate::DataStream) moves data through these
 //! cursors; a channel-program translator (vfio-ccw) walks the same lists
@@ -57,11 +59,13 @@ pub fn fetch_idaw(
 }
 
 /// Size of one IDAW of `format` ([`IdawFormat::idaw_len`]) as a slice length.
+#[inline(always)]
 fn idaw_len(format: IdawFormat) -> usize {
     usize::try_from(format.idaw_len()).unwrap_or(8)
 }
 
 /// The data address of the stored IDAW `raw` (4 or 8 bytes by `format`).
+#[inline(always)]
 fn idaw_address(format: IdawFormat, raw: &[u8]) -> Result<GuestAddr, CheckCause> {
     match format {
         IdawFormat::Format1 => {
@@ -73,6 +77,28 @@ fn idaw_address(format: IdawFormat, raw: &[u8]) -> Result<GuestAddr, CheckCause>
             let mut b = [0u8; 8];
             b.copy_from_slice(raw.get(..8).ok_or(CheckCause::InvalidIdaw)?);
             Ok(Idaw2::from_be_bytes(b).data_address())
+        }
+    }
+}
+
+/// The data address of IDAW `i` of the IDAWs fetched ahead in `ahead`.
+///
+/// # Errors
+/// [`CheckCause::InvalidIdaw`] for a format-1 IDAW with bit 0 set (or an
+/// index past `ahead`, which the cursor never passes).
+#[inline(always)]
+fn fetched_address(format: IdawFormat, ahead: &[u8; AHEAD_BYTES], i: u8) -> Result<GuestAddr, CheckCause> {
+    let i = usize::from(i);
+    match format {
+        IdawFormat::Format1 => {
+            let raw = ahead.get(4 * i..).and_then(<[u8]>::first_chunk::<4>);
+            Idaw1::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?)
+                .data_address()
+                .ok_or(CheckCause::InvalidIdaw)
+        }
+        IdawFormat::Format2_4K | IdawFormat::Format2_2K => {
+            let raw = ahead.get(8 * i..).and_then(<[u8]>::first_chunk::<8>);
+            Ok(Idaw2::from_be_bytes(*raw.ok_or(CheckCause::InvalidIdaw)?).data_address())
         }
     }
 }
@@ -89,31 +115,44 @@ pub fn fetch_midaw(mem: &dyn GuestMemory, key: AccessKey, at: GuestAddr) -> Resu
     Ok(Midaw::from_be_bytes(b))
 }
 
-/// Where a cursor stands in its list: the next word (`None` once the list
-/// ran past the 31-bit limit) and the bytes of the count not yet covered.
+/// Where a cursor stands in its list: the address of the next word (which
+/// may lie beyond the 31-bit limit: the list ran past it) and the bytes of
+/// the count not yet covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ListPos {
-    next: Option<GuestAddr>,
+    next: u64,
     remaining: u16,
 }
 
 impl ListPos {
     fn new(list: GuestAddr, count: u16) -> Self {
         Self {
-            next: GuestAddr::new(list.get(), AddrLimit::Bits31),
+            next: list.get(),
             remaining: count,
         }
     }
 
     /// The address of the next word (`word` bytes long) and the position
     /// after it; `None` when the count is covered.
+    ///
+    /// A list address is a multiple of its word size (checked with the
+    /// CCW), so a word that starts under the 31-bit limit ends under it.
+    #[inline]
     fn step(&mut self, word: u64) -> Result<Option<GuestAddr>, CheckCause> {
         if self.remaining == 0 {
             return Ok(None);
         }
-        let at = self.next.ok_or(CheckCause::InvalidIdawAddress)?;
-        self.next = at.checked_add(word);
+        let at = GuestAddr::new(self.next, AddrLimit::Bits31).ok_or(CheckCause::InvalidIdawAddress)?;
+        // No overflow: at most 65,535 words of at most 16 bytes follow an
+        // address under 2^31.
+        self.next += word;
         Ok(Some(at))
+    }
+
+    /// How many whole words of `word` bytes from the next one on lie under
+    /// the 31-bit limit.
+    fn words_under_limit(&self, word: u64) -> u64 {
+        (AddrLimit::Bits31.max() + 1).saturating_sub(self.next) / word
     }
 }
 
@@ -132,14 +171,15 @@ pub struct IdalCursor {
     pos: ListPos,
     first: bool,
     /// IDAWs fetched ahead by [`IdalCursor::prefetch`], as stored, used in
-    /// order (`ahead[taken..filled]`), never fetched again.
+    /// order (`ahead[taken..filled]`), never fetched again. They all lie
+    /// under the 31-bit limit; `pos.next` is the word after them.
     ahead: [u8; AHEAD_BYTES],
     taken: u8,
     filled: u8,
 }
 
 /// Bytes of IDAWs one [`IdalCursor::prefetch`] fetches at most.
-const AHEAD_BYTES: usize = 64;
+const AHEAD_BYTES: usize = 128;
 
 impl IdalCursor {
     /// A cursor over the IDAL at `idal` for a CCW of `count` bytes.
@@ -162,30 +202,60 @@ impl IdalCursor {
         self.pos.remaining
     }
 
+    /// Makes this cursor `fresh` (a cursor no IDAW was taken from), keeping
+    /// its own look-ahead buffer, whose contents are dead: cheaper than
+    /// copying `fresh` whole.
+    #[inline]
+    pub(crate) fn restart(&mut self, fresh: &Self) {
+        self.format = fresh.format;
+        self.key = fresh.key;
+        self.pos = fresh.pos;
+        self.first = fresh.first;
+        self.taken = fresh.taken;
+        self.filled = fresh.filled;
+    }
+
+    /// Whether IDAWs fetched ahead remain to be taken.
+    #[must_use]
+    pub const fn has_fetched(&self) -> bool {
+        self.taken < self.filled
+    }
+
     /// Fetches, with one storage access, the IDAWs that will address the
-    /// next `bytes` bytes of the count (at most 64 bytes of IDAWs), so that
-    /// the following [`IdalCursor::next`] calls take them from the cursor
-    /// instead of storage. Each IDAW is still fetched once. Only IDAWs the
-    /// caller is about to use are fetched (the first IDAW, whose span is not
-    /// yet known, is never fetched ahead); when the access fails nothing is
-    /// kept, and `next` fetches one IDAW at a time and reports the check at
-    /// the IDAW that causes it.
+    /// next `bytes` bytes of the count (at most 128 bytes of IDAWs: 16
+    /// format-2 or 32 format-1 IDAWs), so that the following
+    /// [`IdalCursor::next`] calls take them from the cursor instead of
+    /// storage. Each IDAW is still fetched once.
+    ///
+    /// Only IDAWs the caller is about to use are fetched: `bytes` bytes
+    /// starting at a block boundary need one IDAW per block begun, and
+    /// bytes starting inside the first IDAW's block (whose offset is not
+    /// known before it is fetched) need at least as many. When the access
+    /// fails nothing is kept, and `next` fetches one IDAW at a time and
+    /// reports the check at the IDAW that causes it.
+    #[inline]
     pub fn prefetch(&mut self, mem: &dyn GuestMemory, bytes: u64) {
-        if self.first || self.taken < self.filled {
-            return;
+        if self.taken >= self.filled {
+            self.fetch_ahead(mem, bytes);
         }
-        let block = self.format.block();
-        let want = bytes.min(u64::from(self.pos.remaining)).div_ceil(block);
-        let len = idaw_len(self.format);
-        let n = usize::try_from(want).unwrap_or(usize::MAX).min(AHEAD_BYTES / len);
-        let Some(at) = self.pos.next else { return };
-        if n < 2 || mem.read(at.get(), &mut self.ahead[..n * len], self.key).is_err() {
-            self.filled = 0;
-            self.taken = 0;
-            return;
-        }
+    }
+
+    fn fetch_ahead(&mut self, mem: &dyn GuestMemory, bytes: u64) {
         self.taken = 0;
-        self.filled = u8::try_from(n).unwrap_or(0);
+        self.filled = 0;
+        let block = self.format.block();
+        let len = idaw_len(self.format);
+        let want = bytes
+            .min(u64::from(self.pos.remaining))
+            .div_ceil(block)
+            .min(self.pos.words_under_limit(len as u64));
+        let n = usize::try_from(want).unwrap_or(usize::MAX).min(AHEAD_BYTES / len);
+        if n >= 2 && mem.read(self.pos.next, &mut self.ahead[..n * len], self.key).is_ok() {
+            self.filled = u8::try_from(n).unwrap_or(0);
+            // The position after the words fetched: `next` takes them from
+            // `ahead` before it fetches again.
+            self.pos.next += (n * len) as u64;
+        }
     }
 
     /// Fetches the next IDAW (or takes the one [`IdalCursor::prefetch`]
@@ -196,28 +266,90 @@ impl IdalCursor {
     /// The check the IDAW causes (see [`fetch_idaw`]; a non-first IDAW off
     /// a block boundary is [`CheckCause::InvalidIdaw`]). The list ends
     /// there for the CCW; the cursor has moved past the failing IDAW.
+    #[inline(always)]
     pub fn next(&mut self, mem: &dyn GuestMemory) -> Result<Option<DataSegment>, CheckCause> {
+        if self.pos.remaining == 0 {
+            return Ok(None);
+        }
+        let addr = if self.taken < self.filled {
+            let addr = fetched_address(self.format, &self.ahead, self.taken);
+            self.taken += 1;
+            addr?
+        } else {
+            self.fetch_next(mem)?
+        };
+        let (seg, remaining) = segment(self.format, self.first, self.pos.remaining, addr)?;
+        self.first = false;
+        self.pos.remaining = remaining;
+        Ok(Some(seg))
+    }
+
+    /// Takes the IDAWs fetched ahead ([`IdalCursor::prefetch`]) in one
+    /// loop, with the checks of [`IdalCursor::next`]: passes the segment of
+    /// each to `take`, which returns whether it wants another, until it
+    /// does not, the count is covered or no IDAW fetched ahead is left
+    /// (then [`IdalCursor::next`] goes on).
+    ///
+    /// # Errors
+    /// As [`IdalCursor::next`], for the IDAW that causes the check.
+    #[inline(always)]
+    pub(crate) fn take_fetched(&mut self, mut take: impl FnMut(DataSegment) -> bool) -> Result<(), CheckCause> {
+        let mut taken = self.taken;
+        let mut remaining = self.pos.remaining;
+        let mut first = self.first;
+        let mut result = Ok(());
+        while taken < self.filled && remaining != 0 {
+            let addr = fetched_address(self.format, &self.ahead, taken);
+            taken += 1;
+            let seg = match addr.and_then(|addr| segment(self.format, first, remaining, addr)) {
+                Ok((seg, left)) => {
+                    remaining = left;
+                    seg
+                }
+                Err(cause) => {
+                    result = Err(cause);
+                    break;
+                }
+            };
+            first = false;
+            if !take(seg) {
+                break;
+            }
+        }
+        self.taken = taken;
+        self.pos.remaining = remaining;
+        self.first = first;
+        result
+    }
+
+    /// Fetches the next IDAW from storage and returns its data address.
+    #[inline(never)]
+    fn fetch_next(&mut self, mem: &dyn GuestMemory) -> Result<GuestAddr, CheckCause> {
         let len = idaw_len(self.format);
         let Some(at) = self.pos.step(len as u64)? else {
-            return Ok(None);
-        };
-        let addr = if self.taken < self.filled {
-            let i = usize::from(self.taken) * len;
-            self.taken += 1;
-            idaw_address(self.format, &self.ahead[i..i + len])?
-        } else {
-            fetch_idaw(mem, self.format, self.key, at)?
-        };
-        let block = self.format.block();
-        if !self.first && !addr.is_aligned(block) {
             return Err(CheckCause::InvalidIdaw);
-        }
-        self.first = false;
-        let span = u16::try_from(block - addr.offset_in(block)).unwrap_or(u16::MAX);
-        let len = span.min(self.pos.remaining);
-        self.pos.remaining -= len;
-        Ok(Some(DataSegment { addr, len, skip: false }))
+        };
+        fetch_idaw(mem, self.format, self.key, at)
     }
+}
+
+/// The segment of the IDAW of `format` holding `addr` (the list's first
+/// IDAW when `first`), for a count with `remaining` bytes not yet covered,
+/// and the bytes left after it.
+///
+/// # Errors
+/// [`CheckCause::InvalidIdaw`] for an IDAW other than the first that does
+/// not address the start of a block.
+#[inline(always)]
+fn segment(format: IdawFormat, first: bool, remaining: u16, addr: GuestAddr) -> Result<(DataSegment, u16), CheckCause> {
+    let block = format.block();
+    if !first && !addr.is_aligned(block) {
+        return Err(CheckCause::InvalidIdaw);
+    }
+    // The span is at most a block (4K).
+    let span = u16::try_from(block - addr.offset_in(block)).unwrap_or(u16::MAX);
+    let len = span.min(remaining);
+    Ok((DataSegment { addr, len, skip: false }, remaining - len))
 }
 
 /// A cursor over the MIDAL of one CCW.

@@ -70,7 +70,7 @@ pub use idal::{DataSegment, IdalCursor, MidalCursor};
 pub use idaw::{Idaw1, Idaw2, IdawFormat, Midaw, MidawFlags};
 pub use intcode::{InterruptionCode, InterruptionId};
 pub use irb::Irb;
-pub use memory::{AccessError, AccessKey, GuestMemory, StorageKey, VecMemory};
+pub use memory::{AccessError, AccessKey, GuestMemory, GuestRange, StorageKey, VecMemory, VectoredAccessError};
 pub use orb::{Orb, OrbControls, OrbError};
 pub use pmcw::{Pmcw, PmcwChars, PmcwFlags, PmcwReserved};
 pub use schib::Schib;

@@ -208,6 +208,80 @@ pub trait GuestMemory: Send + Sync {
     fn storage_key(&self, _addr: u64) -> Option<StorageKey> {
         None
     }
+
+    /// Fetches the `ranges` of storage, in order, into consecutive bytes
+    /// of `buf` (a gather: the channel moving one IDAL's blocks into one
+    /// device buffer). A range that runs past the end of `buf` is cut to
+    /// it, and the ranges after it are ignored.
+    ///
+    /// Each range is one [`GuestMemory::read`] with its own checks and the
+    /// same guarantees; the default implementation is exactly that loop,
+    /// so an implementation that records or translates its accesses sees
+    /// one `read` per range. Implementations may override it to save the
+    /// per-call cost, keeping that meaning.
+    ///
+    /// # Errors
+    /// The first range that fails, with its index ([`VectoredAccessError::done`]
+    /// ranges were fetched whole before it) and its [`AccessError`]; the
+    /// ranges after it are not accessed, and nothing is guaranteed about
+    /// the part of `buf` of the failing range.
+    #[inline]
+    fn read_vectored(&self, ranges: &[GuestRange], buf: &mut [u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = buf;
+        for (done, r) in ranges.iter().enumerate() {
+            let n = r.len.min(rest.len());
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            self.read(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Stores consecutive bytes of `data` into the `ranges` of storage, in
+    /// order (a scatter: one device buffer into the blocks of an IDAL). A
+    /// range that runs past the end of `data` is cut to it, and the ranges
+    /// after it are ignored.
+    ///
+    /// Each range is one [`GuestMemory::write`] with its own checks and the
+    /// same guarantees; the default implementation is exactly that loop.
+    ///
+    /// # Errors
+    /// The first range that fails, with its index ([`VectoredAccessError::done`]
+    /// ranges were stored whole before it) and its [`AccessError`]; the
+    /// failing range and those after it store nothing.
+    #[inline]
+    fn write_vectored(&self, ranges: &[GuestRange], data: &[u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = data;
+        for (done, r) in ranges.iter().enumerate() {
+            let (part, tail) = rest.split_at(r.len.min(rest.len()));
+            self.write(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
+        Ok(())
+    }
+}
+
+/// One stretch of storage in a vectored access
+/// ([`GuestMemory::read_vectored`], [`GuestMemory::write_vectored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct GuestRange {
+    /// First absolute address.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: usize,
+}
+
+/// Where a vectored access stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("range {done} of a vectored access failed")]
+pub struct VectoredAccessError {
+    /// Ranges accessed whole before the failing one (its index).
+    pub done: usize,
+    /// Why the range `done` failed.
+    #[source]
+    pub error: AccessError,
 }
 
 /// Checks that `addr..addr+len` lies inside `size` bytes of storage.
@@ -219,8 +293,14 @@ pub fn check_range(addr: u64, len: usize, size: u64) -> Result<(), AccessError> 
     let len = len as u64;
     match addr.checked_add(len) {
         Some(end) if end <= size => Ok(()),
-        _ => Err(AccessError::Addressing { addr: addr.max(size) }),
+        _ => Err(beyond(addr, size)),
     }
+}
+
+/// The addressing error of an access at `addr` that leaves `size` bytes.
+#[cold]
+fn beyond(addr: u64, size: u64) -> AccessError {
+    AccessError::Addressing { addr: addr.max(size) }
 }
 
 /// Flat guest storage in host memory, with optional storage keys.
@@ -334,11 +414,22 @@ impl VecMemory {
 
     /// Applies key-controlled protection to every frame of the range and
     /// sets the reference (and, for stores, change) bits.
-    #[inline]
+    #[inline(always)]
     fn check_keys(&self, addr: u64, len: usize, key: AccessKey, store: bool) -> Result<(), AccessError> {
-        let Some(keys) = self.keys.as_ref() else {
-            return Ok(());
-        };
+        match self.keys.as_ref() {
+            None => Ok(()),
+            Some(keys) => Self::check_frame_keys(keys, addr, len, key, store),
+        }
+    }
+
+    /// [`VecMemory::check_keys`] with storage keys.
+    fn check_frame_keys(
+        keys: &[AtomicU8],
+        addr: u64,
+        len: usize,
+        key: AccessKey,
+        store: bool,
+    ) -> Result<(), AccessError> {
         if len == 0 {
             return Ok(());
         }
@@ -385,6 +476,24 @@ impl VecMemory {
         usize::try_from(addr).map_err(|_| AccessError::Addressing { addr })
     }
 
+    /// [`GuestMemory::read`].
+    #[inline(always)]
+    fn read_one(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+        let off = self.locate(addr, buf.len())?;
+        self.check_keys(addr, buf.len(), key, false)?;
+        self.copy_out(off, buf);
+        Ok(())
+    }
+
+    /// [`GuestMemory::write`].
+    #[inline(always)]
+    fn write_one(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+        let off = self.locate(addr, data.len())?;
+        self.check_keys(addr, data.len(), key, true)?;
+        self.copy_in(off, data);
+        Ok(())
+    }
+
     /// Smallest whole-doubleword run a copy moves with `rep movsb` on
     /// x86-64 (below it, one atomic access per doubleword is faster).
     pub const BULK_COPY_MIN: usize = 256;
@@ -397,7 +506,7 @@ impl VecMemory {
 
     /// Copies storage bytes `off..off + buf.len()` (host offsets, in range)
     /// into `buf`.
-    #[inline]
+    #[inline(always)]
     fn copy_out(&self, off: usize, buf: &mut [u8]) {
         if buf.len() == 8 && off % 8 == 0 {
             // One aligned doubleword (a CCW, an IDAW, a MIDAW half).
@@ -406,6 +515,20 @@ impl VecMemory {
             }
             return;
         }
+        if off % 8 == 0 && buf.len() % 8 == 0 {
+            // Whole doublewords: a MIDAW, IDAWs fetched ahead, data blocks.
+            if let Some(words) = self.words.get(off / 8..off / 8 + buf.len() / 8) {
+                load_words(words, buf);
+            }
+            return;
+        }
+        self.copy_out_partial(off, buf);
+    }
+
+    /// [`VecMemory::copy_out`] of a range that starts or ends inside a
+    /// doubleword.
+    #[inline(never)]
+    fn copy_out_partial(&self, off: usize, buf: &mut [u8]) {
         let mut words = self.words_from(off);
         let mut rest = buf;
         let lead = off % 8;
@@ -431,14 +554,22 @@ impl VecMemory {
     /// Copies `data` into storage bytes `off..off + data.len()` (host
     /// offsets, in range); partial words by a compare-and-swap that keeps
     /// the bytes outside the range.
-    #[inline]
+    #[inline(always)]
     fn copy_in(&self, off: usize, data: &[u8]) {
         if off % 8 == 0 && data.len() % 8 == 0 {
             // Whole doublewords (data blocks, IDAW and MIDAW targets).
-            let words = self.words_from(off);
-            store_words(words.get(..data.len() / 8).unwrap_or(words), data);
+            if let Some(words) = self.words.get(off / 8..off / 8 + data.len() / 8) {
+                store_words(words, data);
+            }
             return;
         }
+        self.copy_in_partial(off, data);
+    }
+
+    /// [`VecMemory::copy_in`] of a range that starts or ends inside a
+    /// doubleword.
+    #[inline(never)]
+    fn copy_in_partial(&self, off: usize, data: &[u8]) {
         let mut words = self.words_from(off);
         let mut rest = data;
         let lead = off % 8;
@@ -461,7 +592,7 @@ impl VecMemory {
 }
 
 /// Loads `words` into `dst` (`8 * words.len()` bytes).
-#[inline]
+#[inline(always)]
 fn load_words(words: &[AtomicU64], dst: &mut [u8]) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if dst.len() >= VecMemory::BULK_COPY_MIN && dst.len() == 8 * words.len() {
@@ -478,7 +609,7 @@ fn load_words(words: &[AtomicU64], dst: &mut [u8]) {
 }
 
 /// Stores `src` (`8 * words.len()` bytes) into `words`.
-#[inline]
+#[inline(always)]
 fn store_words(words: &[AtomicU64], src: &[u8]) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if src.len() >= VecMemory::BULK_COPY_MIN && src.len() == 8 * words.len() {
@@ -559,17 +690,36 @@ impl GuestMemory for VecMemory {
 
     #[inline]
     fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
-        let off = self.locate(addr, buf.len())?;
-        self.check_keys(addr, buf.len(), key, false)?;
-        self.copy_out(off, buf);
-        Ok(())
+        self.read_one(addr, buf, key)
     }
 
     #[inline]
     fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
-        let off = self.locate(addr, data.len())?;
-        self.check_keys(addr, data.len(), key, true)?;
-        self.copy_in(off, data);
+        self.write_one(addr, data, key)
+    }
+
+    /// One [`VecMemory`] read per range, inlined into one loop.
+    fn read_vectored(&self, ranges: &[GuestRange], buf: &mut [u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = buf;
+        for (done, r) in ranges.iter().enumerate() {
+            let n = r.len.min(rest.len());
+            let (part, tail) = std::mem::take(&mut rest).split_at_mut(n);
+            self.read_one(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// One [`VecMemory`] write per range, inlined into one loop.
+    fn write_vectored(&self, ranges: &[GuestRange], data: &[u8], key: AccessKey) -> Result<(), VectoredAccessError> {
+        let mut rest = data;
+        for (done, r) in ranges.iter().enumerate() {
+            let (part, tail) = rest.split_at(r.len.min(rest.len()));
+            self.write_one(r.addr, part, key)
+                .map_err(|error| VectoredAccessError { done, error })?;
+            rest = tail;
+        }
         Ok(())
     }
 
@@ -717,6 +867,128 @@ mod tests {
                 assert!(all[..usize::try_from(64 + off).unwrap()].iter().all(|&b| b == 0xee));
                 assert!(all[end..].iter().all(|&b| b == 0xee), "off {off} len {len}");
             }
+        }
+    }
+
+    /// Storage implementing only the required methods: exercises the
+    /// default vectored accesses.
+    struct Plain(VecMemory);
+
+    impl GuestMemory for Plain {
+        fn size(&self) -> u64 {
+            self.0.size()
+        }
+
+        fn read(&self, addr: u64, buf: &mut [u8], key: AccessKey) -> Result<(), AccessError> {
+            self.0.read(addr, buf, key)
+        }
+
+        fn write(&self, addr: u64, data: &[u8], key: AccessKey) -> Result<(), AccessError> {
+            self.0.write(addr, data, key)
+        }
+
+        fn fetch_or_u8(&self, addr: u64, mask: u8, key: AccessKey) -> Result<u8, AccessError> {
+            self.0.fetch_or_u8(addr, mask, key)
+        }
+
+        fn fetch_or_u64_be(&self, addr: u64, mask: u64, key: AccessKey) -> Result<u64, AccessError> {
+            self.0.fetch_or_u64_be(addr, mask, key)
+        }
+    }
+
+    /// The same storage through `VecMemory`'s own vectored accesses and
+    /// through the trait's default ones.
+    fn both(make: impl Fn() -> VecMemory) -> [(Box<dyn GuestMemory>, &'static str); 2] {
+        [(Box::new(make()), "VecMemory"), (Box::new(Plain(make())), "default")]
+    }
+
+    fn range(addr: u64, len: usize) -> GuestRange {
+        GuestRange { addr, len }
+    }
+
+    #[test]
+    fn write_vectored_scatters_consecutive_bytes_in_range_order() {
+        let data: Vec<u8> = (1..=40).collect();
+        for (m, which) in both(|| VecMemory::new(0x2000)) {
+            // Aligned bulk, unaligned, one byte, an empty range, and a
+            // range running past the data (cut to it).
+            let ranges = [
+                range(0x1000, 16),
+                range(0x13, 5),
+                range(0x800, 1),
+                range(0x900, 0),
+                range(0x1800, 64),
+            ];
+            m.write_vectored(&ranges, &data, AccessKey::ZERO).unwrap();
+            let mut b = [0u8; 18];
+            m.read(0x1000, &mut b[..16], AccessKey::ZERO).unwrap();
+            assert_eq!(b[..16], data[..16], "{which}");
+            m.read(0x12, &mut b[..7], AccessKey::ZERO).unwrap();
+            assert_eq!(b[..7], [0, 17, 18, 19, 20, 21, 0], "{which}");
+            m.read(0x800, &mut b[..1], AccessKey::ZERO).unwrap();
+            assert_eq!(b[0], 22, "{which}");
+            m.read(0x1800, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b[..18], data[22..], "{which}: cut at the end of the data");
+        }
+    }
+
+    #[test]
+    fn read_vectored_gathers_ranges_and_cuts_them_at_the_buffer_end() {
+        for (m, which) in both(|| VecMemory::new(0x2000)) {
+            let bytes: Vec<u8> = (0..=255).collect();
+            m.write(0x1000, &bytes, AccessKey::ZERO).unwrap();
+            let mut buf = [0u8; 12];
+            let ranges = [range(0x1010, 4), range(0x1003, 3), range(0x10f0, 9), range(0x1000, 4)];
+            m.read_vectored(&ranges, &mut buf, AccessKey::ZERO).unwrap();
+            assert_eq!(
+                buf,
+                [0x10, 0x11, 0x12, 0x13, 3, 4, 5, 0xf0, 0xf1, 0xf2, 0xf3, 0xf4],
+                "{which}"
+            );
+        }
+    }
+
+    #[test]
+    fn write_vectored_failing_range_is_named_and_stores_nothing_from_it() {
+        let keyed = || {
+            let m = VecMemory::with_storage_keys(0x4000);
+            m.set_storage_key(0x1000, StorageKey::new(6, false));
+            m.set_storage_key(0x2000, StorageKey::new(5, false));
+            m.set_storage_key(0x3000, StorageKey::new(6, false));
+            m
+        };
+        for (m, which) in both(keyed) {
+            let mut b = [0u8; 8];
+            let ranges = [range(0x1000, 8), range(0x2000, 8), range(0x3000, 8)];
+            assert_eq!(
+                m.write_vectored(&ranges, &[7; 24], AccessKey::new(6)),
+                Err(VectoredAccessError {
+                    done: 1,
+                    error: AccessError::Protection { addr: 0x2000, key: 6 }
+                }),
+                "{which}"
+            );
+            m.read(0x1000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [7; 8], "{which}: the range before the failing one is stored");
+            m.read(0x2000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [0; 8], "{which}: nothing of the failing range");
+            m.read(0x3000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [0; 8], "{which}: nothing after it");
+            let ranges = [range(0x3000, 8), range(0x3ffc, 8), range(0x1000, 8)];
+            assert_eq!(
+                m.write_vectored(&ranges, &[9; 24], AccessKey::new(6)),
+                Err(VectoredAccessError {
+                    done: 1,
+                    error: AccessError::Addressing { addr: 0x4000 }
+                }),
+                "{which}"
+            );
+            m.read(0x3000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [9; 8], "{which}");
+            m.read(0x3ff8, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [0; 8], "{which}");
+            m.read(0x1000, &mut b, AccessKey::ZERO).unwrap();
+            assert_eq!(b, [7; 8], "{which}");
         }
     }
 
