@@ -539,7 +539,8 @@ fuzz_target!(|input: Input| {
         "{} segments",
         segs.len()
     );
-    assert_eq!(segs[0].iova, orb.cpa);
+    assert_eq!(segs[0].iova, orb.cpa & !7);
+    assert_eq!(segs[0].misaligned, orb.cpa % 8 != 0);
     for s in &segs {
         assert!(s.len >= 1 && s.len <= CCWCHAIN_LEN_MAX, "segment of {} CCWs", s.len);
     }
@@ -551,7 +552,7 @@ fuzz_target!(|input: Input| {
     assert!(host_orb.ctrl.format1() && host_orb.ctrl.idaw_format2());
     assert_eq!(host_orb.ctrl.idaw_2k(), !c64 || ctrl.idaw_2k());
     assert_eq!(host_orb.ctrl.key(), ctrl.key());
-    assert_eq!(host_orb.cpa, cp.segment_host_addr(0));
+    assert_eq!(host_orb.cpa, cp.segment_host_addr(0) | (orb.cpa & 7));
     let block: u64 = if host_orb.ctrl.idaw_2k() { 2048 } else { 4096 };
 
     // Every host CCW against its guest CCW.
@@ -560,35 +561,59 @@ fuzz_target!(|input: Input| {
     // The guest blocks the program moves data through: exactly what is
     // pinned (nothing for a CCW that moves none).
     let mut referenced = Vec::new();
-    // The guest CCWs data chaining may reach: after a CD CCW, or at the
-    // target of a TIC right after one. The channel ignores their command
-    // codes (the chain's first command gives the direction), so they move
-    // data whenever their count is not zero.
+    // The CCWs data chaining may reach, as (segment, index) of the host
+    // program: after a CD CCW, or at the target of a TIC right after one.
+    // The channel ignores their command codes (the chain's first command
+    // gives the direction), so they move data whenever their count is not
+    // zero. A guest CCW may have copies in several segments; a TIC runs the
+    // copy its host TIC names (checked against the guest's target below),
+    // and a TIC off a doubleword boundary program-checks before any fetch.
     let mut continued = BTreeSet::new();
-    for s in &segs {
-        for j in 1..s.len {
-            let prev = guest_ccw(&snap, u64::from(s.iova) + 8 * (j as u64 - 1), format1);
-            if prev.cmd == 0x08 || !prev.flags.cd() {
+    for (si, s) in segs.iter().enumerate() {
+        let ccws = cp.host_ccws(si);
+        for j in 1..s.len.min(ccws.len()) {
+            let prev = Ccw1::from_bits(ccws[j - 1]);
+            if prev.cmd() == 0x08 || !prev.flags().cd() {
                 continue;
             }
-            let here = guest_ccw(&snap, u64::from(s.iova) + 8 * j as u64, format1);
-            if here.cmd == 0x08 {
-                if segs.iter().any(|t| here.cda >= t.iova && here.cda < t.iova + 8 * t.len as u32) {
-                    continued.insert(u64::from(here.cda));
+            let here = Ccw1::from_bits(ccws[j]);
+            if here.cmd() != 0x08 {
+                continued.insert((si, j));
+                continue;
+            }
+            for (k, t) in segs.iter().enumerate() {
+                let hd = u64::from(cp.segment_host_addr(k));
+                let off = u64::from(here.cda()).wrapping_sub(hd);
+                if u64::from(here.cda()) >= hd && off < 8 * t.len as u64 {
+                    if off % 8 == 0 {
+                        continued.insert((k, usize::try_from(off / 8).unwrap_or(usize::MAX)));
+                    }
+                    break;
                 }
-            } else {
-                continued.insert(u64::from(s.iova) + 8 * j as u64);
             }
         }
     }
     for (si, s) in segs.iter().enumerate() {
         let head = cp.segment_host_addr(si);
+        if s.misaligned {
+            // A stand-in for a misaligned CCW address: one zero CCW that
+            // nothing fetches (only misaligned host addresses name it).
+            assert_eq!(s.len, 1);
+            assert_eq!(
+                (
+                    Ccw1::from_bits(cp.host_ccws(si)[0]).cmd(),
+                    Ccw1::from_bits(cp.host_ccws(si)[0]).count()
+                ),
+                (0, 0)
+            );
+            continue;
+        }
         for (j, &raw) in cp.host_ccws(si).iter().enumerate() {
             let h = Ccw1::from_bits(raw);
             let g = guest_ccw(&snap, u64::from(s.iova) + 8 * j as u64, format1);
             let host_at = head + 8 * u32::try_from(j).unwrap_or(0);
             // Back-translation of this CCW's address, and of the one after.
-            assert_eq!(cp.guest_cpa(host_at + 8), s.iova + 8 * (j as u32 + 1));
+            assert_eq!(cp.guest_cpa(host_at + 8), s.iova.wrapping_add(8 * (j as u32 + 1)));
             if g.cmd == 0x08 {
                 assert_eq!(h.cmd(), 0x08);
                 // The target: the host copy of the guest target.
@@ -609,7 +634,7 @@ fuzz_target!(|input: Input| {
             let first = usize::try_from(off / 8).unwrap_or(usize::MAX);
             assert!(first < idal.len(), "IDAL beyond the pool in use");
             let n = blocks(idal[first], g.count, block);
-            let cont = continued.contains(&(u64::from(s.iova) + 8 * j as u64));
+            let cont = continued.contains(&(si, j));
             if !(moves_data(g.cmd, &g) || (cont && g.count != 0)) {
                 continue;
             }
@@ -635,8 +660,12 @@ fuzz_target!(|input: Input| {
     assert_eq!(sorted(&referenced), sorted(cp.pinned()), "pinned blocks");
     for &v in input.probes.iter().take(8) {
         let hit = segs.iter().enumerate().find(|(k, t)| {
+            // The host segment's CCWs, its closing zero CCW when there is
+            // room for one, and the doubleword after that (cp_update_scsw
+            // covers one past the last CCW the channel could have fetched).
             let hd = cp.segment_host_addr(*k);
-            v >= hd && v <= hd + 8 * t.len as u32
+            let fetchable = if t.len < CCWCHAIN_LEN_MAX { t.len + 1 } else { t.len };
+            v >= hd && u64::from(v) <= u64::from(hd) + 8 * fetchable as u64
         });
         match hit {
             Some((k, t)) => assert_eq!(cp.guest_cpa(v), t.iova.wrapping_add(v - cp.segment_host_addr(k))),
@@ -693,11 +722,11 @@ fuzz_target!(|input: Input| {
         c.cpa >= hd + 8 && c.cpa <= hd + 8 * span
     });
     match hit {
-        Some((k, t)) => assert_eq!(cp.guest_cpa(c.cpa), t.iova + (c.cpa - cp.segment_host_addr(k))),
+        Some((k, t)) => assert_eq!(cp.guest_cpa(c.cpa), t.iova.wrapping_add(c.cpa - cp.segment_host_addr(k))),
         None if fetch_side => {
             let g = cp.guest_cpa(c.cpa);
             assert!(
-                g == c.cpa || segs.iter().any(|t| g >= t.iova && g <= t.iova + 8 * t.len as u32),
+                g == c.cpa || segs.iter().any(|t| g.wrapping_sub(t.iova) <= 8 * t.len as u32 + 8),
                 "{c:?}"
             );
         }

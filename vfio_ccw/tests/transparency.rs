@@ -543,3 +543,27 @@ fn ipl_through_passthrough_fails_the_same_way() {
     assert!(matches!(d, zcss_css::IplOutcome::Failed { .. }), "{d:?}");
     assert_eq!(d, p);
 }
+
+#[test]
+fn misaligned_tic_into_storage_outside_the_program_is_transparent() {
+    // Linux follows such a TIC as a new segment whose host copy is
+    // aligned, so the host channel would run CCWs the guest's channel never
+    // fetches: the model keeps the misalignment and the host channel
+    // program-checks at the TIC, as the guest's would. The bytes at the
+    // target are a READ the host must not run.
+    let t = twin();
+    put(&t, PROG, &[ccw1(0x03, CC, 0, 0), ccw1(0x08, 0, 0, 0x3004)]);
+    t.store(0x3000, &[0xaa; 16]);
+    t.store(0x3004, &ccw1(0x02, SLI, 8, 0x3800));
+    assert_transparent(&t, &orb(fmt1()), DATA);
+}
+
+#[test]
+fn misaligned_orb_program_address_is_transparent() {
+    let t = twin();
+    put(&t, PROG, &[ccw1(0x03, 0, 0, 0), ccw1(0x02, SLI, 8, 0x3800)]);
+    t.store(u64::from(PROG) + 4, &ccw1(0x02, SLI, 8, 0x3800));
+    let mut o = orb(fmt1());
+    o.cpa = PROG + 4;
+    assert_transparent(&t, &o, DATA);
+}

@@ -62,6 +62,9 @@ impl ChannelProgram {
     /// `ccwchain_handle_ccw`: reads 2 KiB at `cda`, converts them to format
     /// 1, counts the segment, keeps it, and follows its TICs.
     pub(super) fn handle_segment(&mut self, cda: u32, dma: &dyn Dma) -> Result<(), CpError> {
+        if cda % 8 != 0 {
+            return self.misaligned_segment(cda);
+        }
         let dma_err = |errno| CpError::Read {
             iova: u64::from(cda),
             errno,
@@ -77,7 +80,11 @@ impl ChannelProgram {
         for i in 0..len {
             self.ccws[si * CCWCHAIN_LEN_MAX + i] = scratch_ccw(&self.scratch, i, format0);
         }
-        self.segments[si] = Segment { iova: cda, len };
+        self.segments[si] = Segment {
+            iova: cda,
+            len,
+            misaligned: false,
+        };
         self.nsegments += 1;
         // `ccwchain_loop_tic`: TICs into unknown storage start new segments.
         for i in 0..len {
@@ -86,11 +93,28 @@ impl ChannelProgram {
                 continue;
             }
             let target = cda_of(raw);
-            if self.segment_of(target).is_some() {
+            if self.segment_of(target).is_some() || self.misaligned_segment_of(target).is_some() {
                 continue;
             }
             self.handle_segment(target, dma)?;
         }
+        Ok(())
+    }
+
+    /// The stand-in segment of a CCW address off a doubleword boundary
+    /// (see [`Segment::misaligned`]): one zero CCW, nothing read.
+    fn misaligned_segment(&mut self, cda: u32) -> Result<(), CpError> {
+        if self.nsegments == CCWCHAIN_COUNT_MAX {
+            return Err(CpError::TooManySegments);
+        }
+        let si = self.nsegments;
+        self.ccws[si * CCWCHAIN_LEN_MAX] = 0;
+        self.segments[si] = Segment {
+            iova: cda & !7,
+            len: 1,
+            misaligned: true,
+        };
+        self.nsegments += 1;
         Ok(())
     }
 

@@ -198,6 +198,16 @@ pub struct Segment {
     pub iova: u32,
     /// CCWs in it (`ch_len`).
     pub len: usize,
+    /// A stand-in for a CCW address off a doubleword boundary (an ORB CPA
+    /// or a TIC target outside the known segments): nothing is read from
+    /// the guest, the segment holds one zero CCW at the doubleword of the
+    /// address (`iova` is that doubleword), and the host address that
+    /// names it keeps the guest's low bits, so the host channel
+    /// program-checks there before fetching, as the guest's would (PoO,
+    /// "CCW address": a CCW address must designate a doubleword). Linux
+    /// reads a segment at the odd address instead, and the host runs CCWs
+    /// the guest's channel never fetches.
+    pub misaligned: bool,
 }
 
 /// A translated channel program (`struct channel_program`).
@@ -384,8 +394,14 @@ impl ChannelProgram {
                     mark(base + idx);
                     continue;
                 }
-                // CD, then a TIC: the TIC's target continues the data.
+                // CD, then a TIC: the TIC's target continues the data —
+                // unless it is not on a doubleword boundary, where the
+                // channel fetches nothing and ends the program with a
+                // program check (PoO, "Transfer in Channel").
                 let target = chain::cda(here);
+                if target % 8 != 0 {
+                    continue;
+                }
                 if let Some(ti) = self.segment_of(target) {
                     let t = self.segments[ti];
                     let off = usize::try_from(target.wrapping_sub(t.iova) / 8).unwrap_or(usize::MAX);
@@ -402,7 +418,10 @@ impl ChannelProgram {
         let raw = self.ccws[slot];
         if chain::is_tic(raw) {
             let target = chain::cda(raw);
-            let si = self.segment_of(target).ok_or(CpError::TicTarget { target })?;
+            let si = self
+                .segment_of(target)
+                .or_else(|| self.misaligned_segment_of(target))
+                .ok_or(CpError::TicTarget { target })?;
             let s = self.segments[si];
             let host = self.segment_host_addr(si).wrapping_add(target.wrapping_sub(s.iova));
             self.ccws[slot] = chain::with_cda(raw, host);
@@ -417,7 +436,16 @@ impl ChannelProgram {
     /// The first segment (in list order) whose CCWs include `cpa`
     /// (`tic_target_chain_exists`, `ccwchain_fetch_tic`).
     fn segment_of(&self, cpa: u32) -> Option<usize> {
-        self.segments().iter().position(|s| chain::within(cpa, s.iova, s.len))
+        self.segments()
+            .iter()
+            .position(|s| !s.misaligned && chain::within(cpa, s.iova, s.len))
+    }
+
+    /// The stand-in segment of the misaligned CCW address `cpa`.
+    pub(super) fn misaligned_segment_of(&self, cpa: u32) -> Option<usize> {
+        self.segments()
+            .iter()
+            .position(|s| s.misaligned && cpa % 8 != 0 && s.iova == cpa & !7)
     }
 
     /// `cp_get_orb`: the ORB that starts the host program — interruption
@@ -449,7 +477,8 @@ impl ChannelProgram {
             c = c.with_lpm(lpm);
         }
         o.ctrl = c;
-        o.cpa = self.segment_host_addr(0);
+        // A misaligned guest CPA keeps its low bits (see `Segment`).
+        o.cpa = self.segment_host_addr(0) | (self.orb.cpa & 7);
         o
     }
 

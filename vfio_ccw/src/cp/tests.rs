@@ -273,6 +273,37 @@ fn tic_outside_segments_starts_a_new_segment_and_into_known_one_does_not() {
     assert_eq!(host(&cp, 0, 1).cda(), LAYOUT.ccw_base + SEGMENT_BYTES);
 }
 
+#[test]
+fn misaligned_tic_target_outside_the_program_reads_nothing_and_keeps_its_low_bits() {
+    // Fuzz finding (vfio_translate, seed regress-misaligned-tic-segment):
+    // Linux reads a segment at the odd address and its host copy is
+    // aligned, so the host ran CCWs the guest's channel never fetches.
+    let d = RecDma::new();
+    d.ccws(0x1000, &[ccw1(0x03, cc(), 0, 0), tic(0x3004)]);
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1000, fmt1()), &d).unwrap();
+    assert_eq!(d.read_count(0x3004), 0);
+    let s1 = cp.segments()[1];
+    assert!(s1.misaligned && s1.iova == 0x3000 && s1.len == 1);
+    let head = LAYOUT.ccw_base + SEGMENT_BYTES;
+    assert_eq!(host(&cp, 0, 1).cda(), head + 4);
+    // The host channel's program check names the fetched address + 8.
+    assert_eq!(cp.guest_cpa(head + 12), 0x300c);
+    assert!(cp.pinned().is_empty());
+}
+
+#[test]
+fn misaligned_orb_cpa_starts_the_host_at_a_misaligned_address() {
+    let d = RecDma::new();
+    d.ccws(0x1000, &[ccw1(0x02, none(), 8, 0x8000), ccw1(0x02, none(), 8, 0x8000)]);
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1004, fmt1()), &d).unwrap();
+    assert_eq!(d.read_count(0x1004), 0);
+    assert!(cp.pinned().is_empty());
+    assert_eq!(cp.host_orb(1, 0x80).cpa, LAYOUT.ccw_base + 4);
+    assert_eq!(cp.guest_cpa(LAYOUT.ccw_base + 12), 0x100c);
+}
+
 fn tic_chain(d: &RecDma, segments: u32) {
     for s in 0..segments {
         let at = 0x1_0000 + s * 0x1000;
@@ -493,6 +524,29 @@ fn data_chain_through_a_tic_marks_the_target_as_continuation() {
     cp.translate(&orb(0x1000, c64()), &d).unwrap();
     assert_eq!(cp.segments().len(), 2);
     assert_eq!(cp.pinned(), &[0x8000, 0xa000]);
+}
+
+#[test]
+fn data_chain_through_a_misaligned_tic_marks_nothing() {
+    // Fuzz finding (vfio_translate, seed regress-misaligned-tic): a TIC to an
+    // address that is not a doubleword ends the program with a program
+    // check before any CCW is fetched there, so the CCW of the doubleword
+    // it points into continues nothing and its NOP pins nothing.
+    let d = RecDma::new();
+    let cd = CcwFlags::new().with_cd(true);
+    d.ccws(
+        0x1000,
+        &[
+            ccw1(0x03, cc(), 16, 0xa000),
+            ccw1(0x02, cd, 16, 0x8000),
+            ccw1(0x08, none(), 0, 0x1003),
+            ccw1(0x03, none(), 0, 0),
+        ],
+    );
+    let mut cp = ChannelProgram::new(LAYOUT);
+    cp.translate(&orb(0x1000, c64()), &d).unwrap();
+    assert_eq!(cp.segments().len(), 1);
+    assert_eq!(cp.pinned(), &[0x8000]);
 }
 
 #[test]
