@@ -140,10 +140,8 @@ impl DevSlot {
     /// The I/O-system reset reached the device.
     pub fn io_reset(&mut self) {
         match self {
-            Self::Ccw(d) => d.subchannel_reset(),
-            Self::Passthrough(d) => {
-                let _ = d.clear(0);
-            }
+            Self::Ccw(d) => d.io_system_reset(),
+            Self::Passthrough(d) => d.io_system_reset(),
             Self::Empty => {}
         }
     }

@@ -212,6 +212,11 @@ impl Device for Probed {
         self.dasd.subchannel_reset();
     }
 
+    fn io_system_reset(&mut self) {
+        self.enter();
+        self.dasd.io_system_reset();
+    }
+
     fn subchannel_disabled(&mut self) {
         self.enter();
         self.dasd.subchannel_disabled();

@@ -261,3 +261,24 @@ fn sense_subsystem_status_only_first_in_chain() {
     let c = r.run(&p);
     assert_eq!(sense(&c)[7], 2);
 }
+
+#[test]
+fn io_system_reset_drops_path_groups_and_reserve_but_clear_keeps_them() {
+    use zcss_css::Device;
+    let mut r = rig(ControlUnit::Model6);
+    let mut pgid = vec![0x80];
+    pgid.extend_from_slice(&[7; 11]);
+    let mut p = Program::new();
+    p.out(0xaf, 0, &pgid);
+    assert!(clean(&r.run(&p)));
+    one(&mut r, 0xb4, 0, 32);
+    r.dev.subchannel_reset();
+    let (_, b) = one(&mut r, 0x34, 0, 12);
+    assert_eq!(b[0], 0xf8, "clear keeps grouped, reserved to this path");
+    r.dev.io_system_reset();
+    let (_, b) = one(&mut r, 0x34, 0, 12);
+    assert_eq!(b, vec![0; 12], "reset state, no reservation");
+    r.lpum = 0x40;
+    let (c, _) = one(&mut r, 0x03, 0, 0);
+    assert!(clean(&c), "another path is not blocked: {c:?}");
+}

@@ -574,6 +574,23 @@ impl PassthroughDevice for VfioCcw {
         }
     }
 
+    /// The guest's I/O-system reset: the host subchannel is cleared (and
+    /// the clear waited for, as [`PassthroughDevice::clear`] does for token
+    /// 0), then the host device reset ([`HostBackend::reset`],
+    /// `VFIO_DEVICE_RESET`), as QEMU's vfio-ccw does on a subchannel
+    /// reset (hw/vfio/ccw.c `vfio_ccw_reset`). IRBs the host still holds
+    /// for requests before the reset are dropped by the css (the clear's
+    /// token overtook them).
+    fn io_system_reset(&mut self) {
+        let _ = self.clear(0);
+        if let Some(Err(e)) = self.backend.reset() {
+            tracing::warn!(error = %e, "vfio-ccw: host device reset failed");
+        }
+        let mut p = self.program.lock();
+        p.active = false;
+        p.ipl = None;
+    }
+
     fn subchannel_modified(&mut self, pmcw: &Pmcw) {
         if let Err(e) = self.backend.set_concurrent_sense(pmcw.chars.csense()) {
             tracing::warn!(error = %e, "vfio-ccw: concurrent sense not mirrored onto the host subchannel");

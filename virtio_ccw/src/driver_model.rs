@@ -563,6 +563,17 @@ impl LinuxDriver {
     /// # Errors
     /// Notification errors, a missing indication or used entry.
     pub fn request(&mut self, q: usize, bufs: &[(u64, u32, bool)]) -> Result<u32, DriverError> {
+        self.offer(q, bufs)?;
+        self.notify(q)?;
+        self.complete(q)
+    }
+
+    /// Puts a chain of `(addr, len, device_writable)` buffers on queue `q`
+    /// (descriptors from index 0, head 0) without notifying.
+    ///
+    /// # Errors
+    /// No such queue, or storage errors.
+    pub fn offer(&mut self, q: usize, bufs: &[(u64, u32, bool)]) -> Result<(), DriverError> {
         let e = self.endian();
         let mut gq = *self.queues.get(q).ok_or(DriverError::Protocol("no such queue"))?;
         for (i, &(addr, len, w)) in bufs.iter().enumerate() {
@@ -581,7 +592,18 @@ impl LinuxDriver {
         gq.avail_idx = gq.avail_idx.wrapping_add(1);
         self.mem.store(gq.avail + 2, &e.bytes16(gq.avail_idx))?;
         self.queues[q] = gq;
-        self.notify(q)?;
+        Ok(())
+    }
+
+    /// Takes the interruptions that indicate queue `q` and returns the used
+    /// length of the next used entry (after [`LinuxDriver::offer`] and a
+    /// notification).
+    ///
+    /// # Errors
+    /// A missing indication or used entry.
+    pub fn complete(&mut self, q: usize) -> Result<u32, DriverError> {
+        let e = self.endian();
+        let mut gq = *self.queues.get(q).ok_or(DriverError::Protocol("no such queue"))?;
         // The indication: an I/O interruption with alert status (classic)
         // or an adapter interruption.
         let mut seen = false;

@@ -669,6 +669,18 @@ impl Device for VirtioCcwDevice {
         self.revision = None;
     }
 
+    /// The I/O-system reset is the virtio device reset (virtio 1.x §2.4
+    /// "Device Reset", §4.3.2.1 for the revision): status 0, features,
+    /// queues and indicators gone, the back-end reset, the revision unset
+    /// (the next SET_VIRTIO_REV is accepted) and no pending sense. A
+    /// notification of an old queue afterwards finds it disabled and
+    /// touches no storage.
+    fn io_system_reset(&mut self) {
+        self.reset_virtio();
+        self.revision = None;
+        self.sense = None;
+    }
+
     fn notify(&mut self, mem: &dyn GuestMemory, queue: u64, _cookie: u64) -> Option<NotifyResult> {
         Some(self.notify_queue(mem, queue))
     }

@@ -83,6 +83,19 @@ pub trait Device: CcwDevice {
     /// The subchannel was disabled (MSCH with E = 0).
     fn subchannel_disabled(&mut self) {}
 
+    /// The I/O-system reset reached the device (PoO chapter 17,
+    /// "I/O-System Reset": the reset signal goes to every device, which
+    /// ends its operations and returns to its reset state). Unlike
+    /// [`Device::subchannel_reset`] (clear subchannel, after which a
+    /// virtio device keeps its virtio state), the device forgets
+    /// everything a program set up: a virtio device does the virtio
+    /// device reset and unlocks its revision, a DASD drops its path groups
+    /// and reserves. Called by [`crate::Css::reset`] for every device. The
+    /// default drops the per-program state ([`Device::subchannel_reset`]).
+    fn io_system_reset(&mut self) {
+        self.subchannel_reset();
+    }
+
     /// DIAG 0x500 subcode 3 (virtio notify): `queue` is GR3, `cookie` GR4.
     /// Returns the value for GR2 (new cookie ≥ 0, or a negative errno).
     /// `None` means "not a device that takes notifications" (the css then

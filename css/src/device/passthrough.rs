@@ -265,6 +265,16 @@ pub trait PassthroughDevice: Send {
     /// The subchannel was disabled (MSCH with E = 0).
     fn subchannel_disabled(&mut self) {}
 
+    /// The I/O-system reset reached the device ([`crate::Css::reset`]):
+    /// the host subchannel is cleared and the host device reset, before
+    /// this returns, so that what follows the reset (an IPL) finds the host
+    /// side idle. Nothing is reported for requests made before. The
+    /// default only clears (token 0: reports of every older request are
+    /// dropped).
+    fn io_system_reset(&mut self) {
+        let _ = self.clear(0);
+    }
+
     /// MODIFY SUBCHANNEL changed the guest's PMCW (`pmcw` as it is now):
     /// a device mirrors what its host subchannel needs to match, such as
     /// the concurrent-sense bit. The css presents a reported ECW only when

@@ -493,6 +493,15 @@ impl Device for Dasd {
         self.sense = None;
         self.rssd = Rssd::default();
     }
+
+    /// The system reset (PoO chapter 17, "I/O-System Reset"; the 3990
+    /// drops path groups and reservations on a system reset from the
+    /// channel): what a clear resets, and every path back to the reset
+    /// grouping state with no reservation.
+    fn io_system_reset(&mut self) {
+        self.subchannel_reset();
+        self.groups = PathGroups::default();
+    }
 }
 
 impl Drop for Dasd {
