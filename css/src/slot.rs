@@ -146,6 +146,24 @@ impl DevSlot {
         }
     }
 
+    /// The device's state for a snapshot; `None` for an empty slot.
+    pub fn save_state(&mut self) -> Option<Result<crate::DeviceState, crate::DeviceStateError>> {
+        match self {
+            Self::Ccw(d) => Some(d.save_state()),
+            Self::Passthrough(d) => Some(d.save_state()),
+            Self::Empty => None,
+        }
+    }
+
+    /// Restores a device's state; `None` for an empty slot.
+    pub fn restore_state(&mut self, s: &crate::DeviceState) -> Option<Result<(), crate::DeviceStateError>> {
+        match self {
+            Self::Ccw(d) => Some(d.restore_state(s)),
+            Self::Passthrough(d) => Some(d.restore_state(s)),
+            Self::Empty => None,
+        }
+    }
+
     /// MSCH changed the PMCW (a passthrough device mirrors what it needs).
     pub fn modified(&mut self, pmcw: &zcss_ccw::pmcw::Pmcw) {
         if let Self::Passthrough(d) = self {

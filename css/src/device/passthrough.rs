@@ -275,6 +275,29 @@ pub trait PassthroughDevice: Send {
         let _ = self.clear(0);
     }
 
+    /// The device's state for a snapshot, taken when the guest subchannel
+    /// has no function in flight (the css refuses the snapshot otherwise).
+    /// The host device's own state is the host's, not in the snapshot.
+    /// The default cannot save.
+    ///
+    /// # Errors
+    /// [`DeviceStateError::Unsupported`].
+    fn save_state(&mut self) -> Result<crate::DeviceState, crate::DeviceStateError> {
+        Err(crate::DeviceStateError::Unsupported(
+            "the device has no snapshot support".into(),
+        ))
+    }
+
+    /// Restores what [`PassthroughDevice::save_state`] saved.
+    ///
+    /// # Errors
+    /// Another kind of state, or another host device.
+    fn restore_state(&mut self, _state: &crate::DeviceState) -> Result<(), crate::DeviceStateError> {
+        Err(crate::DeviceStateError::Unsupported(
+            "the device has no snapshot support".into(),
+        ))
+    }
+
     /// MODIFY SUBCHANNEL changed the guest's PMCW (`pmcw` as it is now):
     /// a device mirrors what its host subchannel needs to match, such as
     /// the concurrent-sense bit. The css presents a reported ECW only when

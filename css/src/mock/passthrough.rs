@@ -302,6 +302,14 @@ impl PassthroughDevice for MockPassthrough {
         self.send(Job::Clear { token })
     }
 
+    fn save_state(&mut self) -> Result<crate::DeviceState, crate::DeviceStateError> {
+        crate::DeviceState::new("mock-passthrough", 1, &())
+    }
+
+    fn restore_state(&mut self, state: &crate::DeviceState) -> Result<(), crate::DeviceStateError> {
+        state.parse::<()>("mock-passthrough", 1)
+    }
+
     fn io_system_reset(&mut self) {
         self.script.lock().system_resets += 1;
         let _ = self.clear(0);
