@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::trace::{DeviceKind, DeviceStmt, Insn, Outcome, SchAddr, Trace, TIMING
 
 pub mod config;
 pub mod dasd;
+pub mod snapshot;
 
 pub use config::{MachineConfig, DEFAULT_MEMORY, MAX_MEMORY, MIN_MEMORY};
 
@@ -132,25 +134,37 @@ impl MachineError {
 }
 
 /// A deterministic entropy stream (xorshift64*), so that replayed
-/// virtio-rng reads give the bytes they gave when recorded with it.
+/// virtio-rng reads give the bytes they gave when recorded with it. Its
+/// position is shared ([`DeterministicEntropy::position`]) so that a
+/// machine snapshot can carry it.
 #[derive(Debug)]
-pub struct DeterministicEntropy(u64);
+pub struct DeterministicEntropy(Arc<AtomicU64>);
 
 impl Default for DeterministicEntropy {
     fn default() -> Self {
-        Self(0x9e37_79b9_7f4a_7c15)
+        Self(Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15)))
+    }
+}
+
+impl DeterministicEntropy {
+    /// The stream's state, shared with the stream.
+    #[must_use]
+    pub fn position(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.0)
     }
 }
 
 impl Read for DeterministicEntropy {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut x = self.0.load(Ordering::Relaxed);
         for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
+        self.0.store(x, Ordering::Relaxed);
         Ok(buf.len())
     }
 }
@@ -171,6 +185,10 @@ pub struct Machine {
     /// The simulated host of the passthrough devices (`vfio-dasd`), if any.
     /// Declared after `css`, so the guest's devices go first.
     sim_host: Option<SimHost>,
+    /// The css's clock (a snapshot saves its position).
+    clock: Arc<StepClock>,
+    /// The positions of the virtio-rng entropy streams, in device order.
+    entropy: Vec<Arc<AtomicU64>>,
 }
 
 impl std::fmt::Debug for Machine {
@@ -246,7 +264,9 @@ impl Machine {
             mss: cfg.mss,
             ..CssConfig::default()
         });
-        css.set_clock(Arc::new(StepClock::replay()));
+        let clock = Arc::new(StepClock::replay());
+        css.set_clock(clock.clone());
+        let mut entropy = Vec::new();
         let console_output = Arc::new(Mutex::new(Vec::new()));
         let mut sim_host: Option<SimHost> = None;
         for (line, d) in &cfg.devices {
@@ -263,7 +283,8 @@ impl Machine {
                 };
                 dasd::attach_vfio_dasd(&css, host, d, cfg, base, dma).map_err(|e| (*line, e))?;
             } else {
-                let dev = Self::device(d, base, &console_output, cfg.write_images).map_err(|e| (*line, e))?;
+                let dev =
+                    Self::device(d, base, &console_output, &mut entropy, cfg.write_images).map_err(|e| (*line, e))?;
                 let path_type = dev.info().paths.first_type();
                 css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
                 if let Some(chpids) = d.chpids() {
@@ -294,6 +315,8 @@ impl Machine {
             config: cfg.clone(),
             console_output,
             sim_host,
+            clock,
+            entropy,
         })
     }
 
@@ -301,11 +324,16 @@ impl Machine {
         d: &DeviceStmt,
         base: &Path,
         console: &Arc<Mutex<Vec<u8>>>,
+        entropy: &mut Vec<Arc<AtomicU64>>,
         write_images: bool,
     ) -> Result<Box<dyn Device>, MachineError> {
         let backend: Box<dyn zcss_virtio_ccw::VirtioDevice> = match d.kind {
             DeviceKind::VirtioBlk => Box::new(Self::block(d, base)?),
-            DeviceKind::VirtioRng => Box::new(Rng::with_source(Some(Box::new(DeterministicEntropy::default())))),
+            DeviceKind::VirtioRng => {
+                let source = DeterministicEntropy::default();
+                entropy.push(source.position());
+                Box::new(Rng::with_source(Some(Box::new(source))))
+            }
             DeviceKind::VirtioConsole => Box::new(Console::new(
                 Box::new(SharedSink(console.clone())),
                 Arc::new(Mutex::new(VecDeque::new())),

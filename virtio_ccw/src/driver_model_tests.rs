@@ -326,3 +326,48 @@ fn clear_subchannel_keeps_virtio_state_unlike_io_system_reset() {
     let mut back = vec![0u8; 512];
     assert_eq!(drv.blk(false, 0, &mut back).unwrap(), VIRTIO_BLK_S_OK, "queues kept");
 }
+
+#[test]
+fn restore_into_a_fresh_css_continues_the_driver_with_disk_queues_and_indicators() {
+    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    bring_up_blk(&mut drv);
+    let mut data: Vec<u8> = (0..1024u32).map(|i| (i % 253) as u8).collect();
+    assert_eq!(drv.blk(true, 5, &mut data).unwrap(), VIRTIO_BLK_S_OK);
+    let json = drv.css.snapshot().unwrap().to_json().unwrap();
+    let fresh = Css::new(CssConfig::default());
+    fresh
+        .attach_cold(
+            SID,
+            0x0001,
+            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(128)))),
+        )
+        .unwrap();
+    fresh
+        .restore(&zcss_css::CssSnapshot::from_json(&json).unwrap())
+        .unwrap();
+    drv.css = fresh;
+    let mut back = vec![0u8; 1024];
+    assert_eq!(drv.blk(false, 5, &mut back).unwrap(), VIRTIO_BLK_S_OK);
+    assert_eq!(
+        back, data,
+        "disk contents, used index and adapter indicators carried over"
+    );
+    assert_eq!(drv.status().unwrap(), 0x0f);
+}
+
+#[test]
+fn restore_of_a_disk_of_another_size_is_refused() {
+    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    bring_up_blk(&mut drv);
+    let snap = drv.css.snapshot().unwrap();
+    let fresh = Css::new(CssConfig::default());
+    fresh
+        .attach_cold(
+            SID,
+            0x0001,
+            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(64)))),
+        )
+        .unwrap();
+    let e = fresh.restore(&snap).unwrap_err();
+    assert!(e.to_string().contains("128 sectors"), "{e}");
+}

@@ -87,6 +87,14 @@ impl Device for Gated {
         self.inner.io_system_reset();
     }
 
+    fn save_state(&mut self) -> Result<zcss_css::DeviceState, zcss_css::DeviceStateError> {
+        self.inner.save_state()
+    }
+
+    fn restore_state(&mut self, state: &zcss_css::DeviceState) -> Result<(), zcss_css::DeviceStateError> {
+        self.inner.restore_state(state)
+    }
+
     fn subchannel_disabled(&mut self) {
         self.inner.subchannel_disabled();
     }
