@@ -134,3 +134,17 @@ fn restore_at_many_positions_of_every_example_continues_as_the_uninterrupted_run
     assert!(report.len() >= 5, "every example: {report:?}");
     println!("{}", report.join("\n"));
 }
+
+#[test]
+fn machine_snapshot_of_another_version_or_machine_is_refused() {
+    let trace = parse("zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-rng\n").unwrap();
+    let m = Machine::from_trace(&trace, Path::new(".")).unwrap();
+    let json = m.snapshot().unwrap().to_json().unwrap();
+    let bumped = json.replacen("\"version\":1", "\"version\":2", 1);
+    let e = MachineSnapshot::from_json(&bumped).unwrap_err();
+    assert!(matches!(e, SnapshotError::Version { found: 2, supported: 1 }), "{e}");
+    let other = parse("zcss-trace 1\ndevice fe.0.0000 devno=0000 virtio-blk\n").unwrap();
+    let o = Machine::from_trace(&other, Path::new(".")).unwrap();
+    let e = o.restore(&MachineSnapshot::from_json(&json).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("other devices"), "{e}");
+}
