@@ -58,6 +58,9 @@ pub mod layout {
     pub const BUFFERS: u64 = 0x100000;
 }
 
+/// How long [`LinuxDriver::complete`] waits for a queue's indication.
+pub const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Interruption subclass the model enables the subchannel with (Linux: 3).
 pub const ISC: u8 = 3;
 /// Intparm the model puts in each ORB.
@@ -549,7 +552,26 @@ impl LinuxDriver {
         self.get_status()
     }
 
-    fn endian(&self) -> Endian {
+    /// The channel subsystem the driver talks to.
+    #[must_use]
+    pub fn css(&self) -> &Css {
+        &self.css
+    }
+
+    /// Talks to `css` from now on (a restored copy of the machine).
+    pub fn set_css(&mut self, css: Css) {
+        self.css = css;
+    }
+
+    /// Guest storage.
+    #[must_use]
+    pub fn memory(&self) -> &Arc<VecMemory> {
+        &self.mem
+    }
+
+    /// Byte order of rings and headers (little from revision 1).
+    #[must_use]
+    pub fn endian(&self) -> Endian {
         if self.revision >= 1 {
             Endian::Little
         } else {
@@ -607,8 +629,18 @@ impl LinuxDriver {
         // The indication: an I/O interruption with alert status (classic)
         // or an adapter interruption.
         let mut seen = false;
-        while let Some(i) = self.take_interrupt()? {
-            seen |= i.queues & (1 << q) != 0;
+        let deadline = std::time::Instant::now() + COMPLETION_WAIT;
+        loop {
+            while let Some(i) = self.take_interrupt()? {
+                seen |= i.queues & (1 << q) != 0;
+            }
+            // A device on an I/O thread completes later: wait for its
+            // interruption as a guest would.
+            let now = std::time::Instant::now();
+            if seen || now >= deadline {
+                break;
+            }
+            self.css.wait_until(deadline - now, |c| c.pending_iscs() != 0);
         }
         if !seen {
             return Err(DriverError::NoInterrupt("queue indication"));

@@ -281,7 +281,7 @@ pub trait PassthroughDevice: Send {
     /// The default cannot save.
     ///
     /// # Errors
-    /// [`DeviceStateError::Unsupported`].
+    /// [`crate::DeviceStateError::Unsupported`].
     fn save_state(&mut self) -> Result<crate::DeviceState, crate::DeviceStateError> {
         Err(crate::DeviceStateError::Unsupported(
             "the device has no snapshot support".into(),
