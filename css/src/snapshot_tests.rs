@@ -137,3 +137,46 @@ fn snapshot_with_a_passthrough_function_in_flight_is_refused_until_it_ends() {
     let snap = css.snapshot().expect("the function ended");
     assert!(snap.subchannels[0].passthrough.is_some());
 }
+
+#[test]
+fn suspended_program_resumes_in_the_restored_css_as_in_the_original() {
+    let run = |restore: bool| {
+        let mem = VecMemory::new(1 << 20);
+        let a = css(1, 0x3832);
+        start(&a, &mem, 0, 3);
+        while a.next_interrupt(0xff).is_some() {}
+        assert_eq!(a.tsch(&IoCtx::new(&mem), gr1(0), 0x4000), Ok(Cc::Zero));
+        // NOP, command-chained to a NOP with the suspend flag; ORB S = 1.
+        mem.store(0x2000, &[0x03, 0x60, 0, 1, 0, 0, 0, 0]).unwrap();
+        mem.store(0x2008, &[0x03, 0x22, 0, 1, 0, 0, 0, 0]).unwrap();
+        mem.store(0x1804, &[0x08, 0x80, 0xff, 0x00]).unwrap();
+        assert_eq!(a.ssch(&IoCtx::new(&mem), gr1(0), 0x1800), Ok(Cc::Zero));
+        let s = a.schib(sid(0)).unwrap().scsw;
+        assert!(s.ctrl.actl().suspended(), "suspended: {s:?}");
+        let css = if restore {
+            let b = css(1, 0x3832);
+            b.restore(&CssSnapshot::from_json(&a.snapshot().unwrap().to_json().unwrap()).unwrap())
+                .unwrap();
+            assert_eq!(a.schib(sid(0)), b.schib(sid(0)));
+            b
+        } else {
+            a
+        };
+        // The suspension's intermediate status, then the guest clears S
+        // and resumes.
+        let first = css.next_interrupt(0xff).map(|c| c.intparm);
+        assert_eq!(css.tsch(&IoCtx::new(&mem), gr1(0), 0x4000), Ok(Cc::Zero));
+        let suspended = mem.fetch(0x4000, 12).unwrap();
+        mem.store(0x2009, &[0x20]).unwrap();
+        assert_eq!(css.rsch(&IoCtx::new(&mem), gr1(0)), Ok(Cc::Zero));
+        let code = css.next_interrupt(0xff).map(|c| c.intparm);
+        assert_eq!(css.tsch(&IoCtx::new(&mem), gr1(0), 0x4000), Ok(Cc::Zero));
+        (first, suspended, code, mem.fetch(0x4000, 12).unwrap())
+    };
+    let original = run(false);
+    assert!(
+        original.0.is_some() && original.2.is_some(),
+        "suspension and end interrupt: {original:?}"
+    );
+    assert_eq!(run(true), original);
+}
