@@ -606,7 +606,8 @@ impl Css {
 
     /// Restores a snapshot into this channel subsystem, which must have the
     /// same configuration and the same kinds of device on the same
-    /// subchannels. Checks the layout and device identities before it
+    /// subchannels. The waker is told of every interruption and channel
+    /// report pending afterwards. Checks the layout and device identities before it
     /// changes anything; a device refusing its state (a malformed or
     /// mismatched state) after that leaves the css partly restored — build
     /// a fresh one.
@@ -699,6 +700,17 @@ impl Css {
         sh.mcss.store(snap.mcss, Ordering::Release);
         sh.mss.store(snap.mss, Ordering::Release);
         sh.pt_token.fetch_max(snap.passthrough_token, Ordering::AcqRel);
+        // Tell the embedder what is pending now.
+        for q in &snap.interruptions {
+            sh.wake(crate::Wake::Io { isc: q.isc });
+        }
+        let adapters = sh.adapters.pending_mask();
+        for isc in (0..8u8).filter(|i| adapters & (0x80 >> i) != 0) {
+            sh.wake(crate::Wake::Adapter { isc });
+        }
+        if sh.ext.crw.lock().machine_check_pending() {
+            sh.wake(crate::Wake::ChannelReport);
+        }
         Ok(())
     }
 

@@ -65,8 +65,15 @@ fn restore_into_a_fresh_css_gives_the_same_interruptions_schibs_and_reports() {
     assert_eq!(a.schm(&IoCtx::new(&mem), 2, 0x4000), Ok(()));
     let json = a.snapshot().unwrap().to_json().unwrap();
     let b = css(4, 0x3832);
+    let wakes = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let w = wakes.clone();
+    b.set_waker(move |x| w.lock().push(x));
     b.restore(&CssSnapshot::from_json(&json).unwrap()).unwrap();
     b.check_invariants().unwrap();
+    let wakes = wakes.lock().clone();
+    assert!(wakes.contains(&crate::Wake::Io { isc: 3 }), "{wakes:?}");
+    assert!(wakes.contains(&crate::Wake::Io { isc: 1 }), "{wakes:?}");
+    assert!(wakes.contains(&crate::Wake::Adapter { isc: 5 }), "{wakes:?}");
     for i in 0..4 {
         assert_eq!(a.schib(sid(i)), b.schib(sid(i)), "schib {i}");
     }
