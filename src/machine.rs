@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::measurement::StepClock;
 use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
-use zcss_virtio_ccw::{Block, BlockBackend, Console, Rng, VirtioCcwDevice};
+use zcss_virtio_ccw::{Block, BlockBackend, Console, IoIdle, IoThreadDevice, Rng, VirtioCcwDevice};
 
 use zcss_vfio_ccw::SimHost;
 
@@ -24,6 +25,7 @@ use crate::trace::{DeviceKind, DeviceStmt, Insn, Outcome, SchAddr, Trace, TIMING
 
 pub mod config;
 pub mod dasd;
+pub mod snapshot;
 
 pub use config::{MachineConfig, DEFAULT_MEMORY, MAX_MEMORY, MIN_MEMORY};
 
@@ -132,25 +134,37 @@ impl MachineError {
 }
 
 /// A deterministic entropy stream (xorshift64*), so that replayed
-/// virtio-rng reads give the bytes they gave when recorded with it.
+/// virtio-rng reads give the bytes they gave when recorded with it. Its
+/// position is shared ([`DeterministicEntropy::position`]) so that a
+/// machine snapshot can carry it.
 #[derive(Debug)]
-pub struct DeterministicEntropy(u64);
+pub struct DeterministicEntropy(Arc<AtomicU64>);
 
 impl Default for DeterministicEntropy {
     fn default() -> Self {
-        Self(0x9e37_79b9_7f4a_7c15)
+        Self(Arc::new(AtomicU64::new(0x9e37_79b9_7f4a_7c15)))
+    }
+}
+
+impl DeterministicEntropy {
+    /// The stream's state, shared with the stream.
+    #[must_use]
+    pub fn position(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.0)
     }
 }
 
 impl Read for DeterministicEntropy {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut x = self.0.load(Ordering::Relaxed);
         for chunk in buf.chunks_mut(8) {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            let v = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes();
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let v = x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_be_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
+        self.0.store(x, Ordering::Relaxed);
         Ok(buf.len())
     }
 }
@@ -171,7 +185,27 @@ pub struct Machine {
     /// The simulated host of the passthrough devices (`vfio-dasd`), if any.
     /// Declared after `css`, so the guest's devices go first.
     sim_host: Option<SimHost>,
+    /// The css's clock (a snapshot saves its position).
+    clock: Arc<StepClock>,
+    /// The positions of the virtio-rng entropy streams, in device order.
+    entropy: Vec<Arc<AtomicU64>>,
+    /// The I/O threads of `io=async` devices.
+    io_threads: Vec<IoIdle>,
 }
+
+/// What [`Machine::device`] gives devices and collects from them.
+struct Parts<'a> {
+    console: &'a Arc<Mutex<Vec<u8>>>,
+    entropy: &'a mut Vec<Arc<AtomicU64>>,
+    io_threads: &'a mut Vec<IoIdle>,
+    /// Guest storage for an I/O thread.
+    dma: Arc<dyn GuestMemory>,
+}
+
+/// The device key choosing where a virtio-blk processes its requests
+/// (`io=sync`, the default: on the notifying CPU; `io=async`: on an I/O
+/// thread of its own).
+pub const IO_KEY: &str = "io";
 
 impl std::fmt::Debug for Machine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -246,7 +280,10 @@ impl Machine {
             mss: cfg.mss,
             ..CssConfig::default()
         });
-        css.set_clock(Arc::new(StepClock::replay()));
+        let clock = Arc::new(StepClock::replay());
+        css.set_clock(clock.clone());
+        let mut entropy = Vec::new();
+        let mut io_threads = Vec::new();
         let console_output = Arc::new(Mutex::new(Vec::new()));
         let mut sim_host: Option<SimHost> = None;
         for (line, d) in &cfg.devices {
@@ -263,7 +300,20 @@ impl Machine {
                 };
                 dasd::attach_vfio_dasd(&css, host, d, cfg, base, dma).map_err(|e| (*line, e))?;
             } else {
-                let dev = Self::device(d, base, &console_output, cfg.write_images).map_err(|e| (*line, e))?;
+                // An `io=async` device's I/O thread writes guest storage
+                // while the guest goes on: a recording writes it with the
+                // `wait`.
+                let dma = match recorder {
+                    Some(r) => r.wrap_async_memory(mem.clone()),
+                    None => mem.clone(),
+                };
+                let parts = Parts {
+                    console: &console_output,
+                    entropy: &mut entropy,
+                    io_threads: &mut io_threads,
+                    dma,
+                };
+                let dev = Self::device(d, base, parts, cfg.write_images).map_err(|e| (*line, e))?;
                 let path_type = dev.info().paths.first_type();
                 css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
                 if let Some(chpids) = d.chpids() {
@@ -294,20 +344,37 @@ impl Machine {
             config: cfg.clone(),
             console_output,
             sim_host,
+            clock,
+            entropy,
+            io_threads,
         })
     }
 
     fn device(
         d: &DeviceStmt,
         base: &Path,
-        console: &Arc<Mutex<Vec<u8>>>,
+        parts: Parts<'_>,
         write_images: bool,
     ) -> Result<Box<dyn Device>, MachineError> {
+        let io_async = match (d.param(IO_KEY), d.kind) {
+            (None | Some("sync"), _) => false,
+            (Some("async"), DeviceKind::VirtioBlk) => true,
+            (Some(v), _) => {
+                return Err(MachineError::BadValue {
+                    key: IO_KEY.into(),
+                    value: v.into(),
+                })
+            }
+        };
         let backend: Box<dyn zcss_virtio_ccw::VirtioDevice> = match d.kind {
             DeviceKind::VirtioBlk => Box::new(Self::block(d, base)?),
-            DeviceKind::VirtioRng => Box::new(Rng::with_source(Some(Box::new(DeterministicEntropy::default())))),
+            DeviceKind::VirtioRng => {
+                let source = DeterministicEntropy::default();
+                parts.entropy.push(source.position());
+                Box::new(Rng::with_source(Some(Box::new(source))))
+            }
             DeviceKind::VirtioConsole => Box::new(Console::new(
-                Box::new(SharedSink(console.clone())),
+                Box::new(SharedSink(parts.console.clone())),
                 Arc::new(Mutex::new(VecDeque::new())),
             )),
             DeviceKind::Dasd3390 => {
@@ -316,7 +383,16 @@ impl Machine {
             }
             DeviceKind::VfioDasd => return Err(MachineError::KindNotAvailable(d.kind.name())),
         };
-        Ok(Box::new(VirtioCcwDevice::new(backend)))
+        let dev = VirtioCcwDevice::new(backend);
+        if io_async {
+            let t = IoThreadDevice::new(dev, parts.dma).map_err(|source| MachineError::Image {
+                path: PathBuf::from("<I/O thread>"),
+                source,
+            })?;
+            parts.io_threads.push(t.idle());
+            return Ok(Box::new(t));
+        }
+        Ok(Box::new(dev))
     }
 
     fn block(d: &DeviceStmt, base: &Path) -> Result<Block, MachineError> {
@@ -492,16 +568,18 @@ impl Machine {
     /// Lets asynchronous device work finish (the trace statement `wait`):
     /// applies the reports of passthrough devices until no passthrough
     /// subchannel has a function the host has yet to report on (each is
-    /// idle, suspended or status pending), or `timeout` passes. Returns
-    /// whether the work finished.
+    /// idle, suspended or status pending), and the I/O threads of
+    /// `io=async` devices have completed every notification, or `timeout`
+    /// passes. Returns whether the work finished.
     pub fn wait(&self, timeout: Duration) -> bool {
         self.css.wait_until(timeout, |css| {
-            !self
-                .config
-                .devices
-                .iter()
-                .filter(|(_, d)| d.kind.is_passthrough())
-                .any(|(_, d)| css.schib(sid_of(d.sch)).is_some_and(|s| in_progress(&s.scsw)))
+            self.io_threads.iter().all(IoIdle::is_idle)
+                && !self
+                    .config
+                    .devices
+                    .iter()
+                    .filter(|(_, d)| d.kind.is_passthrough())
+                    .any(|(_, d)| css.schib(sid_of(d.sch)).is_some_and(|s| in_progress(&s.scsw)))
         })
     }
 

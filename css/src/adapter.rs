@@ -137,6 +137,17 @@ impl AdapterInterruptions {
         }
     }
 
+    /// The packed state: pending bits and AIS modes (snapshot).
+    #[must_use]
+    pub fn raw(&self) -> u32 {
+        self.state.load(Ordering::SeqCst)
+    }
+
+    /// Replaces the packed state (restore of [`AdapterInterruptions::raw`]).
+    pub fn set_raw(&self, state: u32) {
+        self.state.store(state, Ordering::SeqCst);
+    }
+
     /// Back to the initial state (I/O-system reset): nothing pending, all
     /// ISCs in all-interruptions mode.
     pub fn reset(&self) {

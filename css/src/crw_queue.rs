@@ -131,7 +131,56 @@ impl std::fmt::Debug for CrwQueue {
     }
 }
 
+/// The contents of a [`CrwQueue`] as plain data (snapshot).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CrwQueueState {
+    /// The pending CRWs, oldest first.
+    pub crws: Vec<u32>,
+    /// Reports were lost since the last queued one.
+    pub lost: bool,
+    /// Total reports lost.
+    pub lost_total: u64,
+    /// A new report generates a machine check.
+    pub mchk_armed: bool,
+    /// A machine check was generated and not yet taken.
+    pub mchk_pending: bool,
+    /// A channel-subsystem (SEI) report is pending.
+    pub css_event_pending: bool,
+}
+
 impl CrwQueue {
+    /// The queue as plain data.
+    #[must_use]
+    pub fn state(&self) -> CrwQueueState {
+        CrwQueueState {
+            crws: self.iter().map(Crw::into_bits).collect(),
+            lost: self.lost,
+            lost_total: self.lost_total,
+            mchk_armed: self.mchk_armed,
+            mchk_pending: self.mchk_pending,
+            css_event_pending: self.css_event_pending,
+        }
+    }
+
+    /// A queue with the contents of `s`.
+    ///
+    /// # Errors
+    /// More CRWs than the queue holds.
+    pub fn from_state(s: &CrwQueueState) -> Result<Self, String> {
+        if s.crws.len() > CRW_QUEUE_CAPACITY {
+            return Err(format!("{} CRWs, the queue holds {CRW_QUEUE_CAPACITY}", s.crws.len()));
+        }
+        let mut q = Self::new();
+        q.ring[..s.crws.len()].copy_from_slice(&s.crws);
+        q.len = s.crws.len();
+        q.lost = s.lost;
+        q.lost_total = s.lost_total;
+        q.mchk_armed = s.mchk_armed;
+        q.mchk_pending = s.mchk_pending;
+        q.css_event_pending = s.css_event_pending;
+        Ok(q)
+    }
+
     /// An empty queue with the machine check armed.
     #[must_use]
     pub const fn new() -> Self {

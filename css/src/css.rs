@@ -179,24 +179,14 @@ impl Css {
 
     /// I/O-system reset (PoO chapter 17, "I/O-System Reset"): every
     /// subchannel back to its initial state (not enabled, no function, no
-    /// status; devices told through `subchannel_reset`), no interruption
+    /// status), every device reset ([`Device::io_system_reset`],
+    /// [`crate::PassthroughDevice::io_system_reset`]), no interruption
     /// pending, no channel report, monitoring off, every ISC in
     /// all-interruptions mode, MCSS-E and MSS as configured. Devices stay
     /// attached. A program running on another thread is stopped first.
     pub fn reset(&self) {
         let sh = &self.sh;
-        sh.tables.for_each(|sch| {
-            sch.stop.store(STOP_CLEAR, Ordering::Release);
-            let mut dev = sch.dev.lock();
-            let mut st = sch.state.lock();
-            sh.withdraw(sch.sid, &mut st);
-            if st.present {
-                st.reset_initial();
-            }
-            drop(st);
-            dev.io_reset();
-            sch.stop.store(STOP_NONE, Ordering::Release);
-        });
+        sh.tables.for_each(|sch| sh.reset_subchannel(sch));
         // Every request was withdrawn above; drop the stale entries too.
         sh.queues.clear();
         sh.adapters.reset();
@@ -204,6 +194,21 @@ impl Css {
         sh.ext.measurement.reset();
         sh.mcss.store(sh.cfg.mcss, Ordering::Release);
         sh.mss.store(sh.cfg.mss, Ordering::Release);
+    }
+
+    /// The I/O-system reset of one subchannel and its device: what
+    /// [`Css::reset`] does to each subchannel (initial state, the
+    /// device's [`Device::io_system_reset`], its interruption request
+    /// withdrawn), for a host that resets one device (the simulated
+    /// vfio-ccw host's `VFIO_DEVICE_RESET`). The css-wide state (other
+    /// subchannels, channel reports, measurement) is untouched. Returns
+    /// whether a device is attached there.
+    pub fn reset_subchannel(&self, sid: SubchannelId) -> bool {
+        let Some(sch) = self.sh.tables.get(sid) else {
+            return false;
+        };
+        self.sh.reset_subchannel(sch);
+        sch.state.lock().present
     }
 
     /// Registers the waker called whenever an interruption becomes pending,
@@ -375,6 +380,21 @@ impl Shared {
     pub fn handle(&self, sid: SubchannelId) -> SubchannelHandle {
         let sink: Arc<dyn InterruptSink> = Arc::new(Sink(self.me.clone()));
         SubchannelHandle::new(sid, sink)
+    }
+
+    /// The I/O-system reset of one subchannel (see [`Css::reset`]): a
+    /// program running on another thread is stopped first.
+    fn reset_subchannel(&self, sch: &Subchannel) {
+        sch.stop.store(STOP_CLEAR, Ordering::Release);
+        let mut dev = sch.dev.lock();
+        let mut st = sch.state.lock();
+        self.withdraw(sch.sid, &mut st);
+        if st.present {
+            st.reset_initial();
+        }
+        drop(st);
+        dev.io_reset();
+        sch.stop.store(STOP_NONE, Ordering::Release);
     }
 
     pub fn mcss(&self) -> bool {

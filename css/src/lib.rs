@@ -95,6 +95,7 @@ pub mod observer;
 mod passthrough;
 mod pt_state;
 mod slot;
+pub mod snapshot;
 mod subchannel;
 mod table;
 
@@ -109,4 +110,5 @@ pub use execute::{gr_bits, Executed, DIAG500_EINVAL};
 pub use interrupt::{InterruptionCode, Wake};
 pub use ipl::IplOutcome;
 pub use observer::{Insn, Observer, Outcome, StorageAccess};
+pub use snapshot::{CssSnapshot, DeviceState, DeviceStateError, SnapshotError, SNAPSHOT_VERSION};
 pub use zcss_ccw::sid::SubchannelId;

@@ -140,11 +140,27 @@ impl DevSlot {
     /// The I/O-system reset reached the device.
     pub fn io_reset(&mut self) {
         match self {
-            Self::Ccw(d) => d.subchannel_reset(),
-            Self::Passthrough(d) => {
-                let _ = d.clear(0);
-            }
+            Self::Ccw(d) => d.io_system_reset(),
+            Self::Passthrough(d) => d.io_system_reset(),
             Self::Empty => {}
+        }
+    }
+
+    /// The device's state for a snapshot; `None` for an empty slot.
+    pub fn save_state(&mut self) -> Option<Result<crate::DeviceState, crate::DeviceStateError>> {
+        match self {
+            Self::Ccw(d) => Some(d.save_state()),
+            Self::Passthrough(d) => Some(d.save_state()),
+            Self::Empty => None,
+        }
+    }
+
+    /// Restores a device's state; `None` for an empty slot.
+    pub fn restore_state(&mut self, s: &crate::DeviceState) -> Option<Result<(), crate::DeviceStateError>> {
+        match self {
+            Self::Ccw(d) => Some(d.restore_state(s)),
+            Self::Passthrough(d) => Some(d.restore_state(s)),
+            Self::Empty => None,
         }
     }
 

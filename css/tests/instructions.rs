@@ -483,7 +483,11 @@ fn reset_returns_subchannels_to_initial_state_and_drops_pending_work() {
     assert!(!s.pmcw.flags.enabled());
     assert!(s.pmcw.flags.dnv());
     assert_eq!(s.scsw.ctrl.stctl(), StatusControl::new());
-    assert_eq!(m.ctl[0].with_state(|st| st.resets), 1);
+    assert_eq!(
+        m.ctl[0].with_state(|st| (st.system_resets, st.resets)),
+        (1, 0),
+        "the I/O-system reset hook, not the clear hook"
+    );
     m.css.check_invariants().unwrap();
 }
 
@@ -552,4 +556,18 @@ fn set_paths_installs_several_paths_and_start_uses_the_first_usable() {
     assert_eq!(m.stsch(gr1(0)).pmcw.lpum, 0x40);
     assert_eq!(m.tsch(gr1(0)).0, Ok(Cc::Zero));
     assert_eq!(m.css.channel_path_type(0xfe, 0x42), Some(0x32));
+}
+
+#[test]
+fn reset_resets_passthrough_devices_through_their_hook() {
+    let m = Machine::new(1);
+    let pt = zcss_css::mock::MockPassthrough::new(0x3990);
+    let script = pt.script();
+    m.css.attach_passthrough(sid(2), 2, Box::new(pt), false).unwrap();
+    m.css.reset();
+    let (system_resets, cleared) = {
+        let s = script.lock();
+        (s.system_resets, s.cleared.clone())
+    };
+    assert_eq!((system_resets, cleared), (1, vec![0]));
 }

@@ -212,6 +212,20 @@ impl Device for Probed {
         self.dasd.subchannel_reset();
     }
 
+    fn io_system_reset(&mut self) {
+        self.enter();
+        self.dasd.io_system_reset();
+    }
+
+    fn save_state(&mut self) -> Result<zcss_css::DeviceState, zcss_css::DeviceStateError> {
+        self.dasd.save_state()
+    }
+
+    fn restore_state(&mut self, state: &zcss_css::DeviceState) -> Result<(), zcss_css::DeviceStateError> {
+        self.enter();
+        self.dasd.restore_state(state)
+    }
+
     fn subchannel_disabled(&mut self) {
         self.enter();
         self.dasd.subchannel_disabled();

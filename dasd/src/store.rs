@@ -110,6 +110,24 @@ pub trait TrackStore: Send {
     fn max_track_len(&self) -> usize {
         usize::MAX
     }
+
+    /// The tracks held only in memory, by relative track number, for a
+    /// snapshot: `Some` for a store in memory ([`MemStore`], the written
+    /// tracks of a [`CowStore`]); `None` for a store whose contents live in
+    /// its file (a snapshot flushes it and carries no tracks).
+    fn memory_tracks(&self) -> Option<Vec<(u64, Vec<u8>)>> {
+        None
+    }
+
+    /// Replaces the tracks held in memory with `tracks` (restore of
+    /// [`TrackStore::memory_tracks`]).
+    ///
+    /// # Errors
+    /// [`StoreError::ReadOnly`] for a store without tracks in memory; a
+    /// track beyond the volume or a malformed image.
+    fn set_memory_tracks(&mut self, _tracks: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+        Err(StoreError::ReadOnly)
+    }
 }
 
 /// Checks that `t` is on a volume of `cylinders` cylinders.
@@ -210,6 +228,20 @@ impl TrackStore for MemStore {
             .copy_from_slice(data);
         Ok(())
     }
+
+    fn memory_tracks(&self) -> Option<Vec<(u64, Vec<u8>)>> {
+        let mut v: Vec<_> = self.tracks.iter().map(|(k, t)| (*k, t.clone())).collect();
+        v.sort_by_key(|(k, _)| *k);
+        Some(v)
+    }
+
+    fn set_memory_tracks(&mut self, tracks: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+        self.tracks.clear();
+        for (k, img) in tracks {
+            self.write(TrackAddr::from_index(k), &img)?;
+        }
+        Ok(())
+    }
 }
 
 /// A volume whose writes stay in memory over a base store that is only
@@ -290,6 +322,20 @@ impl<S: TrackStore> TrackStore for CowStore<S> {
 
     fn max_track_len(&self) -> usize {
         self.max
+    }
+
+    fn memory_tracks(&self) -> Option<Vec<(u64, Vec<u8>)>> {
+        let mut v: Vec<_> = self.written.iter().map(|(k, t)| (*k, t.clone())).collect();
+        v.sort_by_key(|(k, _)| *k);
+        Some(v)
+    }
+
+    fn set_memory_tracks(&mut self, tracks: Vec<(u64, Vec<u8>)>) -> Result<(), StoreError> {
+        self.written.clear();
+        for (k, img) in tracks {
+            self.write(TrackAddr::from_index(k), &img)?;
+        }
+        Ok(())
     }
 }
 

@@ -261,3 +261,62 @@ fn sense_subsystem_status_only_first_in_chain() {
     let c = r.run(&p);
     assert_eq!(sense(&c)[7], 2);
 }
+
+#[test]
+fn io_system_reset_drops_path_groups_and_reserve_but_clear_keeps_them() {
+    use zcss_css::Device;
+    let mut r = rig(ControlUnit::Model6);
+    let mut pgid = vec![0x80];
+    pgid.extend_from_slice(&[7; 11]);
+    let mut p = Program::new();
+    p.out(0xaf, 0, &pgid);
+    assert!(clean(&r.run(&p)));
+    one(&mut r, 0xb4, 0, 32);
+    r.dev.subchannel_reset();
+    let (_, b) = one(&mut r, 0x34, 0, 12);
+    assert_eq!(b[0], 0xf8, "clear keeps grouped, reserved to this path");
+    r.dev.io_system_reset();
+    let (_, b) = one(&mut r, 0x34, 0, 12);
+    assert_eq!(b, vec![0; 12], "reset state, no reservation");
+    r.lpum = 0x40;
+    let (c, _) = one(&mut r, 0x03, 0, 0);
+    assert!(clean(&c), "another path is not blocked: {c:?}");
+}
+
+#[test]
+fn saved_state_restores_path_groups_reserve_and_written_tracks_into_a_fresh_device() {
+    use zcss_css::Device;
+    let mut r = rig(ControlUnit::Model6);
+    let mut pgid = vec![0x80];
+    pgid.extend_from_slice(&[9; 11]);
+    let mut p = Program::new();
+    p.out(0xaf, 0, &pgid);
+    assert!(clean(&r.run(&p)));
+    one(&mut r, 0xb4, 0, 32);
+    let t = zcss_dasd::track::TrackAddr::new(0, 3);
+    let img = r.dev.store_mut().read(t).unwrap().to_vec();
+    r.dev.store_mut().write(t, &img).unwrap();
+    let state = r.dev.save_state().unwrap();
+    let mut fresh = rig(ControlUnit::Model6);
+    fresh.dev.restore_state(&state).unwrap();
+    let (_, b) = one(&mut fresh, 0x34, 0, 12);
+    assert_eq!(b[0], 0xf8, "grouped, reserved to this path");
+    assert_eq!(&b[1..], &[9; 11]);
+    assert_eq!(fresh.dev.save_state().unwrap(), state, "the same state again");
+}
+
+#[test]
+fn state_of_another_volume_size_or_with_a_suspended_program_is_refused() {
+    use zcss_ccw::{CcwDevice, ProgramEnd};
+    use zcss_css::{Device, DeviceStateError};
+    let mut r = rig(ControlUnit::Model6);
+    let state = r.dev.save_state().unwrap();
+    let mut small = Rig::cu(ControlUnit::Model6, MemStore::new(10));
+    let e = small.dev.restore_state(&state).unwrap_err();
+    assert!(
+        matches!(&e, DeviceStateError::Invalid(m) if m.contains("3339 cylinders")),
+        "{e}"
+    );
+    r.dev.program_end(ProgramEnd::Suspended);
+    assert!(matches!(r.dev.save_state(), Err(DeviceStateError::Unsupported(_))));
+}

@@ -206,7 +206,7 @@ impl DeviceKind {
     #[must_use]
     pub fn keys(self) -> &'static [&'static str] {
         match self {
-            Self::VirtioBlk => &["size", "image", "readonly"],
+            Self::VirtioBlk => &["size", "image", "readonly", "io"],
             Self::VirtioRng | Self::VirtioConsole => &[],
             Self::Dasd3390 => &["model", "cu", "image", "cylinders"],
             Self::VfioDasd => &["host", "model", "cu", "image", "cylinders"],

@@ -434,6 +434,10 @@ fn device_value(kind: DeviceKind, key: &str, v: &str) -> Result<(), SyntaxError>
     match (kind, key) {
         (DeviceKind::VirtioBlk, "size") => num_value(v, "size").map(|_| ()),
         (DeviceKind::VirtioBlk, "readonly") => on_off(key, v).map(|_| ()),
+        (DeviceKind::VirtioBlk, "io") => match v {
+            "sync" | "async" => Ok(()),
+            _ => bad("sync or async"),
+        },
         (DeviceKind::Dasd3390 | DeviceKind::VfioDasd, "model") => match v {
             "3" | "9" | "27" | "54" => Ok(()),
             _ => bad("3, 9, 27 or 54"),

@@ -103,6 +103,17 @@ pub trait HostBackend: Send + Sync {
         Ok(())
     }
 
+    /// Resets the device (`VFIO_DEVICE_RESET`: the kernel quiesces the
+    /// host subchannel — clearing it when busy — and enables it again);
+    /// `None` when the backend cannot reset. What the guest's I/O-system
+    /// reset asks of a passthrough device ([`crate::VfioCcw`]).
+    ///
+    /// # Errors
+    /// The reset failed.
+    fn reset(&self) -> Option<Result<(), Errno>> {
+        None
+    }
+
     /// Guest storage as the backend maps it for the device, if it holds
     /// it: what an IPL's firmware steps read and change between the
     /// pieces of the load program ([`crate::ipl`]). The Linux backend maps

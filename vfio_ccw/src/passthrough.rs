@@ -52,8 +52,8 @@ use zcss_ccw::scsw::{ActivityControl, FunctionControl, Scsw, ScswControls, Statu
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
 use zcss_css::{
-    ChannelPaths, DeviceInfo, PassthroughDevice, PassthroughError, PassthroughReply, PathState, ProgramCheck,
-    SubchannelHandle,
+    ChannelPaths, DeviceInfo, DeviceState, DeviceStateError, PassthroughDevice, PassthroughError, PassthroughReply,
+    PathState, ProgramCheck, SubchannelHandle,
 };
 
 use crate::host::{HostBackend, HostDevice, HostIrq, RegionReadError};
@@ -86,6 +86,20 @@ struct Program {
 struct ClearsDone {
     n: Mutex<u64>,
     cv: parking_lot::Condvar,
+}
+
+/// Kind name of a vfio-ccw device's state in a snapshot.
+pub const STATE_KIND: &str = "vfio-ccw";
+/// Version of that state.
+pub const STATE_VERSION: u32 = 1;
+
+/// A vfio-ccw device in a snapshot: the host device it drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VfioCcwState {
+    /// The host subchannel.
+    pub host: zcss_css::snapshot::SidState,
+    /// The host device number.
+    pub devno: u16,
 }
 
 /// How long an I/O-system reset waits for the host's clear status.
@@ -572,6 +586,55 @@ impl PassthroughDevice for VfioCcw {
                 Ok(())
             }
         }
+    }
+
+    /// The guest's I/O-system reset: the host subchannel is cleared (and
+    /// the clear waited for, as [`PassthroughDevice::clear`] does for token
+    /// 0), then the host device reset ([`HostBackend::reset`],
+    /// `VFIO_DEVICE_RESET`), as QEMU's vfio-ccw does on a subchannel
+    /// reset (hw/vfio/ccw.c `vfio_ccw_reset`). IRBs the host still holds
+    /// for requests before the reset are dropped by the css (the clear's
+    /// token overtook them).
+    fn io_system_reset(&mut self) {
+        let _ = self.clear(0);
+        if let Some(Err(e)) = self.backend.reset() {
+            tracing::warn!(error = %e, "vfio-ccw: host device reset failed");
+        }
+        let mut p = self.program.lock();
+        p.active = false;
+        p.ipl = None;
+    }
+
+    /// Which host device this is (host subchannel and device number),
+    /// checked on restore. The host device's own state is the host's: a
+    /// real device cannot be carried in a snapshot (the simulated host's
+    /// can, through its own css — see the `zcss` package's machine
+    /// snapshot).
+    fn save_state(&mut self) -> Result<DeviceState, DeviceStateError> {
+        let s = VfioCcwState {
+            host: self.host.sid.into(),
+            devno: self.host.devno,
+        };
+        DeviceState::new(STATE_KIND, STATE_VERSION, &s)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), DeviceStateError> {
+        let s: VfioCcwState = state.parse(STATE_KIND, STATE_VERSION)?;
+        let here = VfioCcwState {
+            host: self.host.sid.into(),
+            devno: self.host.devno,
+        };
+        if s != here {
+            return Err(DeviceStateError::Invalid(format!(
+                "host device {:?} devno {:04x}, this is {:?} devno {:04x}",
+                s.host, s.devno, here.host, here.devno
+            )));
+        }
+        let mut p = self.program.lock();
+        p.active = false;
+        p.ipl = None;
+        p.final_reported = true;
+        Ok(())
     }
 
     fn subchannel_modified(&mut self, pmcw: &Pmcw) {

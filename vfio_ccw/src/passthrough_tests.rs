@@ -403,3 +403,41 @@ fn msch_concurrent_sense_leaves_the_linux_host_untouched() {
         assert!(st.violations.is_empty());
     });
 }
+
+#[test]
+fn io_system_reset_clears_then_resets_the_host_device() {
+    let (g, k, _) = setup(FakeConfig::default());
+    assert_eq!(g.ssch(GUEST, &orb(0x2000, false)), Ok(Cc::Zero));
+    // The host answers the reset's clear with its clear status.
+    let kk = Arc::clone(&k);
+    let host = std::thread::spawn(move || {
+        while !kk.with(|st| st.commands.contains(&ASYNC_CMD_CSCH)) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let clear = Irb {
+            scsw: Scsw {
+                ctrl: ScswControls::new()
+                    .with_fctl(FunctionControl::CLEAR)
+                    .with_stctl(StatusControl::PEND),
+                ..Scsw::default()
+            },
+            ..Irb::default()
+        };
+        kk.complete(&clear);
+    });
+    let t = std::time::Instant::now();
+    g.css.reset();
+    host.join().unwrap();
+    assert!(
+        t.elapsed() < RESET_WAIT,
+        "the reset waited for the clear status, not the timeout"
+    );
+    k.with(|st| {
+        assert_eq!(st.commands, vec![ASYNC_CMD_CSCH]);
+        assert_eq!(st.resets, 1, "VFIO_DEVICE_RESET");
+    });
+    // Nothing reaches the guest: the program's late status was overtaken.
+    k.complete(&final_irb(0x2008, DeviceStatus::CE_DE));
+    g.enable(GUEST, true);
+    assert!(g.wait_interrupt(Duration::from_millis(50)).is_none());
+}

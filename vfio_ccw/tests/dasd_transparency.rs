@@ -732,3 +732,49 @@ fn refused_transport_mode_is_an_operand_exception_both_ways_on_the_dasd() {
     assert_eq!(d.ssch, Err(zcss_css::ProgramCheck::Operand));
     assert_eq!(p.ssch, Err(zcss_css::ProgramCheck::Operand));
 }
+
+// ---- The I/O-system reset. ----
+
+/// RESERVE, then the I/O-system reset of both guests (`Css::reset`: the
+/// emulated DASD's own reset, and for the passthrough device the host's
+/// `VFIO_DEVICE_RESET` reaching the host DASD): afterwards SENSE PATH
+/// GROUP ID shows the path ungrouped and the device not reserved, on both.
+#[test]
+fn io_system_reset_drops_the_reserve_on_both_the_emulated_and_the_passed_dasd() {
+    let sense_pgid = |t: &mut DasdTwin| {
+        let mut p = Prog::new();
+        let a = p.at(&[0xee; 12]);
+        p.raw(0x34, 0, 12, a);
+        t.put(
+            &orb_at(layout::CP, fmt1()),
+            &p.chained(),
+            &[(u64::from(a), &[0xee; 12])],
+        );
+        let s = t.run();
+        assert_eq!(
+            s.irb.map(|i| i.scsw.dstat.into_bits()),
+            Some(0x0c),
+            "SENSE PGID ends clean"
+        );
+        t.direct.mem.fetch(u64::from(a), 12).unwrap()[0]
+    };
+    let mut t = refused_twin();
+    let mut p = Prog::new();
+    let a = p.at(&[0; 32]);
+    p.raw(0xb4, 0, 32, a);
+    t.put(&orb_at(layout::CP, fmt1()), &p.chained(), &[]);
+    let s = t.run();
+    assert_eq!(
+        s.irb.map(|i| i.scsw.dstat.into_bits()),
+        Some(0x0c),
+        "RESERVE ends clean"
+    );
+    assert_eq!(sense_pgid(&mut t) & 0x30, 0x30, "reserved to this path");
+    t.direct.css().reset();
+    t.passed.css().reset();
+    let mut l = t.linux(true);
+    l.enable().unwrap();
+    let mut t = l.into_channel();
+    assert_eq!(sense_pgid(&mut t) & 0x30, 0, "no reservation after the reset");
+    t.assert_transparent();
+}

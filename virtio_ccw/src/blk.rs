@@ -13,7 +13,9 @@
 use std::fs::File;
 use std::io;
 
+use serde::{Deserialize, Serialize};
 use zcss_ccw::memory::{AccessKey, GuestMemory};
+use zcss_css::DeviceStateError;
 
 use crate::device::{copy_config, id, queue_bit, VirtioDevice, VIRTIO_F_VERSION_1};
 use crate::queue::{DescriptorChain, Endian, QueueError, SplitQueue};
@@ -328,6 +330,45 @@ fn file_write_at(mut f: &File, buf: &[u8], at: u64) -> io::Result<()> {
     f.write_all(buf)
 }
 
+/// A run of sectors of an in-memory disk in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SectorRun {
+    /// First sector.
+    sector: u64,
+    /// Whole sectors.
+    #[serde(with = "zcss_css::snapshot::hex")]
+    data: Vec<u8>,
+}
+
+/// A virtio-blk back-end in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct BlockState {
+    /// Capacity in sectors (checked on restore).
+    capacity: u64,
+    /// Legacy (big-endian) request headers.
+    big_endian: bool,
+    /// The non-zero sectors of an in-memory disk; `None` for a file.
+    runs: Option<Vec<SectorRun>>,
+}
+
+/// The runs of non-zero sectors of `img`.
+fn nonzero_runs(img: &[u8]) -> Vec<SectorRun> {
+    let mut runs: Vec<SectorRun> = Vec::new();
+    for (i, s) in (0u64..).zip(img.chunks(512)) {
+        if s.iter().all(|&b| b == 0) {
+            continue;
+        }
+        match runs.last_mut() {
+            Some(r) if r.sector + r.data.len() as u64 / SECTOR_SIZE == i => r.data.extend_from_slice(s),
+            _ => runs.push(SectorRun {
+                sector: i,
+                data: s.to_vec(),
+            }),
+        }
+    }
+    runs
+}
+
 impl VirtioDevice for Block {
     fn device_type(&self) -> u8 {
         id::BLOCK
@@ -362,6 +403,58 @@ impl VirtioDevice for Block {
         } else {
             Endian::Big
         };
+        Ok(())
+    }
+
+    /// An in-memory disk saves its non-zero sectors (runs of them, hex);
+    /// a file-backed disk is flushed and saves no data: its contents are
+    /// the file, which the embedder keeps with the snapshot.
+    fn save_state(&mut self) -> Result<serde_json::Value, DeviceStateError> {
+        let data = match &self.backend {
+            BlockBackend::Memory(img) => Some(nonzero_runs(img)),
+            BlockBackend::File(f) => {
+                f.sync_data()
+                    .map_err(|e| DeviceStateError::Unsupported(format!("flushing the disk file: {e}")))?;
+                None
+            }
+        };
+        let s = BlockState {
+            capacity: self.capacity,
+            big_endian: matches!(self.endian, Endian::Big),
+            runs: data,
+        };
+        serde_json::to_value(s).map_err(|e| DeviceStateError::Invalid(e.to_string()))
+    }
+
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<(), DeviceStateError> {
+        let s = BlockState::deserialize(state).map_err(|e| DeviceStateError::Invalid(e.to_string()))?;
+        if s.capacity != self.capacity {
+            return Err(DeviceStateError::Invalid(format!(
+                "a disk of {} sectors, this one has {}",
+                s.capacity, self.capacity
+            )));
+        }
+        match (&mut self.backend, s.runs) {
+            (BlockBackend::Memory(img), Some(runs)) => {
+                let mut fresh = vec![0u8; img.len()];
+                for r in runs {
+                    let at = usize::try_from(r.sector.saturating_mul(SECTOR_SIZE)).unwrap_or(usize::MAX);
+                    let dst = at
+                        .checked_add(r.data.len())
+                        .and_then(|end| fresh.get_mut(at..end))
+                        .ok_or_else(|| DeviceStateError::Invalid("sectors beyond the disk".into()))?;
+                    dst.copy_from_slice(&r.data);
+                }
+                *img = fresh;
+            }
+            (BlockBackend::File(_), None) => {}
+            _ => {
+                return Err(DeviceStateError::Invalid(
+                    "the snapshot's disk and this one are not both in memory or both files".into(),
+                ))
+            }
+        }
+        self.endian = if s.big_endian { Endian::Big } else { Endian::Little };
         Ok(())
     }
 

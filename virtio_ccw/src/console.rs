@@ -128,6 +128,26 @@ impl VirtioDevice for Console {
         copy_config(&[0; CONFIG_LEN], offset, data);
     }
 
+    /// Input not yet delivered to the guest (hex).
+    fn save_state(&mut self) -> Result<serde_json::Value, zcss_css::DeviceStateError> {
+        let pending: Vec<u8> = self.input.lock().iter().copied().collect();
+        let mut hex = String::with_capacity(pending.len() * 2);
+        for b in pending {
+            hex.push_str(&format!("{b:02x}"));
+        }
+        Ok(serde_json::json!({ "input": hex }))
+    }
+
+    fn restore_state(&mut self, state: &serde_json::Value) -> Result<(), zcss_css::DeviceStateError> {
+        let hex = state.get("input").and_then(serde_json::Value::as_str).unwrap_or("");
+        let bytes = zcss_css::snapshot::hex::decode(hex)
+            .ok_or_else(|| zcss_css::DeviceStateError::Invalid("console input is not hex".into()))?;
+        let mut input = self.input.lock();
+        input.clear();
+        input.extend(bytes);
+        Ok(())
+    }
+
     fn process_queue(
         &mut self,
         index: usize,

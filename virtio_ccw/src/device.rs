@@ -5,6 +5,7 @@
 
 use thiserror::Error;
 use zcss_ccw::memory::GuestMemory;
+use zcss_css::DeviceStateError;
 
 use crate::queue::{Endian, QueueError, SplitQueue};
 
@@ -91,6 +92,25 @@ pub trait VirtioDevice: Send {
         queues: &mut [SplitQueue],
         mem: &dyn GuestMemory,
     ) -> Result<u64, QueueError>;
+
+    /// The back-end's own state for a snapshot (an in-memory disk's
+    /// contents, console input not yet delivered, …). The default: a
+    /// back-end without state (null).
+    ///
+    /// # Errors
+    /// The back-end cannot save its state now.
+    fn save_state(&mut self) -> Result<serde_json::Value, DeviceStateError> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Restores what [`VirtioDevice::save_state`] saved, into a back-end
+    /// built like the one that saved it.
+    ///
+    /// # Errors
+    /// A state that does not fit the back-end.
+    fn restore_state(&mut self, _state: &serde_json::Value) -> Result<(), DeviceStateError> {
+        Ok(())
+    }
 
     /// Host-side work (console input, …), called by the embedder. Returns the
     /// mask of queues that got used buffers.

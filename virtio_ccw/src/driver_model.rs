@@ -58,6 +58,9 @@ pub mod layout {
     pub const BUFFERS: u64 = 0x100000;
 }
 
+/// How long [`LinuxDriver::complete`] waits for a queue's indication.
+pub const COMPLETION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Interruption subclass the model enables the subchannel with (Linux: 3).
 pub const ISC: u8 = 3;
 /// Intparm the model puts in each ORB.
@@ -549,7 +552,26 @@ impl LinuxDriver {
         self.get_status()
     }
 
-    fn endian(&self) -> Endian {
+    /// The channel subsystem the driver talks to.
+    #[must_use]
+    pub fn css(&self) -> &Css {
+        &self.css
+    }
+
+    /// Talks to `css` from now on (a restored copy of the machine).
+    pub fn set_css(&mut self, css: Css) {
+        self.css = css;
+    }
+
+    /// Guest storage.
+    #[must_use]
+    pub fn memory(&self) -> &Arc<VecMemory> {
+        &self.mem
+    }
+
+    /// Byte order of rings and headers (little from revision 1).
+    #[must_use]
+    pub fn endian(&self) -> Endian {
         if self.revision >= 1 {
             Endian::Little
         } else {
@@ -563,6 +585,17 @@ impl LinuxDriver {
     /// # Errors
     /// Notification errors, a missing indication or used entry.
     pub fn request(&mut self, q: usize, bufs: &[(u64, u32, bool)]) -> Result<u32, DriverError> {
+        self.offer(q, bufs)?;
+        self.notify(q)?;
+        self.complete(q)
+    }
+
+    /// Puts a chain of `(addr, len, device_writable)` buffers on queue `q`
+    /// (descriptors from index 0, head 0) without notifying.
+    ///
+    /// # Errors
+    /// No such queue, or storage errors.
+    pub fn offer(&mut self, q: usize, bufs: &[(u64, u32, bool)]) -> Result<(), DriverError> {
         let e = self.endian();
         let mut gq = *self.queues.get(q).ok_or(DriverError::Protocol("no such queue"))?;
         for (i, &(addr, len, w)) in bufs.iter().enumerate() {
@@ -581,12 +614,33 @@ impl LinuxDriver {
         gq.avail_idx = gq.avail_idx.wrapping_add(1);
         self.mem.store(gq.avail + 2, &e.bytes16(gq.avail_idx))?;
         self.queues[q] = gq;
-        self.notify(q)?;
+        Ok(())
+    }
+
+    /// Takes the interruptions that indicate queue `q` and returns the used
+    /// length of the next used entry (after [`LinuxDriver::offer`] and a
+    /// notification).
+    ///
+    /// # Errors
+    /// A missing indication or used entry.
+    pub fn complete(&mut self, q: usize) -> Result<u32, DriverError> {
+        let e = self.endian();
+        let mut gq = *self.queues.get(q).ok_or(DriverError::Protocol("no such queue"))?;
         // The indication: an I/O interruption with alert status (classic)
         // or an adapter interruption.
         let mut seen = false;
-        while let Some(i) = self.take_interrupt()? {
-            seen |= i.queues & (1 << q) != 0;
+        let deadline = std::time::Instant::now() + COMPLETION_WAIT;
+        loop {
+            while let Some(i) = self.take_interrupt()? {
+                seen |= i.queues & (1 << q) != 0;
+            }
+            // A device on an I/O thread completes later: wait for its
+            // interruption as a guest would.
+            let now = std::time::Instant::now();
+            if seen || now >= deadline {
+                break;
+            }
+            self.css.wait_until(deadline - now, |c| c.pending_iscs() != 0);
         }
         if !seen {
             return Err(DriverError::NoInterrupt("queue indication"));

@@ -9,6 +9,8 @@
 //! - [`device`]: the [`VirtioDevice`] trait back-ends implement.
 //! - [`queue`]: split virtqueues in guest storage, both byte orders.
 //! - [`blk`], [`rng`], [`console`]: back-ends.
+//! - [`io_thread`]: [`IoThreadDevice`], queues processed on an I/O thread
+//!   (asynchronous block I/O).
 //! - [`commands`]: command codes and payload sizes.
 //! - [`transfer`]: the data path of one command.
 //! - `driver_model` (feature `test-utils`): the Linux guest driver's probe
@@ -23,6 +25,7 @@ pub mod console;
 pub mod device;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod driver_model;
+pub mod io_thread;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;
 pub mod proxy;
@@ -33,7 +36,8 @@ pub mod transfer;
 pub use blk::{Block, BlockBackend};
 pub use console::{Console, ConsoleInput, ConsoleSink};
 pub use device::{VirtioDevice, VIRTIO_F_VERSION_1};
-pub use proxy::{AdapterIndicators, Indicators, VirtioCcwDevice};
-pub use queue::{Descriptor, DescriptorChain, Endian, QueueError, SetupError, SplitQueue};
+pub use io_thread::{IoIdle, IoThreadDevice};
+pub use proxy::{AdapterIndicators, Indicators, VirtioCcwDevice, VirtioCcwState};
+pub use queue::{Descriptor, DescriptorChain, Endian, QueueError, QueueState, SetupError, SplitQueue};
 pub use rng::Rng;
 pub use transfer::{BufferTransfer, StreamTransfer, Transfer};

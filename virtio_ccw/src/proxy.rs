@@ -26,13 +26,13 @@
 
 use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory};
 use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, DeviceStatus, Sense};
-use zcss_css::{ChannelPaths, Device, DeviceInfo, NotifyResult, SubchannelHandle};
+use zcss_css::{ChannelPaths, Device, DeviceInfo, DeviceState, DeviceStateError, NotifyResult, SubchannelHandle};
 
 use crate::commands::*;
 use crate::device::{
     queue_bit, VirtioDevice, STATUS_DEVICE_NEEDS_RESET, STATUS_DRIVER_OK, STATUS_FEATURES_OK, VIRTIO_F_VERSION_1,
 };
-use crate::queue::{Endian, SplitQueue, LEGACY_ALIGN};
+use crate::queue::{Endian, QueueState, SplitQueue, LEGACY_ALIGN};
 use crate::transfer::{StreamTransfer, Transfer};
 
 /// EINVAL, returned (negated) by a notification the device cannot take.
@@ -46,7 +46,7 @@ pub const COMMAND_REJECT: DeviceResult = DeviceResult {
 };
 
 /// Two-stage (adapter) indicators set by SET_IND_ADAPTER.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AdapterIndicators {
     /// Address of the summary indicator byte.
     pub summary: u64,
@@ -59,7 +59,7 @@ pub struct AdapterIndicators {
 }
 
 /// The host → guest indicators.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Indicators {
     /// Classic queue indicators (SET_IND).
     pub classic: Option<u64>,
@@ -67,6 +67,34 @@ pub struct Indicators {
     pub config: Option<u64>,
     /// Adapter indicators (SET_IND_ADAPTER).
     pub adapter: Option<AdapterIndicators>,
+}
+
+/// Kind name of a virtio-ccw device's state in a snapshot.
+pub const STATE_KIND: &str = "virtio-ccw";
+/// Version of that state.
+pub const STATE_VERSION: u32 = 1;
+
+/// The transport state of a [`VirtioCcwDevice`] in a snapshot (the
+/// repository's `docs/snapshot.md` describes each field).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VirtioCcwState {
+    /// The virtio device id of the back-end (checked on restore).
+    pub device_type: u8,
+    /// The negotiated revision (`None`: not yet negotiated).
+    pub revision: Option<u8>,
+    /// The device status byte.
+    pub status: u8,
+    /// The features the driver wrote.
+    pub driver_features: u64,
+    /// Every queue.
+    pub queues: Vec<QueueState>,
+    /// The indicators.
+    pub indicators: Indicators,
+    /// Sense data kept for BASIC SENSE (its valid bytes).
+    #[serde(with = "zcss_css::snapshot::hex_opt")]
+    pub sense: Option<Vec<u8>>,
+    /// The back-end's own state ([`VirtioDevice::save_state`]).
+    pub backend: serde_json::Value,
 }
 
 /// The virtio-ccw proxy control unit around a virtio back-end.
@@ -669,8 +697,71 @@ impl Device for VirtioCcwDevice {
         self.revision = None;
     }
 
+    /// The I/O-system reset is the virtio device reset (virtio 1.x §2.4
+    /// "Device Reset", §4.3.2.1 for the revision): status 0, features,
+    /// queues and indicators gone, the back-end reset, the revision unset
+    /// (the next SET_VIRTIO_REV is accepted) and no pending sense. A
+    /// notification of an old queue afterwards finds it disabled and
+    /// touches no storage.
+    fn io_system_reset(&mut self) {
+        self.reset_virtio();
+        self.revision = None;
+        self.sense = None;
+    }
+
     fn notify(&mut self, mem: &dyn GuestMemory, queue: u64, _cookie: u64) -> Option<NotifyResult> {
         Some(self.notify_queue(mem, queue))
+    }
+
+    /// The transport state and the back-end's ([`VirtioCcwState`]).
+    fn save_state(&mut self) -> Result<DeviceState, DeviceStateError> {
+        let s = VirtioCcwState {
+            device_type: self.dev.device_type(),
+            revision: self.revision,
+            status: self.status,
+            driver_features: self.driver_features,
+            queues: self.queues.iter().map(SplitQueue::state).collect(),
+            indicators: self.ind,
+            sense: self.sense.map(|s| s.bytes[..usize::from(s.len).min(32)].to_vec()),
+            backend: self.dev.save_state()?,
+        };
+        DeviceState::new(STATE_KIND, STATE_VERSION, &s)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), DeviceStateError> {
+        let s: VirtioCcwState = state.parse(STATE_KIND, STATE_VERSION)?;
+        if s.device_type != self.dev.device_type() || s.queues.len() != self.queues.len() {
+            return Err(DeviceStateError::Invalid(format!(
+                "virtio device {} with {} queues, this is device {} with {}",
+                s.device_type,
+                s.queues.len(),
+                self.dev.device_type(),
+                self.queues.len()
+            )));
+        }
+        let sense = match s.sense {
+            Some(b) => {
+                let len = u8::try_from(b.len())
+                    .ok()
+                    .filter(|&n| n <= 32)
+                    .ok_or_else(|| DeviceStateError::Invalid("sense longer than 32 bytes".into()))?;
+                let mut bytes = [0u8; 32];
+                bytes[..b.len()].copy_from_slice(&b);
+                Some(Sense { bytes, len })
+            }
+            None => None,
+        };
+        for (q, qs) in self.queues.iter_mut().zip(&s.queues) {
+            q.set_state(qs)
+                .map_err(|e| DeviceStateError::Invalid(format!("queue: {e}")))?;
+        }
+        self.dev.restore_state(&s.backend)?;
+        self.revision = s.revision;
+        self.status = s.status;
+        self.driver_features = s.driver_features;
+        self.ind = s.indicators;
+        self.sense = sense;
+        Ok(())
     }
 }
 

@@ -253,6 +253,28 @@ impl DescriptorChain {
     }
 }
 
+/// The device side of a [`SplitQueue`] as plain data (snapshot): its
+/// configuration and where the device is in the rings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QueueState {
+    /// Queue size (0 while disabled).
+    pub size: u16,
+    /// Descriptor table address.
+    pub desc: u64,
+    /// Available ring address.
+    pub avail: u64,
+    /// Used ring address.
+    pub used: u64,
+    /// Enabled.
+    pub ready: bool,
+    /// Big-endian rings (legacy).
+    pub big_endian: bool,
+    /// The next available-ring entry the device takes.
+    pub next_avail: u16,
+    /// The next used-ring entry the device fills.
+    pub next_used: u16,
+}
+
 /// The device side of one split virtqueue. Plain state: guest storage is an
 /// argument of every call.
 #[derive(Debug, Clone)]
@@ -330,6 +352,39 @@ impl SplitQueue {
     /// Sets the ring byte order (from the negotiated features).
     pub fn set_endian(&mut self, endian: Endian) {
         self.endian = endian;
+    }
+
+    /// The queue's state (snapshot).
+    #[must_use]
+    pub const fn state(&self) -> QueueState {
+        QueueState {
+            size: self.size,
+            desc: self.desc,
+            avail: self.avail,
+            used: self.used,
+            ready: self.ready,
+            big_endian: matches!(self.endian, Endian::Big),
+            next_avail: self.next_avail,
+            next_used: self.next_used,
+        }
+    }
+
+    /// Restores [`SplitQueue::state`] into a queue of the same maximum size.
+    ///
+    /// # Errors
+    /// A size that is no power of two or above the maximum, or an enabled
+    /// queue whose areas are misaligned or overflow (the checks of
+    /// [`SplitQueue::enable`]).
+    pub fn set_state(&mut self, s: &QueueState) -> Result<(), SetupError> {
+        if s.ready {
+            self.enable(s.size, s.desc, s.avail, s.used)?;
+        } else {
+            self.reset();
+        }
+        self.endian = if s.big_endian { Endian::Big } else { Endian::Little };
+        self.next_avail = s.next_avail;
+        self.next_used = s.next_used;
+        Ok(())
     }
 
     /// Disables the queue and forgets its rings (reset).

@@ -28,6 +28,7 @@ use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{CcwDevice, DeviceStatus, Sense};
 
+pub use crate::snapshot::{DeviceState, DeviceStateError};
 pub use passthrough::{PassthroughDevice, PassthroughError, PassthroughEvent, PassthroughReply, PathState};
 pub use paths::{chpid_type, ChannelPaths, PathsError};
 
@@ -82,6 +83,42 @@ pub trait Device: CcwDevice {
 
     /// The subchannel was disabled (MSCH with E = 0).
     fn subchannel_disabled(&mut self) {}
+
+    /// The I/O-system reset reached the device (PoO chapter 17,
+    /// "I/O-System Reset": the reset signal goes to every device, which
+    /// ends its operations and returns to its reset state). Unlike
+    /// [`Device::subchannel_reset`] (clear subchannel, after which a
+    /// virtio device keeps its virtio state), the device forgets
+    /// everything a program set up: a virtio device does the virtio
+    /// device reset and unlocks its revision, a DASD drops its path groups
+    /// and reserves. Called by [`crate::Css::reset`] for every device. The
+    /// default drops the per-program state ([`Device::subchannel_reset`]).
+    fn io_system_reset(&mut self) {
+        self.subchannel_reset();
+    }
+
+    /// The device's state for a snapshot ([`crate::Css::snapshot`]),
+    /// taken between channel programs. The default cannot save.
+    ///
+    /// # Errors
+    /// [`DeviceStateError::Unsupported`] when the device cannot save its
+    /// state (now or at all).
+    fn save_state(&mut self) -> Result<DeviceState, DeviceStateError> {
+        Err(DeviceStateError::Unsupported(
+            "the device has no snapshot support".into(),
+        ))
+    }
+
+    /// Restores what [`Device::save_state`] saved, into a device built like
+    /// the one that saved it.
+    ///
+    /// # Errors
+    /// Another kind or version of state, or a state that does not fit.
+    fn restore_state(&mut self, _state: &DeviceState) -> Result<(), DeviceStateError> {
+        Err(DeviceStateError::Unsupported(
+            "the device has no snapshot support".into(),
+        ))
+    }
 
     /// DIAG 0x500 subcode 3 (virtio notify): `queue` is GR3, `cookie` GR4.
     /// Returns the value for GR2 (new cookie ≥ 0, or a negative errno).

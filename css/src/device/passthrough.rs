@@ -265,6 +265,39 @@ pub trait PassthroughDevice: Send {
     /// The subchannel was disabled (MSCH with E = 0).
     fn subchannel_disabled(&mut self) {}
 
+    /// The I/O-system reset reached the device ([`crate::Css::reset`]):
+    /// the host subchannel is cleared and the host device reset, before
+    /// this returns, so that what follows the reset (an IPL) finds the host
+    /// side idle. Nothing is reported for requests made before. The
+    /// default only clears (token 0: reports of every older request are
+    /// dropped).
+    fn io_system_reset(&mut self) {
+        let _ = self.clear(0);
+    }
+
+    /// The device's state for a snapshot, taken when the guest subchannel
+    /// has no function in flight (the css refuses the snapshot otherwise).
+    /// The host device's own state is the host's, not in the snapshot.
+    /// The default cannot save.
+    ///
+    /// # Errors
+    /// [`crate::DeviceStateError::Unsupported`].
+    fn save_state(&mut self) -> Result<crate::DeviceState, crate::DeviceStateError> {
+        Err(crate::DeviceStateError::Unsupported(
+            "the device has no snapshot support".into(),
+        ))
+    }
+
+    /// Restores what [`PassthroughDevice::save_state`] saved.
+    ///
+    /// # Errors
+    /// Another kind of state, or another host device.
+    fn restore_state(&mut self, _state: &crate::DeviceState) -> Result<(), crate::DeviceStateError> {
+        Err(crate::DeviceStateError::Unsupported(
+            "the device has no snapshot support".into(),
+        ))
+    }
+
     /// MODIFY SUBCHANNEL changed the guest's PMCW (`pmcw` as it is now):
     /// a device mirrors what its host subchannel needs to match, such as
     /// the concurrent-sense bit. The css presents a reported ECW only when

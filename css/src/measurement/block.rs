@@ -110,7 +110,7 @@ impl BlockFormat {
 
 /// Times of one sample (or accumulated times), in units of 128 µs (see
 /// [`TIME_UNIT`]). Field order is the block's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Device-connect time: the device was connected to a channel path
     /// (commands and data moving).

@@ -80,6 +80,17 @@ impl StepClock {
     pub const fn replay() -> Self {
         Self::new(0, Self::REPLAY_STEP_NS)
     }
+
+    /// The next reading (what a snapshot saves).
+    #[must_use]
+    pub fn position(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// Makes `ns` the next reading (restore of [`StepClock::position`]).
+    pub fn set_position(&self, ns: u64) {
+        self.next.store(ns, Ordering::Relaxed);
+    }
 }
 
 impl CssClock for StepClock {

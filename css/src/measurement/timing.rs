@@ -55,6 +55,21 @@ impl Measurement {
         }
     }
 
+    /// The times of suspended timed start functions, in subchannel order
+    /// (snapshot).
+    pub fn suspended_samples(&self) -> Vec<(SubchannelId, Sample)> {
+        let mut v: Vec<_> = self.suspended.lock().iter().map(|(k, v)| (*k, *v)).collect();
+        v.sort_by_key(|(sid, _)| (sid.cssid, sid.ssid, sid.schno));
+        v
+    }
+
+    /// Replaces the times of suspended timed start functions (restore).
+    pub fn set_suspended_samples(&self, samples: impl IntoIterator<Item = (SubchannelId, Sample)>) {
+        let mut m = self.suspended.lock();
+        m.clear();
+        m.extend(samples);
+    }
+
     pub fn set_clock(&self, clock: Arc<dyn CssClock>) {
         *self.clock.write() = clock;
     }

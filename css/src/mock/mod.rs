@@ -58,6 +58,8 @@ pub struct MockState {
     pub lpum: Option<u8>,
     /// Subchannel resets seen (clear, disable).
     pub resets: u32,
+    /// I/O-system resets seen ([`Device::io_system_reset`]).
+    pub system_resets: u32,
     /// Times the subchannel was disabled.
     pub disabled: u32,
     /// Notifications received (queue, cookie).
@@ -249,6 +251,20 @@ impl Device for MockDevice {
 
     fn subchannel_reset(&mut self) {
         self.state.lock().resets += 1;
+    }
+
+    fn io_system_reset(&mut self) {
+        self.state.lock().system_resets += 1;
+    }
+
+    /// The mock keeps no state a guest set up: an empty state of kind
+    /// `mock`.
+    fn save_state(&mut self) -> Result<crate::DeviceState, crate::DeviceStateError> {
+        crate::DeviceState::new("mock", 1, &())
+    }
+
+    fn restore_state(&mut self, state: &crate::DeviceState) -> Result<(), crate::DeviceStateError> {
+        state.parse::<()>("mock", 1)
     }
 
     fn subchannel_disabled(&mut self) {

@@ -46,6 +46,8 @@ pub struct PassthroughScript {
     pub halted: Vec<u64>,
     /// Tokens cleared.
     pub cleared: Vec<u64>,
+    /// I/O-system resets seen (each also clears with token 0).
+    pub system_resets: u32,
     /// Path refreshes asked for.
     pub refreshes: u32,
     /// The handle the device got when attached (for forwarding CRWs).
@@ -298,6 +300,19 @@ impl PassthroughDevice for MockPassthrough {
         s.cleared.push(token);
         drop(s);
         self.send(Job::Clear { token })
+    }
+
+    fn save_state(&mut self) -> Result<crate::DeviceState, crate::DeviceStateError> {
+        crate::DeviceState::new("mock-passthrough", 1, &())
+    }
+
+    fn restore_state(&mut self, state: &crate::DeviceState) -> Result<(), crate::DeviceStateError> {
+        state.parse::<()>("mock-passthrough", 1)
+    }
+
+    fn io_system_reset(&mut self) {
+        self.script.lock().system_resets += 1;
+        let _ = self.clear(0);
     }
 
     fn cancel(&mut self, _token: u64) -> Result<(), PassthroughError> {

@@ -23,7 +23,7 @@ use crate::geometry::{ControlUnit, HEADS};
 const SEQUENCE: Fault = Fault::Reject(RejectMsg::InvalidSequence);
 
 /// A path's grouping state (SENSE PATH GROUP ID byte 0 bits 0–1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub enum Grouping {
     /// `00`: reset (no path-group id).
     #[default]
@@ -35,7 +35,7 @@ pub enum Grouping {
 }
 
 /// One path's path-group state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct PathGroup {
     /// Grouping state.
     pub state: Grouping,
@@ -46,7 +46,7 @@ pub struct PathGroup {
 }
 
 /// Who holds the reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Owner {
     /// An ungrouped path.
     Path(usize),
@@ -55,7 +55,7 @@ pub enum Owner {
 }
 
 /// The device's path groups and reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct PathGroups {
     /// Per path (index 0 = LPUM `0x80`).
     pub paths: [PathGroup; 8],
@@ -111,6 +111,21 @@ pub struct Rssd {
 impl Default for Rssd {
     fn default() -> Self {
         Self { data: [0; 512], len: 0 }
+    }
+}
+
+impl Rssd {
+    /// The prepared bytes.
+    pub fn contents(&self) -> &[u8] {
+        &self.data[..self.len.min(512)]
+    }
+
+    /// Prepared data `b` (snapshot restore); `None` beyond 512 bytes.
+    pub fn from_contents(b: &[u8]) -> Option<Self> {
+        let mut r = Self::default();
+        r.data.get_mut(..b.len())?.copy_from_slice(b);
+        r.len = b.len();
+        Some(r)
     }
 }
 

@@ -35,14 +35,15 @@ pub mod sense;
 pub mod volume;
 
 use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, DeviceStatus, ProgramEnd, Sense};
-use zcss_css::{chpid_type, ChannelPaths, Device, DeviceInfo, SubchannelHandle};
+use zcss_css::{chpid_type, ChannelPaths, Device, DeviceInfo, DeviceState, DeviceStateError, SubchannelHandle};
 
 use crate::geometry::{ControlUnit, Model};
 use crate::store::{StoreError, TrackStore};
 use crate::track::TrackAddr;
 
 use self::domain::Chain;
-use self::ident::{PathGroups, Rssd};
+pub use self::ident::PathGroups;
+use self::ident::Rssd;
 use self::position::Cursor;
 use self::sense::{Fault, RejectMsg, SenseContext, SenseFormat};
 use self::volume::Volume;
@@ -165,6 +166,43 @@ pub(crate) fn give(data: &mut DataStream<'_>, bytes: &[u8]) -> Result<(), Halt> 
 /// Command reject with the message of a parameter error.
 pub(crate) const fn reject(e: params::ParamError) -> Halt {
     Halt::Fault(Fault::Reject(e.msg()))
+}
+
+/// Kind name of a DASD's state in a snapshot.
+pub const STATE_KIND: &str = "dasd-eckd";
+/// Version of that state.
+pub const STATE_VERSION: u32 = 1;
+
+/// A track of the volume held in memory, in a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrackState {
+    /// Relative track number (cylinder × 15 + head).
+    pub track: u64,
+    /// The track image (home address through the end marker).
+    #[serde(with = "zcss_css::snapshot::hex")]
+    pub image: Vec<u8>,
+}
+
+/// The state of a [`Dasd`] in a snapshot (the repository's
+/// `docs/snapshot.md` describes it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DasdState {
+    /// Cylinders of the volume (checked on restore).
+    pub cylinders: u32,
+    /// The channel path (LPUM bit) of the last program.
+    pub path: u8,
+    /// Path groups and the reservation.
+    pub groups: PathGroups,
+    /// Sense kept for a following SENSE (contingent allegiance).
+    #[serde(with = "zcss_css::snapshot::hex_opt")]
+    pub sense: Option<Vec<u8>>,
+    /// Data PERFORM SUBSYSTEM FUNCTION prepared for READ SUBSYSTEM DATA.
+    #[serde(with = "zcss_css::snapshot::hex")]
+    pub rssd: Vec<u8>,
+    /// The relative track the heads are on.
+    pub track: u64,
+    /// The tracks held in memory (`None`: the volume is a file, flushed).
+    pub tracks: Option<Vec<TrackState>>,
 }
 
 /// An IBM 3390 behind a 3990, on a volume in a [`TrackStore`].
@@ -492,6 +530,83 @@ impl Device for Dasd {
         self.start_chain();
         self.sense = None;
         self.rssd = Rssd::default();
+    }
+
+    /// The device's state between channel programs (see
+    /// [`DasdState`]): path groups and reservation, pending sense and
+    /// subsystem data, the track the heads are on, and the volume's tracks
+    /// held in memory; a store with a file is flushed and carries none. A
+    /// device with a suspended program cannot be saved.
+    fn save_state(&mut self) -> Result<DeviceState, DeviceStateError> {
+        if self.suspended {
+            return Err(DeviceStateError::Unsupported(
+                "the DASD holds a suspended channel program".into(),
+            ));
+        }
+        self.flush()
+            .map_err(|e| DeviceStateError::Unsupported(format!("flushing the volume: {e}")))?;
+        let tracks = self.vol.store_mut().memory_tracks().map(|v| {
+            v.into_iter()
+                .map(|(track, image)| TrackState { track, image })
+                .collect()
+        });
+        let s = DasdState {
+            cylinders: self.vol.cylinders(),
+            path: self.path,
+            groups: self.groups,
+            sense: self.sense.map(|s| s.bytes[..usize::from(s.len).min(32)].to_vec()),
+            rssd: self.rssd.contents().to_vec(),
+            track: self.cur.track.index(),
+            tracks,
+        };
+        DeviceState::new(STATE_KIND, STATE_VERSION, &s)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), DeviceStateError> {
+        let s: DasdState = state.parse(STATE_KIND, STATE_VERSION)?;
+        let invalid = |m: String| DeviceStateError::Invalid(m);
+        if s.cylinders != self.vol.cylinders() {
+            return Err(invalid(format!(
+                "a volume of {} cylinders, this one has {}",
+                s.cylinders,
+                self.vol.cylinders()
+            )));
+        }
+        let sense = match s.sense {
+            Some(b) if b.len() <= 32 => {
+                let mut bytes = [0u8; 32];
+                bytes[..b.len()].copy_from_slice(&b);
+                Some(Sense {
+                    bytes,
+                    len: u8::try_from(b.len()).unwrap_or(32),
+                })
+            }
+            Some(_) => return Err(invalid("sense longer than 32 bytes".into())),
+            None => None,
+        };
+        let rssd = Rssd::from_contents(&s.rssd).ok_or_else(|| invalid("subsystem data too long".into()))?;
+        if let Some(tracks) = s.tracks {
+            self.vol
+                .store_mut()
+                .set_memory_tracks(tracks.into_iter().map(|t| (t.track, t.image)).collect())
+                .map_err(|e| invalid(format!("volume: {e}")))?;
+        }
+        self.subchannel_reset();
+        self.path = s.path;
+        self.groups = s.groups;
+        self.sense = sense;
+        self.rssd = rssd;
+        self.cur.track = TrackAddr::from_index(s.track);
+        Ok(())
+    }
+
+    /// The system reset (PoO chapter 17, "I/O-System Reset"; the 3990
+    /// drops path groups and reservations on a system reset from the
+    /// channel): what a clear resets, and every path back to the reset
+    /// grouping state with no reservation.
+    fn io_system_reset(&mut self) {
+        self.subchannel_reset();
+        self.groups = PathGroups::default();
     }
 }
 

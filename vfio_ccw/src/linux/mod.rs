@@ -589,6 +589,10 @@ impl HostBackend for LinuxHost {
         Ok(IoRegion::from_bytes(&b))
     }
 
+    fn reset(&self) -> Option<Result<(), Errno>> {
+        Some(LinuxHost::reset(self).map_err(|e| Self::errno(&e)))
+    }
+
     fn write_cmd(&self, command: u32) -> Option<Result<(), Errno>> {
         let loc = self.cmd?;
         let r = CmdRegion { command, ret_code: 0 };

@@ -83,6 +83,18 @@ impl Device for Gated {
         self.inner.subchannel_reset();
     }
 
+    fn io_system_reset(&mut self) {
+        self.inner.io_system_reset();
+    }
+
+    fn save_state(&mut self) -> Result<zcss_css::DeviceState, zcss_css::DeviceStateError> {
+        self.inner.save_state()
+    }
+
+    fn restore_state(&mut self, state: &zcss_css::DeviceState) -> Result<(), zcss_css::DeviceStateError> {
+        self.inner.restore_state(state)
+    }
+
     fn subchannel_disabled(&mut self) {
         self.inner.subchannel_disabled();
     }
@@ -387,6 +399,38 @@ impl SimDevice {
         let _ = self.irq_tx.send(HostIrq::Io);
     }
 
+    /// `VFIO_DEVICE_RESET` (`vfio_ccw_mdev_reset`: close, then open): the
+    /// program is freed, the host subchannel and its device get the host's
+    /// reset ([`Css::reset_subchannel`]: disabled, no status, the device's
+    /// I/O-system reset — an emulated DASD drops its path groups and
+    /// reserves, so that the guest sees what it sees of the same device
+    /// emulated directly), IRBs not yet read are dropped, and the
+    /// subchannel is enabled again as [`SimDevice::open`] enables it.
+    ///
+    /// # Errors
+    /// `ENODEV` when the device is not operational or cannot be enabled.
+    pub fn reset(&self) -> Result<(), Errno> {
+        let mut st = self.io.lock();
+        if st.fsm == State::NotOper {
+            return Err(Errno::ENODEV);
+        }
+        st.cp.free(&self.dma);
+        self.css.reset_subchannel(self.host.sid);
+        st.irbs.clear();
+        let enabled = self.modify(|s| {
+            s.pmcw.flags = s.pmcw.flags.with_enabled(true).with_isc(VFIO_CCW_ISC);
+            s.pmcw.intparm = self.gr1;
+            s.pmcw.chars = s.pmcw.chars.with_csense(true);
+        });
+        if enabled == Ok(Cc::Zero) {
+            st.fsm = State::Idle;
+            Ok(())
+        } else {
+            st.fsm = State::NotOper;
+            Err(Errno::ENODEV)
+        }
+    }
+
     /// Queues a channel report and signals it.
     pub fn queue_crw(&self, crw: Crw) {
         self.io.lock().crws.push_back(crw.into_bits());
@@ -502,6 +546,10 @@ impl HostBackend for SimBackend {
 
     fn guest_memory(&self) -> Option<Arc<dyn zcss_ccw::GuestMemory>> {
         Some(Arc::clone(self.0.view.guest()))
+    }
+
+    fn reset(&self) -> Option<Result<(), Errno>> {
+        Some(self.0.reset())
     }
 
     fn set_concurrent_sense(&self, on: bool) -> Result<(), Errno> {

@@ -1,0 +1,170 @@
+//! Snapshot and restore of a [`Machine`]'s I/O state (the format is in
+//! `docs/snapshot.md`): the channel subsystem's
+//! ([`zcss_css::CssSnapshot`]), the simulated host's channel subsystem
+//! when the machine has passthrough devices (the host DASD's path groups
+//! and tracks), the position of the css clock (measurement times) and of
+//! the virtio-rng entropy streams. Guest storage is not in it: it belongs
+//! to the embedder, which saves it beside the snapshot (the tests copy
+//! [`Machine::mem`]).
+//!
+//! [`run_statements`] runs a slice of a trace's statements on a machine and
+//! returns what each one gave, so that a run split by a snapshot and
+//! restore can be compared with an uninterrupted one.
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+use zcss_css::{CssSnapshot, SnapshotError};
+
+use super::Machine;
+use crate::trace::{Outcome, Statement, Trace};
+
+/// Name in [`MachineSnapshot::format`].
+pub const MACHINE_SNAPSHOT_FORMAT: &str = "zcss-machine-snapshot";
+/// The machine snapshot version this build writes and reads.
+pub const MACHINE_SNAPSHOT_VERSION: u32 = 1;
+
+/// The I/O state of a machine built from a trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MachineSnapshot {
+    /// Always [`MACHINE_SNAPSHOT_FORMAT`].
+    pub format: String,
+    /// [`MACHINE_SNAPSHOT_VERSION`].
+    pub version: u32,
+    /// The guest's channel subsystem.
+    pub css: CssSnapshot,
+    /// The simulated host's channel subsystem, for a machine with
+    /// passthrough devices.
+    pub host: Option<CssSnapshot>,
+    /// The next reading of the css clock.
+    pub clock: u64,
+    /// The entropy streams of the virtio-rng devices, in device order.
+    pub entropy: Vec<u64>,
+}
+
+impl MachineSnapshot {
+    /// The snapshot as JSON.
+    ///
+    /// # Errors
+    /// Not expected (the state is plain data).
+    pub fn to_json(&self) -> Result<String, SnapshotError> {
+        Ok(serde_json::to_string(self)?)
+    }
+
+    /// Parses a machine snapshot, checking its format and version first.
+    ///
+    /// # Errors
+    /// [`SnapshotError::Format`], [`SnapshotError::Version`] or
+    /// [`SnapshotError::Json`].
+    pub fn from_json(text: &str) -> Result<Self, SnapshotError> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        let format = v.get("format").and_then(serde_json::Value::as_str).unwrap_or("");
+        if format != MACHINE_SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format(format.to_owned()));
+        }
+        let version = v.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if version != u64::from(MACHINE_SNAPSHOT_VERSION) {
+            return Err(SnapshotError::Version {
+                found: version,
+                supported: MACHINE_SNAPSHOT_VERSION,
+            });
+        }
+        let mut v = v;
+        // The parts are checked by their own parsers.
+        let css = CssSnapshot::from_value(v["css"].take())?;
+        let host = match v["host"].take() {
+            serde_json::Value::Null => None,
+            h => Some(CssSnapshot::from_value(h)?),
+        };
+        Ok(Self {
+            format: MACHINE_SNAPSHOT_FORMAT.to_owned(),
+            version: MACHINE_SNAPSHOT_VERSION,
+            css,
+            host,
+            clock: v["clock"].as_u64().unwrap_or(0),
+            entropy: serde_json::from_value(v["entropy"].take())?,
+        })
+    }
+}
+
+impl Machine {
+    /// Saves the machine's I/O state (see the [module documentation](self)).
+    /// Asynchronous work must be over: a passthrough function in flight is
+    /// refused (after a trace's `wait` there is none).
+    ///
+    /// # Errors
+    /// See [`Css::snapshot`](zcss_css::Css::snapshot).
+    pub fn snapshot(&self) -> Result<MachineSnapshot, SnapshotError> {
+        let css = self.css.snapshot()?;
+        let host = self.sim_host.as_ref().map(|h| h.css().snapshot()).transpose()?;
+        Ok(MachineSnapshot {
+            format: MACHINE_SNAPSHOT_FORMAT.to_owned(),
+            version: MACHINE_SNAPSHOT_VERSION,
+            css,
+            host,
+            clock: self.clock.position(),
+            entropy: self.entropy.iter().map(|e| e.load(Ordering::Relaxed)).collect(),
+        })
+    }
+
+    /// Restores a snapshot into this machine, built from the same machine
+    /// description (guest storage is restored by the caller).
+    ///
+    /// # Errors
+    /// A snapshot of another machine (devices, passthrough host, rng
+    /// count), or what [`Css::restore`](zcss_css::Css::restore) refuses.
+    pub fn restore(&self, snap: &MachineSnapshot) -> Result<(), SnapshotError> {
+        if snap.entropy.len() != self.entropy.len() || snap.host.is_some() != self.sim_host.is_some() {
+            return Err(SnapshotError::Invalid(
+                "a snapshot of a machine with other devices".into(),
+            ));
+        }
+        if let (Some(h), Some(s)) = (&self.sim_host, &snap.host) {
+            h.css().restore(s)?;
+        }
+        self.css.restore(&snap.css)?;
+        self.clock.set_position(snap.clock);
+        for (e, v) in self.entropy.iter().zip(&snap.entropy) {
+            e.store(*v, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// What one statement gave when run by [`run_statements`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observed {
+    /// An instruction's result.
+    Insn(Outcome),
+    /// The bytes at an `expect`'s address (all of them, wildcards too).
+    Storage(Vec<u8>),
+    /// Whether a `wait` saw the asynchronous work finish.
+    Wait(bool),
+}
+
+/// Runs the statements of `trace` on lines `range` (0-based line
+/// indices) on `m`: stores, instructions, `expect`s (the bytes there are
+/// read, not judged) and `wait`s; other statements are skipped. Returns
+/// the line index and what it gave, for each instruction, `expect` and
+/// `wait`.
+pub fn run_statements(m: &Machine, trace: &Trace, range: Range<usize>) -> Vec<(usize, Observed)> {
+    let mut out = Vec::new();
+    let end = range.end.min(trace.lines.len());
+    for idx in range.start.min(end)..end {
+        let Some(stmt) = &trace.lines[idx].stmt else { continue };
+        match stmt {
+            Statement::Store { addr, data } => {
+                let _ = m.mem.store(addr.value, &data.bytes);
+            }
+            Statement::Expect { addr, data } => {
+                let got = m.mem.fetch(addr.value, data.bytes.len()).unwrap_or_default();
+                out.push((idx, Observed::Storage(got)));
+            }
+            Statement::Insn(s) => out.push((idx, Observed::Insn(m.execute(&s.insn)))),
+            Statement::Wait => out.push((idx, Observed::Wait(m.wait(crate::trace::replay::WAIT_TIMEOUT)))),
+            _ => {}
+        }
+    }
+    out
+}
