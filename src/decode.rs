@@ -70,32 +70,51 @@ impl Structure {
         }
     }
 
-    /// The fewest bytes that decode.
+    /// Whether `len` bytes are a whole structure of this kind (an ORB is
+    /// 12 or 32 bytes, an IRB 64 or 96, CCWs a multiple of 8, …).
     #[must_use]
-    pub fn min_len(self) -> usize {
+    pub fn takes(self, len: usize) -> bool {
         match self {
-            Self::Orb | Self::Scsw => 12,
-            Self::Ccw0 | Self::Ccw1 | Self::Senseid | Self::Intcode => 8,
-            Self::Irb => Irb::LEN_NO_EMW,
-            Self::Schib => Schib::LEN,
-            Self::Pmcw => Pmcw::LEN,
-            Self::Crw => Crw::LEN,
+            Self::Orb => len == Orb::BASIC_LEN || len == Orb::EXTENDED_LEN,
+            Self::Ccw0 | Self::Ccw1 => len > 0 && len % 8 == 0,
+            Self::Scsw => len == Scsw::LEN,
+            Self::Irb => len == Irb::LEN_NO_EMW || len == Irb::LEN,
+            Self::Schib => len == Schib::LEN,
+            Self::Pmcw => len == Pmcw::LEN,
+            Self::Crw => len == Crw::LEN,
+            Self::Senseid => (SenseId::BASIC_LEN..=SenseId::MAX_LEN).contains(&len) && len % 4 == 0,
+            Self::Intcode => len == InterruptionCode::TPI_LEN || len == InterruptionCode::LOWCORE_LEN,
         }
     }
 
-    /// The most bytes that belong to the structure.
-    #[must_use]
-    pub fn max_len(self) -> usize {
+    /// The longest form of the structure (what a decoder may read).
+    fn full_len(self) -> usize {
         match self {
-            Self::Orb => 32,
-            Self::Ccw0 | Self::Ccw1 => usize::MAX,
-            Self::Scsw => Scsw::LEN,
+            Self::Orb => Orb::EXTENDED_LEN,
             Self::Irb => Irb::LEN,
+            Self::Senseid => SenseId::MAX_LEN,
+            Self::Intcode => InterruptionCode::LOWCORE_LEN,
+            Self::Scsw => Scsw::LEN,
             Self::Schib => Schib::LEN,
             Self::Pmcw => Pmcw::LEN,
             Self::Crw => Crw::LEN,
-            Self::Senseid => 8 + 4 * SenseId::MAX_CIWS,
-            Self::Intcode => InterruptionCode::LOWCORE_LEN,
+            Self::Ccw0 | Self::Ccw1 => 8,
+        }
+    }
+
+    /// The lengths this structure comes in, in words (`12 or 32 bytes`).
+    #[must_use]
+    pub fn lengths(self) -> &'static str {
+        match self {
+            Self::Orb => "an ORB is 12 bytes (words 0-2) or 32 bytes (with the extension, X = 1)",
+            Self::Ccw0 | Self::Ccw1 => "CCWs are 8 bytes each",
+            Self::Scsw => "an SCSW is 12 bytes",
+            Self::Irb => "an IRB is 64 bytes, or 96 with the extended-measurement word",
+            Self::Schib => "a SCHIB is 52 bytes",
+            Self::Pmcw => "a PMCW is 28 bytes",
+            Self::Crw => "a CRW is 4 bytes",
+            Self::Senseid => "SENSE ID data is 8 bytes and up to eight 4-byte CIWs (8, 12, 16, ... or 40 bytes)",
+            Self::Intcode => "an interruption code is 8 bytes (as TPI stores it) or 12 (in the prefix area)",
         }
     }
 }
@@ -106,24 +125,16 @@ pub enum DecodeError {
     /// Not hex.
     #[error("`{0}` is not hex bytes")]
     NotHex(String),
-    /// Too few or too many bytes.
-    #[error("{structure} takes {min}..={max} bytes, got {got}")]
+    /// Not a length the structure comes in.
+    #[error("{lengths}; got {}", crate::trace::replay::plural(*.got as u64, "byte"))]
     Length {
         /// The structure name.
         structure: &'static str,
-        /// Fewest bytes.
-        min: usize,
-        /// Most bytes.
-        max: usize,
+        /// The lengths it takes, in words ([`Structure::lengths`]).
+        lengths: &'static str,
         /// Bytes given.
         got: usize,
     },
-    /// CCWs come in multiples of 8 bytes.
-    #[error("CCWs take a multiple of 8 bytes, got {0}")]
-    CcwLength(usize),
-    /// An interruption code is 8 or 12 bytes.
-    #[error("an interruption code is 8 (TPI) or 12 (prefix area) bytes, got {0}")]
-    IntcodeLength(usize),
 }
 
 /// Parses hex text (whitespace, `0x` prefixes and `_` separators allowed)
@@ -148,18 +159,21 @@ pub fn parse_hex(words: &[String]) -> Result<Vec<u8>, DecodeError> {
 }
 
 /// Decodes `b` as `s` into `(field, value)` pairs. CCWs are numbered
-/// (`ccw[0].cmd`).
+/// (`ccw[0].cmd`). Only fields held in the given bytes are listed: a
+/// 12-byte ORB with X = 1 shows no extension fields, a 64-byte IRB no
+/// extended-measurement word.
 ///
 /// # Errors
-/// Wrong length.
+/// `b` is not a length the structure comes in.
 pub fn decode_fields(s: Structure, b: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
-    let named = |v: &dyn FieldList| -> Vec<(String, String)> {
-        collect_fields(v).into_iter().map(|(n, v)| (n.to_owned(), v)).collect()
-    };
+    if !s.takes(b.len()) {
+        return Err(DecodeError::Length {
+            structure: s.name(),
+            lengths: s.lengths(),
+            got: b.len(),
+        });
+    }
     if matches!(s, Structure::Ccw0 | Structure::Ccw1) {
-        if b.is_empty() || b.len() % 8 != 0 {
-            return Err(DecodeError::CcwLength(b.len()));
-        }
         let format = if s == Structure::Ccw0 {
             CcwFormat::Format0
         } else {
@@ -176,37 +190,44 @@ pub fn decode_fields(s: Structure, b: &[u8]) -> Result<Vec<(String, String)>, De
         }
         return Ok(out);
     }
-    if b.len() < s.min_len() || b.len() > s.max_len() {
-        return Err(DecodeError::Length {
-            structure: s.name(),
-            min: s.min_len(),
-            max: s.max_len(),
-            got: b.len(),
-        });
-    }
-    let too_short = || DecodeError::Length {
-        structure: s.name(),
-        min: s.min_len(),
-        max: s.max_len(),
-        got: b.len(),
+    // A structure may decode more than the bytes given (an ORB's extension
+    // when X = 1, an IRB's EMW): decode the bytes padded once with zeros
+    // and once with ones, and keep the fields that do not depend on the
+    // padding, which are exactly those the given bytes hold.
+    let full = s.full_len();
+    let padded = |fill: u8| {
+        let mut v = b.to_vec();
+        v.resize(full.max(b.len()), fill);
+        v
     };
-    Ok(match s {
-        Structure::Orb => named(&Orb::decode(b).ok_or_else(too_short)?),
-        Structure::Scsw => named(&Scsw::decode(b).ok_or_else(too_short)?),
-        Structure::Irb => named(&Irb::decode(b).ok_or_else(too_short)?),
-        Structure::Schib => named(&Schib::decode(b).ok_or_else(too_short)?),
-        Structure::Pmcw => {
-            let a: &[u8; Pmcw::LEN] = b.try_into().map_err(|_| too_short())?;
-            named(&Pmcw::from_be_bytes(a))
-        }
-        Structure::Crw => {
-            let a: [u8; Crw::LEN] = b.try_into().map_err(|_| too_short())?;
-            named(&Crw::from_be_bytes(a))
-        }
-        Structure::Senseid => named(&SenseId::decode(b).ok_or_else(too_short)?),
-        Structure::Intcode => named(&InterruptionCode::decode(b).ok_or(DecodeError::IntcodeLength(b.len()))?),
-        Structure::Ccw0 | Structure::Ccw1 => Vec::new(),
-    })
+    let zeros = fields_of(s, &padded(0), b.len());
+    let ones = fields_of(s, &padded(0xff), b.len());
+    Ok(zeros.into_iter().filter(|f| ones.contains(f)).collect())
+}
+
+/// The fields of `s` decoded from `b` (padded to the structure's full
+/// length), `given` of them from the caller.
+fn fields_of(s: Structure, b: &[u8], given: usize) -> Vec<(String, String)> {
+    let named = |v: &dyn FieldList| -> Vec<(String, String)> {
+        collect_fields(v).into_iter().map(|(n, v)| (n.to_owned(), v)).collect()
+    };
+    let b_given = b.get(..given).unwrap_or(b);
+    match s {
+        Structure::Orb => Orb::decode(b).map(|v| named(&v)),
+        Structure::Scsw => Scsw::decode(b).map(|v| named(&v)),
+        Structure::Irb => Irb::decode(b).map(|v| named(&v)),
+        Structure::Schib => Schib::decode(b).map(|v| named(&v)),
+        Structure::Pmcw => <&[u8; Pmcw::LEN]>::try_from(b)
+            .ok()
+            .map(|a| named(&Pmcw::from_be_bytes(a))),
+        Structure::Crw => <[u8; Crw::LEN]>::try_from(b)
+            .ok()
+            .map(|a| named(&Crw::from_be_bytes(a))),
+        Structure::Senseid => SenseId::decode(b_given).map(|v| named(&v)),
+        Structure::Intcode => InterruptionCode::decode(b_given).map(|v| named(&v)),
+        Structure::Ccw0 | Structure::Ccw1 => None,
+    }
+    .unwrap_or_default()
 }
 
 /// Renders a field listing, one `name = value` per line, names aligned and
@@ -341,17 +362,40 @@ mod tests {
     }
 
     #[test]
-    fn decode_scsw_short_input_reports_length() {
+    fn decode_scsw_short_input_reports_length_in_words() {
         let e = decode_fields(Structure::Scsw, &[0; 4]).unwrap_err();
-        assert_eq!(
-            e,
-            DecodeError::Length {
-                structure: "scsw",
-                min: 12,
-                max: 12,
-                got: 4
-            }
+        assert_eq!(e.to_string(), "an SCSW is 12 bytes; got 4 bytes");
+    }
+
+    #[test]
+    fn decode_orb_of_13_bytes_is_refused() {
+        let e = decode_fields(Structure::Orb, &[0; 13]).unwrap_err();
+        assert!(e.to_string().starts_with("an ORB is 12 bytes"), "{e}");
+        assert!(!e.to_string().contains("..="), "{e}");
+    }
+
+    #[test]
+    fn decode_12_byte_orb_with_x_lists_no_extension_fields() {
+        let b = parse_hex(&["00000001 0080ff01 00002000".into()]).unwrap();
+        let f = decode_fields(Structure::Orb, &b).unwrap();
+        assert!(f.iter().any(|(n, v)| n == "x" && v == "1"), "{f:?}");
+        assert!(
+            !f.iter()
+                .any(|(n, _)| n == "css_priority" || n == "cu_priority" || n == "res_ext"),
+            "{f:?}"
         );
+        let mut b32 = b.clone();
+        b32.resize(32, 0);
+        let f32 = decode_fields(Structure::Orb, &b32).unwrap();
+        assert!(f32.iter().any(|(n, _)| n == "css_priority"), "{f32:?}");
+    }
+
+    #[test]
+    fn decode_64_byte_irb_lists_no_emw() {
+        let f = decode_fields(Structure::Irb, &[0; 64]).unwrap();
+        assert!(!f.iter().any(|(n, _)| n.starts_with("emw")), "{f:?}");
+        let f96 = decode_fields(Structure::Irb, &[0; 96]).unwrap();
+        assert!(f96.iter().any(|(n, _)| n.starts_with("emw")), "{f96:?}");
     }
 
     #[test]
@@ -363,10 +407,9 @@ mod tests {
     }
 
     #[test]
-    fn decode_every_structure_at_min_and_max_length_lists_fields() {
+    fn decode_every_structure_at_each_length_it_takes_lists_fields() {
         for s in Structure::ALL {
-            let max = s.max_len().min(96);
-            for len in [s.min_len(), max] {
+            for len in (1..=96).filter(|&l| s.takes(l)) {
                 let f = decode_fields(s, &vec![0; len]).unwrap_or_else(|e| panic!("{s:?} {len}: {e}"));
                 assert!(!f.is_empty(), "{s:?} {len}");
             }
@@ -375,8 +418,9 @@ mod tests {
 
     #[test]
     fn decode_one_byte_too_many_reports_length() {
-        for s in Structure::ALL.into_iter().filter(|s| s.max_len() < 1000) {
-            let e = decode_fields(s, &vec![0; s.max_len() + 1]).unwrap_err();
+        for s in Structure::ALL {
+            let len = (1..=96).filter(|&l| s.takes(l)).max().unwrap() + 1;
+            let e = decode_fields(s, &vec![0; len]).unwrap_err();
             assert!(matches!(e, DecodeError::Length { .. }), "{s:?}: {e}");
         }
     }

@@ -422,6 +422,31 @@ impl Insn {
         }
     }
 
+    /// The operands a trace writes in hex: addresses and register words
+    /// (every operand but `diag500`'s subcode, queue index and cookie).
+    #[must_use]
+    pub fn hex_operands(&self) -> Vec<Num> {
+        match *self {
+            Self::Ssch { gr1, orb: a }
+            | Self::Tsch { gr1, irb: a }
+            | Self::Stsch { gr1, schib: a }
+            | Self::Msch { gr1, schib: a }
+            | Self::Schm { gr1, gr2: a }
+            | Self::Sic { gr1, gr3: a } => vec![gr1, a],
+            Self::Csch { gr1 }
+            | Self::Hsch { gr1 }
+            | Self::Xsch { gr1 }
+            | Self::Rsch { gr1 }
+            | Self::Ipl { gr1 }
+            | Self::Rchp { gr1 }
+            | Self::Sal { gr1 }
+            | Self::Stcrw { addr: gr1 }
+            | Self::Chsc { addr: gr1 }
+            | Self::Tpi { addr: gr1, .. } => vec![gr1],
+            Self::Diag500 { gr2, .. } => vec![gr2],
+        }
+    }
+
     /// Which kinds of [`Outcome`] this instruction can have.
     #[must_use]
     pub fn outcome_class(&self) -> OutcomeClass {

@@ -4,6 +4,7 @@
 //! produce the blessed trace (results and expectations replaced by what
 //! happened).
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,6 +29,8 @@ pub struct ReplayOptions {
     /// Let guest writes reach DASD image files (otherwise they go to an
     /// in-memory overlay and the images are never modified).
     pub write_images: bool,
+    /// Stop at the first statement that does not match.
+    pub stop_at_first: bool,
 }
 
 /// One difference.
@@ -35,8 +38,18 @@ pub struct ReplayOptions {
 pub struct Mismatch {
     /// 1-based line of the statement.
     pub line: usize,
-    /// What differs (`irb.scsw.dstat expected CE|DE got CE|DE|UC`).
+    /// What differs, for a person (`irb.scsw.dstat expected CE|DE got
+    /// CE|DE|UC`); storage differences span several lines (a hexdump of
+    /// the rows that differ).
     pub message: String,
+    /// What was compared: a field (`irb.scsw.dstat`), an instruction's
+    /// result (`ssch`), storage (`storage at 0x3010`), `store` or `wait`.
+    pub field: String,
+    /// The expected value as the trace says it (`CE|DE`, `cc=0`, hex bytes
+    /// with `..` wildcards); empty when there is none.
+    pub expected: String,
+    /// What replay found.
+    pub got: String,
 }
 
 /// What replaying one file found.
@@ -71,7 +84,8 @@ impl FileReport {
         self.elapsed += o.elapsed;
     }
 
-    /// `12 statements, 5 instructions, 9 checks, 0 mismatches, 0.12 ms`.
+    /// `12 statements, 5 instructions, 9 checks, 0 mismatches, 0.12 ms`
+    /// (with the singular for one: `1 mismatch`).
     #[must_use]
     pub fn summary(&self) -> String {
         let secs = self.elapsed.as_secs_f64();
@@ -81,13 +95,24 @@ impl FileReport {
             String::new()
         };
         format!(
-            "{} statements, {} instructions, {} checks, {} mismatches, {:.3} ms{rate}",
-            self.statements,
-            self.instructions,
-            self.checks,
-            self.failed_checks,
+            "{}, {}, {}, {}, {:.3} ms{rate}",
+            plural(self.statements, "statement"),
+            plural(self.instructions, "instruction"),
+            plural(self.checks, "check"),
+            plural(self.failed_checks, "mismatch"),
             secs * 1e3
         )
+    }
+}
+
+/// `n` and `noun`, in the plural unless `n` is 1 (`1 mismatch`, `2
+/// mismatches`, `0 files`).
+#[must_use]
+pub fn plural(n: u64, noun: &str) -> String {
+    match (n, noun.ends_with("ch") || noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
     }
 }
 
@@ -116,7 +141,8 @@ enum Stored {
 impl Stored {
     fn range(self) -> (u64, usize, &'static str) {
         match self {
-            Self::Irb(a) => (a, Irb::LEN, "irb"),
+            // TEST SUBCHANNEL stores 64 bytes: no extended-measurement word.
+            Self::Irb(a) => (a, Irb::LEN_NO_EMW, "irb"),
             Self::Schib(a) => (a, Schib::LEN, "schib"),
             Self::IntCode { addr, len } => (addr, len, "intcode"),
             Self::Crw(a) => (a, zcss_ccw::crw::Crw::LEN, "crw"),
@@ -159,6 +185,9 @@ impl Stored {
     }
 }
 
+/// Most rows of 16 bytes a storage difference shows.
+pub const MAX_DUMP_ROWS: usize = 8;
+
 /// Upper bound on the wait for asynchronous device work.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -172,14 +201,29 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn mismatch(&mut self, line: usize, message: String) {
-        self.report.mismatches.push(Mismatch { line, message });
+    /// Records a difference; `--verbose` shows it at once, below its
+    /// statement.
+    fn mismatch(&mut self, line: usize, field: &str, expected: &str, got: &str, message: String) {
+        if self.opts.verbose {
+            for (k, l) in message.lines().enumerate() {
+                let head = if k == 0 { "  ^^^ MISMATCH:" } else { "  " };
+                let _ = writeln!(self.out, "       {head} {l}");
+            }
+        }
+        self.report.mismatches.push(Mismatch {
+            line,
+            message,
+            field: field.to_owned(),
+            expected: expected.to_owned(),
+            got: got.to_owned(),
+        });
     }
 
     fn store(&mut self, line: usize, addr: u64, data: &[u8]) {
         if let Err(e) = self.m.mem.store(addr, data) {
             self.report.failed_checks += 1;
-            self.mismatch(line, format!("store outside guest storage ({e})"));
+            let got = e.to_string();
+            self.mismatch(line, "store", "", &got, format!("store outside guest storage ({e})"));
         }
     }
 
@@ -190,14 +234,18 @@ impl Run<'_> {
             Ok(a) => a,
             Err(e) => {
                 self.report.failed_checks += 1;
-                self.mismatch(line, format!("expect outside guest storage ({e})"));
+                let got = e.to_string();
+                self.mismatch(line, "expect", "", &got, format!("expect outside guest storage ({e})"));
                 return;
             }
         };
         if let Some(t) = &mut self.blessed {
             if let Some(Statement::Expect { data, .. }) = &mut t.lines[idx].stmt {
+                // `..` bytes stay wildcards, unless the whole `expect` is
+                // wildcards: then it asks to be filled.
+                let fill_all = data.bytes.iter().all(Option::is_none);
                 for (e, a) in data.bytes.iter_mut().zip(&actual) {
-                    if e.is_some() {
+                    if e.is_some() || fill_all {
                         *e = Some(*a);
                     }
                 }
@@ -226,7 +274,8 @@ impl Run<'_> {
                 }
                 if overlap {
                     for (f, e, g) in st.diff(&s_expected, &s_actual) {
-                        self.mismatch(line, format!("{name}.{f} expected {e} got {g}"));
+                        let field = format!("{name}.{f}");
+                        self.mismatch(line, &field, &e, &g, format!("{field} expected {e} got {g}"));
                         reported = true;
                     }
                     // Bytes of the expect outside the structure.
@@ -234,38 +283,101 @@ impl Run<'_> {
                         let off = addr.wrapping_add(*k as u64).wrapping_sub(s_addr);
                         off >= s_len as u64 && e.is_some_and(|e| e != **a)
                     });
-                    if let Some((k, _)) = outside {
-                        self.raw_mismatch(line, addr, pat, &actual, k);
+                    if outside.is_some() {
+                        self.raw_mismatch(line, addr, pat, &actual, Some((s_addr, s_len)));
                         reported = true;
                     }
                 }
             }
         }
         if !reported {
-            let k = pat
-                .bytes
-                .iter()
-                .zip(&actual)
-                .position(|(e, a)| e.is_some_and(|e| e != *a))
-                .unwrap_or(0);
-            self.raw_mismatch(line, addr, pat, &actual, k);
+            self.raw_mismatch(line, addr, pat, &actual, None);
         }
     }
 
-    fn raw_mismatch(&mut self, line: usize, addr: u64, pat: &Pattern, actual: &[u8], first: usize) {
-        let exp: String = pat
-            .bytes
-            .iter()
-            .map(|b| b.map_or_else(|| "..".to_owned(), |b| format!("{b:02x}")))
-            .collect();
-        let got: String = actual.iter().map(|b| format!("{b:02x}")).collect();
-        self.mismatch(
-            line,
-            format!(
-                "storage at {:#x} (offset {first}) expected {exp} got {got}",
-                addr.wrapping_add(first as u64)
-            ),
+    /// A storage difference as a hexdump of the 16-byte rows that differ
+    /// (at most [`MAX_DUMP_ROWS`] of them), expected over got, with the
+    /// differing bytes marked; bytes inside `skip` (a structure already
+    /// reported by field) are not counted.
+    fn raw_mismatch(&mut self, line: usize, addr: u64, pat: &Pattern, actual: &[u8], skip: Option<(u64, usize)>) {
+        let differs = |k: usize| {
+            let a = addr.wrapping_add(k as u64);
+            let skipped = skip.is_some_and(|(s, n)| a.wrapping_sub(s) < n as u64);
+            !skipped
+                && pat
+                    .bytes
+                    .get(k)
+                    .copied()
+                    .flatten()
+                    .zip(actual.get(k))
+                    .is_some_and(|(e, g)| e != *g)
+        };
+        let n_diff = (0..pat.bytes.len()).filter(|&k| differs(k)).count();
+        let Some(first) = (0..pat.bytes.len()).find(|&k| differs(k)) else {
+            return;
+        };
+        // Rows of 16 bytes on 16-byte boundaries of the guest address.
+        let row_of = |k: usize| addr.wrapping_add(k as u64) & !0xf;
+        let mut rows: Vec<u64> = Vec::new();
+        for k in (0..pat.bytes.len()).filter(|&k| differs(k)) {
+            let r = row_of(k);
+            if rows.last() != Some(&r) {
+                rows.push(r);
+            }
+        }
+        let more = rows.len().saturating_sub(MAX_DUMP_ROWS);
+        rows.truncate(MAX_DUMP_ROWS);
+        let at = addr.wrapping_add(first as u64);
+        let mut msg = format!(
+            "storage at {at:#x} (offset {first} of the expect at {addr:#x}): {} differ{}",
+            plural(n_diff as u64, "byte"),
+            if n_diff == 1 { "s" } else { "" }
         );
+        let (mut exp_all, mut got_all) = (String::new(), String::new());
+        for r in &rows {
+            let (mut e_line, mut g_line, mut mark) = (String::new(), String::new(), String::new());
+            for col in 0..16u64 {
+                let sep = if col == 8 {
+                    "  "
+                } else if col == 0 {
+                    ""
+                } else {
+                    " "
+                };
+                e_line.push_str(sep);
+                g_line.push_str(sep);
+                mark.push_str(sep);
+                let k = r.wrapping_add(col).wrapping_sub(addr);
+                let k = usize::try_from(k).ok().filter(|&k| k < pat.bytes.len());
+                match k {
+                    Some(k) => {
+                        let e = pat.bytes[k].map_or_else(|| "..".to_owned(), |b| format!("{b:02x}"));
+                        let g = actual.get(k).map_or_else(|| "  ".to_owned(), |b| format!("{b:02x}"));
+                        e_line.push_str(&e);
+                        g_line.push_str(&g);
+                        mark.push_str(if differs(k) { "^^" } else { "  " });
+                        exp_all.push_str(&e);
+                        got_all.push_str(&g);
+                    }
+                    None => {
+                        e_line.push_str("  ");
+                        g_line.push_str("  ");
+                        mark.push_str("  ");
+                    }
+                }
+            }
+            let _ = write!(
+                msg,
+                "\n  {r:#010x}  expected {}\n              got      {}\n                       {}",
+                e_line.trim_end(),
+                g_line.trim_end(),
+                mark.trim_end()
+            );
+        }
+        if more > 0 {
+            let _ = write!(msg, "\n  ... and {} more", plural(more as u64, "differing row"));
+        }
+        self.mismatch(line, &format!("storage at {at:#x}"), &exp_all, &got_all, msg);
     }
 
     fn insn(&mut self, idx: usize, insn: &Insn, expected: Option<Outcome>) {
@@ -283,8 +395,12 @@ impl Run<'_> {
                     Insn::Ssch { orb, .. } => self.orb_summary(orb.value).map(|o| format!(" (orb: {o})")),
                     _ => None,
                 };
+                let (es, gs) = (e.to_string(), got.to_string());
                 self.mismatch(
                     line,
+                    insn.mnemonic(),
+                    &es,
+                    &gs,
                     format!(
                         "{}: expected {e} got {got}{}",
                         insn.mnemonic(),
@@ -480,6 +596,7 @@ pub fn replay(
         if run.opts.verbose {
             let _ = writeln!(run.out, "{:>5}  {l}", idx + 1);
         }
+        let before = run.report.mismatches.len();
         match stmt {
             Statement::Header(_) | Statement::Machine(_) | Statement::Device(_) => {}
             Statement::Store { addr, data } => run.store(idx + 1, addr.value, &data.bytes),
@@ -490,10 +607,19 @@ pub fn replay(
                     run.report.failed_checks += 1;
                     run.mismatch(
                         idx + 1,
+                        "wait",
+                        "done",
+                        "timeout",
                         format!("wait: asynchronous work did not finish in {} s", WAIT_TIMEOUT.as_secs()),
                     );
                 }
             }
+        }
+        if run.opts.stop_at_first && run.report.mismatches.len() > before {
+            if run.opts.verbose {
+                let _ = writeln!(run.out, "       (stopped at the first mismatch)");
+            }
+            break;
         }
     }
     let mut report = run.report;
