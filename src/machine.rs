@@ -244,7 +244,10 @@ impl Machine {
             default_cssid: cfg.default_css,
             mcss: cfg.mcss,
             mss: cfg.mss,
-            ..CssConfig::default()
+            limits: zcss_ccw::Limits {
+                max_idle_ccws: cfg.ccw_loop_limit.unwrap_or(zcss_ccw::Limits::default().max_idle_ccws),
+                ..zcss_ccw::Limits::default()
+            },
         });
         css.set_clock(Arc::new(StepClock::replay()));
         let console_output = Arc::new(Mutex::new(Vec::new()));

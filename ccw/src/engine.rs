@@ -56,11 +56,15 @@
 //!   calling the device.
 //! * **Address-limit checking** (ORB A with the PMCW limit mode) is not
 //!   performed: the limit registers belong to the css.
-//! * **Work bound**: at most [`Limits::max_idle_ccws`] consecutive CCWs (TICs
-//!   included) that move no data, and [`Limits::max_ccws`] CCWs in all per
-//!   start or resume (command-chained, data-chained and TICs), counted by
-//!   the one [`ProgramWalker`] of the start function; exceeding either is a
-//!   program check ([`CheckCause::WorkLimit`]).
+//! * **Work bound**: the architecture limits no channel program; only a
+//!   program that loops (a TIC went back to an address it already fetched)
+//!   is bounded: at most [`Limits::max_idle_ccws`] consecutive CCWs (TICs
+//!   included) that move no data in a run that looped, and
+//!   [`Limits::max_ccws`] CCWs in all per start or resume of a program that
+//!   looped (command-chained, data-chained and TICs), counted by the one
+//!   [`ProgramWalker`] of the start function; exceeding either is a program
+//!   check ([`CheckCause::WorkLimit`]) and a `tracing` warning. A
+//!   straight-line chain of any length runs to its end.
 
 use crate::address::CcwAddress;
 use crate::ccw::CcwFormat;
@@ -159,6 +163,22 @@ impl Run {
         count: u16,
         res: Option<DeviceResult>,
     ) -> Completion {
+        if cause == CheckCause::WorkLimit {
+            let l = walker.limits();
+            let bound = if walker.ccws() >= l.max_ccws {
+                format!("max_ccws = {} CCWs in a looping program", l.max_ccws)
+            } else {
+                format!(
+                    "max_idle_ccws = {} CCWs without data transfer in a loop (trace key ccw-loop-limit)",
+                    l.max_idle_ccws
+                )
+            };
+            tracing::warn!(
+                cpa,
+                ccws = walker.ccws(),
+                "channel program ended by the work bound {bound}: program check (a TIC loop; see zcss_ccw::Limits)"
+            );
+        }
         Completion {
             sense: res.and_then(|r| r.sense),
             check: Some(cause),

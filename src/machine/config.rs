@@ -29,6 +29,9 @@ pub struct MachineConfig {
     /// --write-images`); otherwise they stay in an in-memory overlay. Not
     /// part of a trace.
     pub write_images: bool,
+    /// The bound on a looping channel program without data transfer
+    /// (`ccw-loop-limit=`; `None`: the css default, 1024).
+    pub ccw_loop_limit: Option<u32>,
     /// The devices, with the line of their statement (0 if not from a file).
     pub devices: Vec<(usize, DeviceStmt)>,
     /// The line of the `machine` statement (0 if none or not from a file).
@@ -44,6 +47,7 @@ impl Default for MachineConfig {
             default_css: 0xfe,
             map_css: true,
             write_images: false,
+            ccw_loop_limit: None,
             devices: Vec::new(),
             line: 0,
         }
@@ -65,6 +69,7 @@ impl MachineConfig {
                 MachineKey::Mss(b) => cfg.mss = b,
                 MachineKey::DefaultCss(n) => cfg.default_css = u8::try_from(n.value).unwrap_or(0xfe),
                 MachineKey::MapCss(b) => cfg.map_css = b,
+                MachineKey::CcwLoopLimit(n) => cfg.ccw_loop_limit = u32::try_from(n.value).ok(),
             }
         }
         cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
@@ -89,6 +94,9 @@ impl MachineConfig {
         // Said whenever it matters: with a passthrough device, or off.
         if self.map_css != d.map_css || self.devices.iter().any(|(_, d)| d.kind.is_passthrough()) {
             keys.push(MachineKey::MapCss(self.map_css));
+        }
+        if let Some(n) = self.ccw_loop_limit {
+            keys.push(MachineKey::CcwLoopLimit(Num::dec(u64::from(n))));
         }
         Statement::Machine(keys)
     }

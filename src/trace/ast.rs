@@ -155,6 +155,11 @@ pub enum MachineKey {
     /// a passthrough device appears in the default css; off: in its real
     /// css image, seen only with MCSS-E).
     MapCss(OnOff),
+    /// `ccw-loop-limit=<n>`: the bound on a channel program that loops
+    /// (revisits a CCW address) without transferring data: the most
+    /// consecutive CCWs without data transfer once a TIC went back
+    /// ([`zcss_ccw::Limits::max_idle_ccws`], default 1024).
+    CcwLoopLimit(Num),
 }
 
 /// The device kinds the format names.

@@ -410,6 +410,13 @@ fn machine(mut i: &str) -> Res<'_, Statement> {
             "mss" => MachineKey::Mss(at(val, on_off(k, v))?),
             "default-css" => MachineKey::DefaultCss(at(val, hex_field(v, "default-css", 0xff))?),
             "map-css" => MachineKey::MapCss(at(val, on_off(k, v))?),
+            "ccw-loop-limit" => {
+                let n = at(val, num_value(v, "ccw-loop-limit"))?;
+                if n.value == 0 || n.value > u64::from(u32::MAX) {
+                    return fail(val, SyntaxError::NumberOutOfRange("ccw-loop-limit (1 to 4294967295)"));
+                }
+                MachineKey::CcwLoopLimit(n)
+            }
             _ => return fail(tok, SyntaxError::UnknownKey(k.to_owned())),
         };
         if keys

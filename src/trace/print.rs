@@ -103,6 +103,7 @@ impl fmt::Display for Statement {
                         MachineKey::Mss(b) => write!(f, " mss={}", on_off(*b))?,
                         MachineKey::DefaultCss(n) => write!(f, " default-css={n}")?,
                         MachineKey::MapCss(b) => write!(f, " map-css={}", on_off(*b))?,
+                        MachineKey::CcwLoopLimit(n) => write!(f, " ccw-loop-limit={n}")?,
                     }
                 }
                 Ok(())

@@ -510,6 +510,10 @@ impl Run<'_> {
         };
         let mut walker = ProgramWalker::new(ProgramControls::from_orb(&orb), limits, CcwAddress::new(orb.cpa));
         loop {
+            if walker.ccws() >= 64 {
+                let _ = writeln!(self.out, "           … (listing stops after 64 CCWs)");
+                return;
+            }
             let w = match walker.next(&*self.m.mem) {
                 Ok(w) => w,
                 Err(c) if c.cause == CheckCause::WorkLimit => {
