@@ -397,7 +397,7 @@ impl Machine {
     /// supervisor state with PSW key 0 and prefix 0.
     pub fn execute(&self, insn: &Insn) -> Outcome {
         let ctx = IoCtx::new(&*self.io_mem);
-        let w = |n: crate::trace::Num| u32::try_from(n.value & 0xffff_ffff).unwrap_or(0);
+        let w = |n: crate::trace::Num| self.operand_word(n);
         let cc = |r: zcss_css::InsnResult| match r {
             Ok(cc) => Outcome::Cc(cc.value()),
             Err(p) => Outcome::Pgm(trace_program_check(p)),
@@ -431,11 +431,33 @@ impl Machine {
             Insn::Chsc { addr } => cc(self.css.chsc(&ctx, addr.value)),
             Insn::Sic { gr1, gr3 } => ok(self.css.sic(&ctx, gr1.value, gr3.value)),
             Insn::Diag500 { gr1, gr2, gr3, gr4 } => {
-                match self.css.diag500(&ctx, gr1.value, gr2.value, gr3.value, gr4.value) {
+                let gr2 = match gr2.as_bus_id() {
+                    Some(_) => u64::from(w(gr2)),
+                    None => gr2.value,
+                };
+                match self.css.diag500(&ctx, gr1.value, gr2, gr3.value, gr4.value) {
                     Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
                     Err(p) => Outcome::Pgm(trace_program_check(p)),
                 }
             }
+        }
+    }
+
+    /// The 32-bit register operand `n` stands for: its low word, or, for
+    /// a bus-id operand (`fe.0.0004`), the subchannel-identification word
+    /// the guest would use now — without MCSS-E, M = 0 and cssid 0 for the
+    /// default css (a guest cannot name any other css then: such an
+    /// operand is the word with M = 1 and that cssid, and the instruction
+    /// answers as it answers that word); with MCSS-E, M = 1 and the cssid
+    /// (PoO chapter 14, "Subchannel-Identification Word").
+    #[must_use]
+    pub fn operand_word(&self, n: crate::trace::Num) -> u32 {
+        match n.as_bus_id() {
+            Some(s) => {
+                let mcss = self.css.mcss_enabled() || s.cssid != self.config.default_css;
+                sid_of(s).to_word(mcss)
+            }
+            None => u32::try_from(n.value & 0xffff_ffff).unwrap_or(0),
         }
     }
 

@@ -106,6 +106,17 @@ fn edit_line(body: &str, line: &Line) -> String {
                 }
             }
         }
+        Some(Statement::Symbolic(s)) => {
+            for p in &s.params {
+                let tok = format!("{}={}", p.key, p.value);
+                let prefix = format!("{}=", p.key);
+                if let Some(&(at, t)) = toks.iter().find(|(_, t)| t.starts_with(&prefix)) {
+                    if t != tok {
+                        edits.push((at, at + t.len(), tok));
+                    }
+                }
+            }
+        }
         // Nothing else changes in a bless; print it canonically should it.
         Some(_) | None => return line.to_string(),
     }

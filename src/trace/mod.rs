@@ -13,6 +13,7 @@ pub mod parse;
 pub mod print;
 pub mod record;
 pub mod replay;
+pub mod symbolic;
 
 pub use ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
@@ -22,3 +23,4 @@ pub use bless::bless_text;
 pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;
 pub use record::Recorder;
+pub use symbolic::{SymKind, SymParam, SymStmt, SymValue};

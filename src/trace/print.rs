@@ -125,6 +125,7 @@ impl fmt::Display for Statement {
             Self::Expect { addr, data } => write!(f, "expect {addr}{data}"),
             Self::Insn(i) => write!(f, "{i}"),
             Self::Wait => f.write_str("wait"),
+            Self::Symbolic(s) => write!(f, "{s}"),
         }
     }
 }

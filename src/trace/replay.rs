@@ -295,6 +295,71 @@ impl Run<'_> {
         }
     }
 
+    /// `expect irb|schib <addr> <field>=<value>…`: only the named fields
+    /// are compared.
+    fn expect_fields(&mut self, idx: usize, s: &super::symbolic::SymStmt) {
+        use super::symbolic as sym;
+        let line = idx + 1;
+        self.report.checks += 1;
+        let len = sym::stored_len(s.kind);
+        let actual = match self.m.mem.fetch(s.addr.value, len) {
+            Ok(a) => sym::stored_fields(s.kind, &a),
+            Err(e) => {
+                self.report.failed_checks += 1;
+                let got = e.to_string();
+                self.mismatch(line, "expect", "", &got, format!("expect outside guest storage ({e})"));
+                return;
+            }
+        };
+        let prefix = if s.kind == sym::SymKind::ExpectIrb {
+            "irb"
+        } else {
+            "schib"
+        };
+        let mut failed = false;
+        let mut blessed = Vec::new();
+        for p in &s.params {
+            let sym::SymValue::Text(written) = &p.value else {
+                continue;
+            };
+            let Some(name) = sym::resolve_field(s.kind, &p.key) else {
+                continue;
+            };
+            let got = actual.iter().find(|(n, _)| *n == name).map_or("-", |(_, v)| v.as_str());
+            blessed.push(got.to_owned());
+            if !sym::value_matches(written, got) {
+                failed = true;
+                let field = format!("{prefix}.{name}");
+                let got = got.to_owned();
+                self.mismatch(
+                    line,
+                    &field,
+                    written,
+                    &got,
+                    format!("{field} expected {written} got {got}"),
+                );
+            }
+        }
+        if failed {
+            self.report.failed_checks += 1;
+        }
+        if let Some(t) = &mut self.blessed {
+            if let Some(Statement::Symbolic(b)) = &mut t.lines[idx].stmt {
+                let texts = b
+                    .params
+                    .iter_mut()
+                    .filter(|p| matches!(p.value, sym::SymValue::Text(_)));
+                for (p, v) in texts.zip(blessed) {
+                    if let sym::SymValue::Text(w) = &p.value {
+                        if !sym::value_matches(w, &v) {
+                            p.value = sym::SymValue::Text(v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A storage difference as a hexdump of the 16-byte rows that differ
     /// (at most [`MAX_DUMP_ROWS`] of them), expected over got, with the
     /// differing bytes marked; bytes inside `skip` (a structure already
@@ -450,9 +515,7 @@ impl Run<'_> {
     fn before_insn(&mut self, insn: &Insn) {
         match *insn {
             Insn::Ssch { gr1, orb } => {
-                let kind = u32::try_from(gr1.value & 0xffff_ffff)
-                    .ok()
-                    .and_then(|w| self.m.kind_of(w));
+                let kind = self.m.kind_of(self.m.operand_word(gr1));
                 self.list_program(kind, orb.value);
             }
             Insn::Msch { schib, .. } => {
@@ -606,6 +669,10 @@ pub fn replay(
             Statement::Store { addr, data } => run.store(idx + 1, addr.value, &data.bytes),
             Statement::Expect { addr, data } => run.expect(idx, addr.value, data),
             Statement::Insn(s) => run.insn(idx, &s.insn, s.outcome),
+            Statement::Symbolic(s) => match s.bytes() {
+                Some(b) => run.store(idx + 1, s.addr.value, &b),
+                None => run.expect_fields(idx, s),
+            },
             Statement::Wait => {
                 if !run.m.wait(WAIT_TIMEOUT) {
                     run.report.failed_checks += 1;
