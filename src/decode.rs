@@ -12,6 +12,7 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::scsw::Scsw;
 use zcss_ccw::senseid::SenseId;
 use zcss_ccw::{Ccw, CcwFormat, Orb};
+use zcss_css::chsc::CHSC_AREA_LEN;
 
 /// The structures `decode` knows (also the `zcss decode` argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -36,11 +37,21 @@ pub enum Structure {
     Senseid,
     /// I/O-interruption code (8 bytes as TPI stores it, 12 in the prefix area).
     Intcode,
+    /// Format-1 IDAWs (4 bytes each, 31-bit data addresses).
+    Idal1,
+    /// Format-2 IDAWs (8 bytes each, 64-bit data addresses).
+    Idal2,
+    /// MIDAWs (16 bytes each).
+    Midal,
+    /// Command-information words of SENSE ID data (4 bytes each).
+    Ciw,
+    /// A CHSC command block: the request and, after it, the response.
+    Chsc,
 }
 
 impl Structure {
     /// Every structure.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 15] = [
         Self::Orb,
         Self::Ccw0,
         Self::Ccw1,
@@ -51,6 +62,11 @@ impl Structure {
         Self::Crw,
         Self::Senseid,
         Self::Intcode,
+        Self::Idal1,
+        Self::Idal2,
+        Self::Midal,
+        Self::Ciw,
+        Self::Chsc,
     ];
 
     /// The name used on the command line and as a field prefix.
@@ -67,6 +83,11 @@ impl Structure {
             Self::Crw => "crw",
             Self::Senseid => "senseid",
             Self::Intcode => "intcode",
+            Self::Idal1 => "idal1",
+            Self::Idal2 => "idal2",
+            Self::Midal => "midal",
+            Self::Ciw => "ciw",
+            Self::Chsc => "chsc",
         }
     }
 
@@ -84,6 +105,10 @@ impl Structure {
             Self::Crw => len == Crw::LEN,
             Self::Senseid => (SenseId::BASIC_LEN..=SenseId::MAX_LEN).contains(&len) && len % 4 == 0,
             Self::Intcode => len == InterruptionCode::TPI_LEN || len == InterruptionCode::LOWCORE_LEN,
+            Self::Idal1 | Self::Ciw => len > 0 && len % 4 == 0,
+            Self::Idal2 => len > 0 && len % 8 == 0,
+            Self::Midal => len > 0 && len % 16 == 0,
+            Self::Chsc => (4..=CHSC_AREA_LEN).contains(&len) && len % 4 == 0,
         }
     }
 
@@ -98,7 +123,10 @@ impl Structure {
             Self::Schib => Schib::LEN,
             Self::Pmcw => Pmcw::LEN,
             Self::Crw => Crw::LEN,
-            Self::Ccw0 | Self::Ccw1 => 8,
+            Self::Ccw0 | Self::Ccw1 | Self::Idal2 => 8,
+            Self::Idal1 | Self::Ciw => 4,
+            Self::Midal => 16,
+            Self::Chsc => CHSC_AREA_LEN,
         }
     }
 
@@ -115,6 +143,11 @@ impl Structure {
             Self::Crw => "a CRW is 4 bytes",
             Self::Senseid => "SENSE ID data is 8 bytes and up to eight 4-byte CIWs (8, 12, 16, ... or 40 bytes)",
             Self::Intcode => "an interruption code is 8 bytes (as TPI stores it) or 12 (in the prefix area)",
+            Self::Idal1 => "format-1 IDAWs are 4 bytes each",
+            Self::Idal2 => "format-2 IDAWs are 8 bytes each",
+            Self::Midal => "MIDAWs are 16 bytes each",
+            Self::Ciw => "CIWs are 4 bytes each",
+            Self::Chsc => "a CHSC block is a multiple of 4 bytes, from its 4-byte header up to 4096",
         }
     }
 }
@@ -173,6 +206,9 @@ pub fn decode_fields(s: Structure, b: &[u8]) -> Result<Vec<(String, String)>, De
             got: b.len(),
         });
     }
+    if let Some(list) = decode_list(s, b) {
+        return Ok(list);
+    }
     if matches!(s, Structure::Ccw0 | Structure::Ccw1) {
         let format = if s == Structure::Ccw0 {
             CcwFormat::Format0
@@ -205,6 +241,131 @@ pub fn decode_fields(s: Structure, b: &[u8]) -> Result<Vec<(String, String)>, De
     Ok(zeros.into_iter().filter(|f| ones.contains(f)).collect())
 }
 
+/// The lists and blocks: IDAWs, MIDAWs, CIWs (numbered `idaw[0]`, …) and
+/// CHSC blocks; `None` for the other structures.
+fn decode_list(s: Structure, b: &[u8]) -> Option<Vec<(String, String)>> {
+    let word = |c: &[u8]| c.iter().fold(0u64, |a, x| a << 8 | u64::from(*x));
+    Some(match s {
+        Structure::Idal1 => b
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(k, c)| (format!("idaw[{k}]"), format!("{:#010x}", word(c))))
+            .collect(),
+        Structure::Idal2 => b
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(k, c)| (format!("idaw[{k}]"), format!("{:#018x}", word(c))))
+            .collect(),
+        Structure::Midal => {
+            let mut out = Vec::new();
+            for (k, c) in b.chunks_exact(16).enumerate() {
+                let flags = zcss_ccw::status::join_names(
+                    c[5],
+                    &["LAST", "SKIP", "DTIC", "RES43", "RES44", "RES45", "RES46", "RES47"],
+                );
+                out.push((format!("midaw[{k}].res0"), format!("{:#x}", word(&c[..5]))));
+                out.push((format!("midaw[{k}].flags"), flags));
+                out.push((format!("midaw[{k}].count"), format!("{:#x}", word(&c[6..8]))));
+                out.push((format!("midaw[{k}].cda"), format!("{:#x}", word(&c[8..]))));
+            }
+            out
+        }
+        Structure::Ciw => {
+            let mut out = Vec::new();
+            for (k, c) in b.chunks_exact(4).enumerate() {
+                let entry = c[0] >> 6;
+                let kind = c[0] & 0x0f;
+                let kind_name = match kind {
+                    0 => "RCD (read configuration data)",
+                    1 => "SII (set interface identifier)",
+                    2 => "RNI (read node identifier)",
+                    _ => "",
+                };
+                out.push((
+                    format!("ciw[{k}].et"),
+                    format!("{entry}{}", if entry == 1 { " (a CIW)" } else { " (not a CIW)" }),
+                ));
+                out.push((format!("ciw[{k}].res2"), format!("{:#x}", (c[0] >> 4) & 3)));
+                out.push((
+                    format!("ciw[{k}].ct"),
+                    format!(
+                        "{kind}{}",
+                        if kind_name.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {kind_name}")
+                        }
+                    ),
+                ));
+                out.push((format!("ciw[{k}].command"), format!("{:#04x}", c[1])));
+                out.push((format!("ciw[{k}].count"), format!("{:#x}", word(&c[2..]))));
+            }
+            out
+        }
+        Structure::Chsc => decode_chsc(b),
+        _ => return None,
+    })
+}
+
+/// A CHSC block: the request header (length, command code and its name),
+/// the request body as hex words, and — when the bytes go on past the
+/// request — the response header (length, response code and its name,
+/// the command-dependent word) and body.
+fn decode_chsc(b: &[u8]) -> Vec<(String, String)> {
+    use zcss_css::chsc::{command, response};
+    let half = |k: usize| b.get(k..k + 2).map_or(0, |h| u16::from_be_bytes([h[0], h[1]]));
+    let words = |r: &[u8]| {
+        r.chunks(4)
+            .map(|w| w.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = Vec::new();
+    let len = usize::from(half(0));
+    let code = half(2);
+    let name = match code {
+        command::SCPD => " (store channel-path description)",
+        command::SSD => " (store subchannel description)",
+        command::SEI => " (store event information)",
+        command::SCSC => " (store channel-subsystem characteristics)",
+        command::SDA => " (set domain attributes)",
+        command::SDCAL => " (store domain configuration attributes list)",
+        _ => "",
+    };
+    out.push(("request.length".to_owned(), format!("{len:#x}")));
+    out.push(("request.code".to_owned(), format!("{code:#06x}{name}")));
+    let req_end = len.clamp(4, b.len());
+    if req_end > 4 {
+        out.push(("request.body".to_owned(), words(&b[4..req_end])));
+    }
+    if b.len() >= req_end + 4 && len >= 4 {
+        let r = &b[req_end..];
+        let rlen = usize::from(u16::from_be_bytes([r[0], r[1]]));
+        let rcode = u16::from_be_bytes([r[2], r[3]]);
+        let rname = match rcode {
+            response::OK => " (successful)",
+            response::INVALID_COMMAND => " (invalid command)",
+            response::REQUEST_ERROR => " (request error)",
+            response::NOT_PROVIDED => " (not provided)",
+            response::NO_EVENT => " (no event information pending)",
+            response::INVALID_FORMAT => " (invalid format)",
+            response::INVALID_CSSID => " (invalid css id)",
+            response::FACILITY_NOT_ENABLED => " (facility not enabled)",
+            _ => "",
+        };
+        out.push(("response.length".to_owned(), format!("{rlen:#x}")));
+        out.push(("response.code".to_owned(), format!("{rcode:#06x}{rname}")));
+        if r.len() >= 8 {
+            out.push(("response.word1".to_owned(), words(&r[4..8])));
+        }
+        let body_end = rlen.clamp(8, r.len());
+        if body_end > 8 {
+            out.push(("response.body".to_owned(), words(&r[8..body_end])));
+        }
+    }
+    out
+}
+
 /// The fields of `s` decoded from `b` (padded to the structure's full
 /// length), `given` of them from the caller.
 fn fields_of(s: Structure, b: &[u8], given: usize) -> Vec<(String, String)> {
@@ -225,7 +386,13 @@ fn fields_of(s: Structure, b: &[u8], given: usize) -> Vec<(String, String)> {
             .map(|a| named(&Crw::from_be_bytes(a))),
         Structure::Senseid => SenseId::decode(b_given).map(|v| named(&v)),
         Structure::Intcode => InterruptionCode::decode(b_given).map(|v| named(&v)),
-        Structure::Ccw0 | Structure::Ccw1 => None,
+        Structure::Ccw0
+        | Structure::Ccw1
+        | Structure::Idal1
+        | Structure::Idal2
+        | Structure::Midal
+        | Structure::Ciw
+        | Structure::Chsc => None,
     }
     .unwrap_or_default()
 }
@@ -423,6 +590,47 @@ mod tests {
             let e = decode_fields(s, &vec![0; len]).unwrap_err();
             assert!(matches!(e, DecodeError::Length { .. }), "{s:?}: {e}");
         }
+    }
+
+    #[test]
+    fn decode_idal_midal_and_ciw_list_each_entry() {
+        let f = decode_fields(Structure::Idal1, &parse_hex(&["000037f8 00004000".into()]).unwrap()).unwrap();
+        assert_eq!(
+            f,
+            vec![
+                ("idaw[0]".into(), "0x000037f8".into()),
+                ("idaw[1]".into(), "0x00004000".into())
+            ]
+        );
+        let f = decode_fields(Structure::Idal2, &[0, 0, 0, 1, 0, 0, 0x50, 0]).unwrap();
+        assert_eq!(f, vec![("idaw[0]".into(), "0x0000000100005000".into())]);
+        let m = parse_hex(&["00000000 00c00010 00000000 00006000".into()]).unwrap();
+        let f = decode_fields(Structure::Midal, &m).unwrap();
+        assert!(f.contains(&("midaw[0].flags".into(), "LAST|SKIP".into())), "{f:?}");
+        assert!(f.contains(&("midaw[0].count".into(), "0x10".into())), "{f:?}");
+        let f = decode_fields(Structure::Ciw, &[0x40, 0xfa, 0x01, 0x00]).unwrap();
+        assert!(f.contains(&("ciw[0].command".into(), "0xfa".into())), "{f:?}");
+        assert!(f.iter().any(|(n, v)| n == "ciw[0].ct" && v.contains("RCD")), "{f:?}");
+    }
+
+    #[test]
+    fn decode_chsc_names_command_and_response() {
+        let b = parse_hex(&["00100004 00000000 00000000 00000000 00100001 00000000".into()]).unwrap();
+        let f = decode_fields(Structure::Chsc, &b).unwrap();
+        assert!(
+            f.contains(&("request.code".into(), "0x0004 (store subchannel description)".into())),
+            "{f:?}"
+        );
+        assert!(
+            f.contains(&("response.code".into(), "0x0001 (successful)".into())),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn decode_intcode_names_the_subchannel() {
+        let f = decode_fields(Structure::Intcode, &[0, 1, 0, 4, 0, 0, 0, 7]).unwrap();
+        assert!(f.contains(&("sid".into(), "0x10004 (0.0.0004)".into())), "{f:?}");
     }
 
     #[test]

@@ -299,7 +299,10 @@ fn cli_verbose_lists_the_channel_program_and_irb() {
     let p = temp_trace("verbose.zct", BASE);
     let (code, out, _) = zcss(&["replay", "--verbose", p.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(out.contains("e4 SENSE ID"), "{out}");
+    assert!(
+        out.contains("ccw1 0x00002000 cmd=0xe4 flags=sli count=8 cda=0x3000  # SENSE ID, 8 bytes"),
+        "{out}"
+    );
     assert!(out.contains("irb.scsw.dstat = CE|DE"), "{out}");
     assert!(out.contains("schib.pmcw.devno = 0x5"), "{out}");
 }

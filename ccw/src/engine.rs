@@ -17,6 +17,15 @@
 //! adds what needs a device: execution, status, chaining decisions,
 //! incorrect length, suspension and PCI.
 //!
+//! # Program trace
+//! A program's course is told as `tracing` events at TRACE level, in
+//! order, on the thread that runs it: `ccw` (the walker, for every CCW
+//! fetched, TICs included: `addr`, `cmd`, `flags`, `count`, `cda`, `how`),
+//! `command` (after each command: `ccw`, the address of the last CCW it
+//! used; `moved` bytes; `residual`; `dstat`) and `channel program ended`
+//! (`cpa`, `count`, `dstat`, `cstat`, `ccws`, `ending`, `check`). `zcss
+//! replay --verbose` lists the program from them.
+//!
 //! # Architected outcomes
 //! | ending | `cpa` | `count` | `dstat` | `cstat` |
 //! |---|---|---|---|---|
@@ -243,8 +252,9 @@ impl Engine {
             dstat = c.dstat.into_bits(),
             cstat = c.cstat.into_bits(),
             ccws = c.ccws,
-            "channel program ended: {:?}",
-            c.ending
+            ending = ?c.ending,
+            check = ?c.check,
+            "channel program ended"
         );
         c
     }
@@ -310,6 +320,13 @@ impl Engine {
                 hooks.pci(cpa);
             }
             let (res, out) = execute(mem, &mut *hooks, &mut walker, &w, dev);
+            tracing::trace!(
+                ccw = out.ccw_addr.get(),
+                moved = out.moved,
+                residual = out.residual,
+                dstat = res.map_or(0, |d| d.status.into_bits()),
+                "command"
+            );
             r.pci |= out.pci;
             if out.moved > 0 {
                 walker.data_moved();

@@ -11,6 +11,7 @@ pub mod ast;
 pub mod bless;
 pub mod parse;
 pub mod print;
+pub mod program_log;
 pub mod record;
 pub mod replay;
 pub mod symbolic;

@@ -13,9 +13,12 @@ use zcss_ccw::fields::{collect_fields, diff_fields, FieldList};
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::irb::Irb;
 use zcss_ccw::schib::Schib;
-use zcss_ccw::{Ccw, CcwAddress, CheckCause, Limits, Orb, ProgramControls, ProgramWalker};
+use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
+use zcss_ccw::{Ccw, CcwAddress, CcwFlags, Chaining, Limits, Orb, ProgramControls, ProgramWalker};
 
-use super::ast::{Insn, Outcome, Pattern, Statement, Trace};
+use super::ast::{DeviceKind, Insn, Outcome, Pattern, Statement, Trace};
+use super::program_log::{capture, ProgramEvent};
+use super::symbolic::SymStmt;
 use crate::decode::command_name_for;
 use crate::machine::{Machine, MachineError};
 
@@ -198,7 +201,19 @@ struct Run<'a> {
     report: FileReport,
     stored: Option<Stored>,
     blessed: Option<Trace>,
+    /// CCWs of the program being listed: shown, and fetched beyond
+    /// [`MAX_LISTED_CCWS`].
+    listed: usize,
+    unlisted: usize,
+    /// Addresses listed of the program; the first one fetched again (a
+    /// loop) ends the listing of CCWs.
+    seen: Vec<u64>,
+    loop_to: Option<u64>,
 }
+
+/// Most CCWs a `--verbose` listing shows of one program (a loop goes on
+/// as a count).
+pub const MAX_LISTED_CCWS: usize = 48;
 
 impl Run<'_> {
     /// Records a difference; `--verbose` shows it at once, below its
@@ -448,10 +463,41 @@ impl Run<'_> {
     fn insn(&mut self, idx: usize, insn: &Insn, expected: Option<Outcome>) {
         let line = idx + 1;
         self.report.instructions += 1;
-        if self.opts.verbose {
+        let got = if self.opts.verbose {
             self.before_insn(insn);
+            let (got, events) = capture(|| self.m.execute(insn));
+            self.after_insn(insn, got, &events);
+            got
+        } else {
+            self.m.execute(insn)
+        };
+        self.stored = match (*insn, got) {
+            (Insn::Tsch { irb, .. }, Outcome::Cc(0 | 1)) => Some(Stored::Irb(irb.value)),
+            (Insn::Stsch { schib, .. }, Outcome::Cc(0)) => Some(Stored::Schib(schib.value)),
+            (Insn::Tpi { addr, .. }, Outcome::Cc(1)) if addr.value == 0 => Some(Stored::IntCode {
+                addr: InterruptionCode::LOWCORE_ADDR,
+                len: InterruptionCode::LOWCORE_LEN,
+            }),
+            (Insn::Tpi { addr, .. }, Outcome::Cc(1)) => Some(Stored::IntCode {
+                addr: addr.value,
+                len: InterruptionCode::TPI_LEN,
+            }),
+            (Insn::Stcrw { addr }, Outcome::Cc(0 | 1)) => Some(Stored::Crw(addr.value)),
+            _ => None,
+        };
+        if self.opts.verbose {
+            let _ = writeln!(self.out, "        got {got}");
+            if let Some(st) = self.stored {
+                let (a, len, name) = st.range();
+                if let Ok(b) = self.m.mem.fetch(a, len) {
+                    for (n, v) in st.fields(&b) {
+                        if !is_zero_value(&v) {
+                            let _ = writeln!(self.out, "           {name}.{n} = {v}");
+                        }
+                    }
+                }
+            }
         }
-        let got = self.m.execute(insn);
         if let Some(e) = expected {
             self.report.checks += 1;
             if !e.accepts(got) {
@@ -482,41 +528,39 @@ impl Run<'_> {
                 }
             }
         }
-        self.stored = match (*insn, got) {
-            (Insn::Tsch { irb, .. }, Outcome::Cc(0 | 1)) => Some(Stored::Irb(irb.value)),
-            (Insn::Stsch { schib, .. }, Outcome::Cc(0)) => Some(Stored::Schib(schib.value)),
-            (Insn::Tpi { addr, .. }, Outcome::Cc(1)) if addr.value == 0 => Some(Stored::IntCode {
-                addr: InterruptionCode::LOWCORE_ADDR,
-                len: InterruptionCode::LOWCORE_LEN,
-            }),
-            (Insn::Tpi { addr, .. }, Outcome::Cc(1)) => Some(Stored::IntCode {
-                addr: addr.value,
-                len: InterruptionCode::TPI_LEN,
-            }),
-            (Insn::Stcrw { addr }, Outcome::Cc(0 | 1)) => Some(Stored::Crw(addr.value)),
-            _ => None,
+    }
+
+    /// Verbose, after an instruction ran: the channel program it ran.
+    fn after_insn(&mut self, insn: &Insn, got: Outcome, events: &[ProgramEvent]) {
+        let (gr1, orb) = match *insn {
+            Insn::Ssch { gr1, orb } => (gr1, self.orb_at(orb.value)),
+            Insn::Rsch { gr1 } | Insn::Ipl { gr1 } => (gr1, None),
+            _ => return,
         };
-        if self.opts.verbose {
-            let _ = writeln!(self.out, "        got {got}");
-            if let Some(st) = self.stored {
-                let (a, len, name) = st.range();
-                if let Ok(b) = self.m.mem.fetch(a, len) {
-                    for (n, v) in st.fields(&b) {
-                        if !is_zero_value(&v) {
-                            let _ = writeln!(self.out, "           {name}.{n} = {v}");
-                        }
-                    }
-                }
-            }
+        let kind = self.m.kind_of(self.m.operand_word(gr1));
+        let controls = match (&orb, insn) {
+            (Some(o), _) => ProgramControls::from_orb(o),
+            (None, Insn::Ipl { .. }) => ProgramControls::from_orb(&Orb::default()),
+            (None, _) => ProgramControls::from_orb(&Orb {
+                ctrl: zcss_ccw::OrbControls::new().with_format1(true),
+                ..Orb::default()
+            }),
+        };
+        if !events.is_empty() {
+            self.list_run(kind, controls, events);
+        } else if let (Some(o), Outcome::Cc(0)) = (orb, got) {
+            self.list_from_storage(kind, &o);
         }
     }
 
-    /// Verbose: the ORB and channel program of an SSCH, the SCHIB of an MSCH.
+    /// Verbose, before an instruction: the ORB of an SSCH, the SCHIB of
+    /// an MSCH.
     fn before_insn(&mut self, insn: &Insn) {
         match *insn {
-            Insn::Ssch { gr1, orb } => {
-                let kind = self.m.kind_of(self.m.operand_word(gr1));
-                self.list_program(kind, orb.value);
+            Insn::Ssch { orb, .. } => {
+                if let Some(o) = self.orb_at(orb.value) {
+                    let _ = writeln!(self.out, "           {}", SymStmt::orb(orb.value, &o));
+                }
             }
             Insn::Msch { schib, .. } => {
                 if let Ok(b) = self.m.mem.fetch(schib.value, Schib::LEN) {
@@ -533,15 +577,24 @@ impl Run<'_> {
         }
     }
 
-    /// The ORB at `addr` as its non-zero fields (`intparm=0x1 f=1 …`).
-    fn orb_summary(&self, addr: u64) -> Option<String> {
+    /// The ORB at `addr`, if START SUBCHANNEL could fetch one there (a
+    /// word boundary, in storage).
+    fn orb_at(&self, addr: u64) -> Option<Orb> {
+        if addr % 4 != 0 {
+            return None;
+        }
         let b = self
             .m
             .mem
             .fetch(addr, 32)
             .or_else(|_| self.m.mem.fetch(addr, 12))
             .ok()?;
-        let orb = Orb::decode(&b)?;
+        Orb::decode(&b)
+    }
+
+    /// The ORB at `addr` as its non-zero fields (`intparm=0x1 f=1 …`).
+    fn orb_summary(&self, addr: u64) -> Option<String> {
+        let orb = self.orb_at(addr)?;
         let fields: Vec<String> = collect_fields(&orb)
             .into_iter()
             .filter(|(_, v)| !is_zero_value(v))
@@ -550,28 +603,187 @@ impl Run<'_> {
         Some(fields.join(" "))
     }
 
-    fn list_program(&mut self, kind: Option<crate::trace::DeviceKind>, orb_addr: u64) {
-        let Ok(b) = self
-            .m
-            .mem
-            .fetch(orb_addr, 32)
-            .or_else(|_| self.m.mem.fetch(orb_addr, 12))
-        else {
-            return;
-        };
-        let Some(orb) = Orb::decode(&b) else { return };
-        if let Some(summary) = self.orb_summary(orb_addr) {
-            let _ = writeln!(self.out, "           orb: {summary}");
+    /// Verbose, after an instruction: the channel program the engine ran,
+    /// from its events — each CCW fetched in order (TICs included) in the
+    /// symbolic form, with the command's name (or, on data chaining, that
+    /// its command code is not used), the bytes it moved and its IDAL or
+    /// MIDAL as used; then where and why the program ended.
+    fn list_run(&mut self, kind: Option<DeviceKind>, controls: ProgramControls, events: &[ProgramEvent]) {
+        // The CCWs of the command running, written out when it ends.
+        let mut pending: Vec<(u64, Ccw, bool)> = Vec::new();
+        self.listed = 0;
+        self.unlisted = 0;
+        self.seen.clear();
+        self.loop_to = None;
+        for ev in events {
+            match ev {
+                ProgramEvent::Ccw {
+                    addr,
+                    cmd,
+                    flags,
+                    count,
+                    cda,
+                    how,
+                } => {
+                    let ccw = Ccw {
+                        cmd: *cmd,
+                        flags: CcwFlags::from_bits(*flags),
+                        count: *count,
+                        cda: *cda,
+                    };
+                    pending.push((*addr, ccw, how == "Data"));
+                }
+                ProgramEvent::Command { moved, residual, .. } => {
+                    let ccws = std::mem::take(&mut pending);
+                    let data: Vec<usize> = (0..ccws.len()).filter(|&k| !ccws[k].1.is_tic()).collect();
+                    let last = data.last().copied();
+                    for (k, (addr, ccw, chained)) in ccws.iter().enumerate() {
+                        // Data chaining happens only once a count is used
+                        // up; the last CCW moved its count less the residual.
+                        let bytes = if Some(k) == last {
+                            u64::from(ccw.count.saturating_sub(*residual))
+                        } else {
+                            u64::from(ccw.count)
+                        };
+                        let bytes = if data.len() == 1 { *moved } else { bytes };
+                        self.list_ccw(kind, controls, *addr, ccw, *chained, Some(bytes));
+                    }
+                }
+                ProgramEvent::End {
+                    cpa,
+                    count,
+                    dstat,
+                    cstat,
+                    ending,
+                    check,
+                } => {
+                    for (addr, ccw, chained) in std::mem::take(&mut pending) {
+                        self.list_ccw(kind, controls, addr, &ccw, chained, None);
+                    }
+                    match (self.unlisted, self.loop_to) {
+                        (0, _) => {}
+                        (n, Some(to)) => {
+                            let _ = writeln!(
+                                self.out,
+                                "           … the program loops back to {to:#x}: {n} more CCWs fetched"
+                            );
+                        }
+                        (n, None) => {
+                            let _ = writeln!(self.out, "           … {n} more CCWs fetched");
+                        }
+                    }
+                    let why = match check.strip_prefix("Some(").and_then(|c| c.strip_suffix(')')) {
+                        Some("WorkLimit") => format!(
+                            "{ending}: WorkLimit (the bound on a loop without data transfer, machine ccw-loop-limit=)"
+                        ),
+                        Some(c) => format!("{ending}: {c}"),
+                        None => ending.clone(),
+                    };
+                    let _ = writeln!(
+                        self.out,
+                        "           ended: {why} — scsw cpa={cpa:#x} count={count} dstat={} cstat={}",
+                        DeviceStatus::from_bits(*dstat).names(),
+                        SubchannelStatus::from_bits(*cstat).names()
+                    );
+                }
+            }
         }
-        // A listing, not an execution: the program is walked as a
-        // translator would (linearly, TICs followed) with the channel
-        // subsystem's own rules, and the listing stops at the first check
-        // or after 64 CCWs.
+    }
+
+    fn list_ccw(
+        &mut self,
+        kind: Option<DeviceKind>,
+        controls: ProgramControls,
+        addr: u64,
+        ccw: &Ccw,
+        data_chained: bool,
+        bytes: Option<u64>,
+    ) {
+        let name = if ccw.is_tic() {
+            "TIC".to_owned()
+        } else if data_chained {
+            "data chained (command code not used)".to_owned()
+        } else {
+            command_name_for(kind, ccw.cmd).map_or_else(|| format!("command {:#04x}", ccw.cmd), str::to_owned)
+        };
+        let moved = match bytes {
+            Some(_) if ccw.is_tic() => String::new(),
+            Some(1) => ", 1 byte".to_owned(),
+            Some(n) => format!(", {n} bytes"),
+            None if ccw.is_tic() => String::new(),
+            None => ", not executed".to_owned(),
+        };
+        if self.loop_to.is_none() && self.seen.contains(&addr) {
+            self.loop_to = Some(addr);
+        }
+        if self.listed >= MAX_LISTED_CCWS || self.loop_to.is_some() {
+            self.unlisted += 1;
+            return;
+        }
+        self.listed += 1;
+        self.seen.push(addr);
+        let _ = writeln!(
+            self.out,
+            "           {}  # {name}{moved}",
+            SymStmt::ccw(controls.format, addr, ccw)
+        );
+        let n = bytes.unwrap_or(0).max(1);
+        if ccw.flags.ida() && !ccw.is_tic() {
+            let f2 = controls.idaw.idaw_len() == 8;
+            let block = controls.idaw.block();
+            let first = u64::from(ccw.cda);
+            let mut idaws = Vec::new();
+            let mut covered = 0u64;
+            while covered < n && idaws.len() < 64 {
+                let at = first + idaws.len() as u64 * controls.idaw.idaw_len();
+                let Ok(b) = self
+                    .m
+                    .mem
+                    .fetch(at, usize::try_from(controls.idaw.idaw_len()).unwrap_or(4))
+                else {
+                    break;
+                };
+                let v = b.iter().fold(0u64, |a, x| a << 8 | u64::from(*x));
+                covered += block - (v % block);
+                idaws.push(v);
+            }
+            let _ = writeln!(self.out, "             {}", SymStmt::idal(f2, first, &idaws));
+        } else if ccw.flags.mida() && !ccw.is_tic() {
+            let mut at = u64::from(ccw.cda);
+            let mut covered = 0u64;
+            for _ in 0..64 {
+                let Ok(b) = self.m.mem.fetch(at, 16) else { break };
+                let Ok(q) = <[u8; 16]>::try_from(b.as_slice()) else {
+                    break;
+                };
+                let _ = writeln!(self.out, "             {}", SymStmt::midaw(at, &q));
+                covered += u64::from(u16::from_be_bytes([q[6], q[7]]));
+                if q[5] & 0x80 != 0 || covered >= u64::from(ccw.count) {
+                    break;
+                }
+                at += 16;
+            }
+        }
+    }
+
+    /// A program the engine did not run on this thread (a passthrough
+    /// device's, which runs on the host): listed from storage as a
+    /// translator walks it, at most 64 CCWs.
+    fn list_from_storage(&mut self, kind: Option<DeviceKind>, orb: &Orb) {
+        self.listed = 0;
+        self.unlisted = 0;
+        self.seen.clear();
+        self.loop_to = None;
+        let _ = writeln!(
+            self.out,
+            "           (the program runs on the host; listed from storage)"
+        );
+        let controls = ProgramControls::from_orb(orb);
         let limits = Limits {
             max_idle_ccws: 64,
             max_ccws: 64,
         };
-        let mut walker = ProgramWalker::new(ProgramControls::from_orb(&orb), limits, CcwAddress::new(orb.cpa));
+        let mut walker = ProgramWalker::new(controls, limits, CcwAddress::new(orb.cpa));
         loop {
             if walker.ccws() >= 64 {
                 let _ = writeln!(self.out, "           … (listing stops after 64 CCWs)");
@@ -579,19 +791,15 @@ impl Run<'_> {
             }
             let w = match walker.next(&*self.m.mem) {
                 Ok(w) => w,
-                Err(c) if c.cause == CheckCause::WorkLimit => {
-                    let _ = writeln!(self.out, "           … (listing stops after 64 CCWs)");
-                    return;
-                }
                 Err(c) => {
                     let _ = writeln!(self.out, "           {:#010x}  ({:?})", c.at.get(), c.cause);
                     return;
                 }
             };
             if let Some(tic) = w.tic {
-                self.list_ccw(kind, tic.addr.get(), &tic.ccw);
+                self.list_ccw(kind, controls, tic.addr.get(), &tic.ccw, false, None);
             }
-            self.list_ccw(kind, w.addr.get(), &w.ccw);
+            self.list_ccw(kind, controls, w.addr.get(), &w.ccw, w.how == Chaining::Data, None);
             if w.ccw.flags.cd() {
                 walker.chain_data();
             } else if w.ccw.flags.cc() {
@@ -600,20 +808,6 @@ impl Run<'_> {
                 return;
             }
         }
-    }
-
-    fn list_ccw(&mut self, kind: Option<crate::trace::DeviceKind>, addr: u64, ccw: &Ccw) {
-        let name = if ccw.is_tic() {
-            "TIC"
-        } else {
-            command_name_for(kind, ccw.cmd).unwrap_or("")
-        };
-        let flags = zcss_ccw::fields::ccw_flag_names(ccw.flags);
-        let _ = writeln!(
-            self.out,
-            "           {addr:#010x}  {:02x} {name:<16} flags={flags:<10} count={:<5} cda={:#010x}",
-            ccw.cmd, ccw.count, ccw.cda
-        );
     }
 }
 
@@ -646,6 +840,10 @@ pub fn replay(
         report: FileReport::default(),
         stored: None,
         blessed: opts.bless.then(|| trace.clone()),
+        listed: 0,
+        unlisted: 0,
+        seen: Vec::new(),
+        loop_to: None,
     };
     for (idx, l) in trace.lines.iter().enumerate() {
         let Some(stmt) = &l.stmt else {

@@ -287,7 +287,151 @@ pub fn value_matches(written: &str, actual: &str) -> bool {
     set(written) == set(actual)
 }
 
+/// The names of the bits set in `bits` (`names[k]` is bit `width - 1 - k`).
+fn names_of_bits(bits: u64, names: &[&str], width: u32) -> Vec<String> {
+    names
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| bits >> (width - 1 - u32::try_from(*k).unwrap_or(0)) & 1 == 1)
+        .map(|(_, n)| (*n).to_owned())
+        .collect()
+}
+
+fn param(key: &str, value: SymValue) -> SymParam {
+    SymParam {
+        key: key.to_owned(),
+        value,
+    }
+}
+
 impl SymStmt {
+    /// The statement that stores `ccw` (in `format`) at `addr`:
+    /// `ccw1 0x2000 cmd=0xe4 flags=cc|sli count=8 cda=0x3000`.
+    #[must_use]
+    pub fn ccw(format: zcss_ccw::CcwFormat, addr: u64, ccw: &zcss_ccw::Ccw) -> Self {
+        let kind = match format {
+            zcss_ccw::CcwFormat::Format0 => SymKind::Ccw0,
+            zcss_ccw::CcwFormat::Format1 => SymKind::Ccw1,
+        };
+        Self {
+            kind,
+            addr: Num::hex(addr),
+            list: Vec::new(),
+            params: vec![
+                param(
+                    "cmd",
+                    SymValue::Num(Num {
+                        value: u64::from(ccw.cmd),
+                        style: super::ast::NumStyle::Hex(2),
+                    }),
+                ),
+                param(
+                    "flags",
+                    SymValue::Names(names_of_bits(u64::from(ccw.flags.into_bits()), &CCW_FLAGS, 8)),
+                ),
+                param("count", SymValue::Num(Num::dec(u64::from(ccw.count)))),
+                param(
+                    "cda",
+                    SymValue::Num(Num {
+                        value: u64::from(ccw.cda),
+                        style: super::ast::NumStyle::Hex(1),
+                    }),
+                ),
+            ],
+        }
+    }
+
+    /// The statement that stores `orb` at `addr`: `orb 0x1800 intparm=0x1
+    /// key=0 controls=format1 lpm=0x80 cpa=0x2000` (and the priorities
+    /// with X = 1).
+    #[must_use]
+    pub fn orb(addr: u64, orb: &zcss_ccw::Orb) -> Self {
+        let w1 = u64::from(orb.ctrl.into_bits());
+        let controls: Vec<String> = ORB_CONTROLS
+            .iter()
+            .filter(|(_, bit)| w1 >> (31 - bit) & 1 == 1)
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        let hex = |v: u64| {
+            SymValue::Num(Num {
+                value: v,
+                style: super::ast::NumStyle::Hex(1),
+            })
+        };
+        let mut params = vec![
+            param("intparm", hex(u64::from(orb.intparm))),
+            param("key", SymValue::Num(Num::dec(u64::from(orb.ctrl.key())))),
+            param("controls", SymValue::Names(controls)),
+            param(
+                "lpm",
+                SymValue::Num(Num {
+                    value: u64::from(orb.ctrl.lpm()),
+                    style: super::ast::NumStyle::Hex(2),
+                }),
+            ),
+            param("cpa", hex(u64::from(orb.cpa))),
+        ];
+        if orb.ctrl.extension() {
+            params.push(param("css-priority", hex(u64::from(orb.css_priority))));
+            params.push(param("cu-priority", hex(u64::from(orb.cu_priority))));
+        }
+        Self {
+            kind: SymKind::Orb,
+            addr: Num::hex(addr),
+            list: Vec::new(),
+            params,
+        }
+    }
+
+    /// An IDAW list: `idal1`/`idal2` at `addr` with the data addresses
+    /// `idaws` (each written with the IDAW's width).
+    #[must_use]
+    pub fn idal(format2: bool, addr: u64, idaws: &[u64]) -> Self {
+        let (kind, width) = if format2 {
+            (SymKind::Idal2, 16)
+        } else {
+            (SymKind::Idal1, 8)
+        };
+        Self {
+            kind,
+            addr: Num::hex(addr),
+            list: idaws
+                .iter()
+                .map(|&value| Num {
+                    value,
+                    style: super::ast::NumStyle::Hex(width),
+                })
+                .collect(),
+            params: Vec::new(),
+        }
+    }
+
+    /// One MIDAW (the 16 bytes `b`) at `addr`.
+    #[must_use]
+    pub fn midaw(addr: u64, b: &[u8; 16]) -> Self {
+        let [.., f, c0, c1] = <[u8; 8]>::try_from(&b[..8]).unwrap_or_default();
+        let cda = u64::from_be_bytes(<[u8; 8]>::try_from(&b[8..]).unwrap_or_default());
+        Self {
+            kind: SymKind::Midaw,
+            addr: Num::hex(addr),
+            list: Vec::new(),
+            params: vec![
+                param("flags", SymValue::Names(names_of_bits(u64::from(f), &MIDAW_FLAGS, 8))),
+                param(
+                    "count",
+                    SymValue::Num(Num::dec(u64::from(u16::from_be_bytes([c0, c1])))),
+                ),
+                param(
+                    "cda",
+                    SymValue::Num(Num {
+                        value: cda,
+                        style: super::ast::NumStyle::Hex(1),
+                    }),
+                ),
+            ],
+        }
+    }
+
     fn num(&self, key: &str) -> u64 {
         self.params
             .iter()
@@ -461,6 +605,26 @@ mod tests {
             s.bytes().unwrap(),
             [0, 0, 0, 0, 0, 0x80, 0, 16, 0, 0, 0, 0, 0, 0, 0x30, 0]
         );
+    }
+
+    #[test]
+    fn ccw_and_orb_constructors_encode_back_to_the_same_bytes() {
+        let raw = [0xe4, 0x60, 0, 8, 0, 0, 0x30, 0];
+        let ccw = zcss_ccw::Ccw::decode(zcss_ccw::CcwFormat::Format1, raw);
+        let s = SymStmt::ccw(zcss_ccw::CcwFormat::Format1, 0x2000, &ccw);
+        assert_eq!(
+            s.to_string(),
+            "ccw1 0x00002000 cmd=0xe4 flags=cc|sli count=8 cda=0x3000"
+        );
+        assert_eq!(s.bytes().unwrap(), raw);
+        let orb_bytes = [0, 0, 0, 1, 0x40, 0x80, 0x80, 0x00, 0, 0, 0x20, 0];
+        let orb = zcss_ccw::Orb::decode(&orb_bytes).unwrap();
+        let s = SymStmt::orb(0x1800, &orb);
+        assert_eq!(
+            s.to_string(),
+            "orb 0x00001800 intparm=0x1 key=4 controls=format1 lpm=0x80 cpa=0x2000"
+        );
+        assert_eq!(s.bytes().unwrap(), orb_bytes);
     }
 
     #[test]
