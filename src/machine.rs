@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use zcss_ccw::memory::{GuestMemory, VecMemory};
-use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::measurement::StepClock;
 use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
@@ -234,6 +233,9 @@ impl Machine {
     ) -> Result<Self, (usize, MachineError)> {
         if !(MIN_MEMORY..=MAX_MEMORY).contains(&cfg.memory) {
             return Err((cfg.line, MachineError::MemorySize(cfg.memory)));
+        }
+        for (line, w) in cfg.warnings() {
+            tracing::warn!(line, "{w}");
         }
         let mem = Arc::new(VecMemory::new(cfg.memory));
         let io_mem: Arc<dyn GuestMemory> = match recorder {
@@ -462,32 +464,40 @@ impl Machine {
     }
 
     /// The listing of the machine's subchannels in the layout of
-    /// s390-tools' `lscss`: one row per device, from STORE SUBCHANNEL.
+    /// s390-tools' `lscss`: one row per device, from the subchannel's
+    /// SCHIB as STORE SUBCHANNEL would store it now (the Use column says
+    /// whether it is enabled). The Subchan. column is the subchannel as
+    /// the guest names it (css 0 without MCSS-E); when devices sit in more
+    /// than one css image, each image's rows come under a line naming it.
     #[must_use]
     pub fn lscss(&self) -> String {
         let mut s = String::from("Device   Subchan.  DevType CU Type Use  PIM PAM POM  CHPIDs\n");
         s.push_str(&"-".repeat(70));
         s.push('\n');
         let mut devs: Vec<&DeviceStmt> = self.config.devices.iter().map(|(_, d)| d).collect();
-        devs.sort_by_key(|d| d.sch);
-        let scratch = VecMemory::new(4096);
-        let ctx = IoCtx::new(&scratch);
+        devs.sort_by_key(|d| (d.sch.cssid != self.config.default_css, d.sch));
+        let images: std::collections::BTreeSet<u8> = devs.iter().map(|d| d.sch.cssid).collect();
+        let mcss = self.css.mcss_enabled();
+        let mut image = None;
         for d in devs {
+            if images.len() > 1 && image != Some(d.sch.cssid) {
+                image = Some(d.sch.cssid);
+                let note = match (d.sch.cssid == self.config.default_css, mcss) {
+                    (true, false) => "the default css, the one a guest without MCSS-E sees",
+                    (true, true) => "the default css",
+                    (false, false) => "seen only once the guest enables MCSS-E",
+                    (false, true) => "MCSS-E is enabled",
+                };
+                let _ = writeln!(s, "css {:x} ({note}):", d.sch.cssid);
+            }
             let sid = sid_of(d.sch);
-            let visible_cssid = if self.css.mcss_enabled() { d.sch.cssid } else { 0 };
-            let word = sid.to_word(self.css.mcss_enabled());
-            let (pim, pam, pom, chpids, enabled) = match self.css.stsch(&ctx, word, 0) {
-                Ok(c) if c.value() == 0 => {
-                    let b = scratch.fetch(0, Schib::LEN).unwrap_or_default();
-                    match Schib::decode(&b) {
-                        Some(schib) => {
-                            let p = &schib.pmcw;
-                            (p.pim, p.pam, p.pom, p.chpid, p.flags.enabled())
-                        }
-                        None => (0, 0, 0, [0; 8], false),
-                    }
+            let visible_cssid = if mcss { d.sch.cssid } else { 0 };
+            let (pim, pam, pom, chpids, enabled) = match self.css.schib(sid) {
+                Some(schib) => {
+                    let p = &schib.pmcw;
+                    (p.pim, p.pam, p.pom, p.chpid, p.flags.enabled())
                 }
-                _ => (0, 0, 0, [0; 8], false),
+                None => (0, 0, 0, [0; 8], false),
             };
             let info = self.css.device_info(sid);
             let (dt, dm, ct, cm) = info.map_or((0, 0, 0, 0), |i| (i.dev_type, i.dev_model, i.cu_type, i.cu_model));

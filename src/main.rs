@@ -111,9 +111,14 @@ enum Command {
     /// lscss.
     #[command(after_help = EXIT_CODES)]
     Lscss {
-        /// Trace file (.zct).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        /// Replay each trace first and list the subchannels as it left
+        /// them (the Use column shows which the guest enabled).
+        #[arg(long)]
+        after: bool,
+        /// Trace files (.zct); with several, each listing is headed by its
+        /// file's name.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Decode hex bytes as an architected structure and list its fields.
     #[command(after_help = EXIT_CODES)]
@@ -135,7 +140,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Replay(args) => replay_cli::run(&args),
-        Command::Lscss { file } => cmd_lscss(&file),
+        Command::Lscss { after, files } => {
+            let mut worst = EXIT_OK;
+            for (k, f) in files.iter().enumerate() {
+                if files.len() > 1 {
+                    outln!("{}{}:", if k == 0 { "" } else { "\n" }, f.display());
+                }
+                worst = worst.max(cmd_lscss(f, after));
+                STATUS_SO_FAR.fetch_max(worst, Ordering::Relaxed);
+            }
+            worst
+        }
         Command::Decode { structure, hex } => cmd_decode(structure, &hex),
         Command::Dasd(cmd) => dasd_cli::run(cmd),
     };
@@ -166,13 +181,38 @@ pub(crate) fn machine_error_code(e: &MachineError) -> u8 {
     }
 }
 
-fn cmd_lscss(path: &Path) -> u8 {
+fn cmd_lscss(path: &Path, after: bool) -> u8 {
     let trace = match load(path) {
         Ok(t) => t,
         Err(code) => return code,
     };
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    match Machine::from_trace(&trace, base) {
+    for (line, w) in zcss::machine::MachineConfig::from_trace(&trace).warnings() {
+        eprintln!("{}:{line}: warning: {w}", path.display());
+    }
+    let built = if after {
+        zcss::trace::replay::replay_with_machine(
+            &trace,
+            base,
+            &zcss::trace::replay::ReplayOptions::default(),
+            &mut std::io::sink(),
+            &mut |_| {},
+        )
+        .map(|(report, m)| {
+            if !report.mismatches.is_empty() {
+                eprintln!(
+                    "{}: the replay found {} (see zcss replay)",
+                    path.display(),
+                    zcss::trace::replay::plural(report.mismatches.len() as u64, "mismatch")
+                );
+            }
+            m
+        })
+        .map_err(|zcss::trace::replay::ReplayError::Machine { line, error }| (line, error))
+    } else {
+        Machine::from_trace(&trace, base)
+    };
+    match built {
         Ok(m) => {
             out!("{}", m.lscss());
             EXIT_OK

@@ -335,6 +335,9 @@ fn one_file(
             )
         }
     };
+    for (line, w) in zcss::machine::MachineConfig::from_trace(&trace).warnings() {
+        eprintln!("{name}:{line}: warning: {w}");
+    }
     // parse_bytes accepted it, so it is UTF-8.
     let text = String::from_utf8_lossy(&data);
     if a.strict {

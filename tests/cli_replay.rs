@@ -609,3 +609,56 @@ fn strict_refuses_a_left_out_result_and_warns_on_decimal_and_line_end() {
         "{err}"
     );
 }
+
+// ---- item 7: lscss -----------------------------------------------------------
+
+const TWO_IMAGES: &str = "\
+zcss-trace 1
+device fe.0.0000 devno=0000 virtio-blk
+device 0.0.0001 devno=0001 virtio-rng
+stsch fe.0.0000 0x1000 => cc=0
+store 0x1004 18810000
+msch fe.0.0000 0x1000 => cc=0
+";
+
+#[test]
+fn lscss_after_shows_the_state_the_trace_left() {
+    let dir = temp_dir("lscss-after");
+    let p = write(&dir, "t.zct", TWO_IMAGES);
+    let (code, before, _) = zcss(&["lscss", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let row = |out: &str| out.lines().find(|l| l.starts_with("0.0.0000")).unwrap().to_owned();
+    assert!(!row(&before).contains("yes"), "{before}");
+    let (code, after, _) = zcss(&["lscss", "--after", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(row(&after).contains(" yes "), "{after}");
+}
+
+#[test]
+fn lscss_takes_several_files_each_under_its_name() {
+    let dir = temp_dir("lscss-many");
+    let a = write(&dir, "a.zct", TWO_IMAGES);
+    let (code, out, _) = zcss(&["lscss", a.to_str().unwrap(), &example("discovery.zct")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("a.zct:\nDevice"), "{out}");
+    assert!(out.contains("discovery.zct:\nDevice"), "{out}");
+    assert_eq!(out.matches("Subchan.").count(), 2, "{out}");
+}
+
+#[test]
+fn lscss_device_invisible_without_mcss_is_warned_and_shown_apart() {
+    let dir = temp_dir("lscss-images");
+    let p = write(&dir, "t.zct", TWO_IMAGES);
+    let (code, out, err) = zcss(&["lscss", p.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("t.zct:3: warning: device 0.0.0001 (devno 0001) is in css 0, not the default css fe"),
+        "{err}"
+    );
+    let fe = out.find("css fe (the default css").unwrap();
+    let zero = out.find("css 0 (seen only once the guest enables MCSS-E)").unwrap();
+    let rng = out.find("0.0.0001 0.0.0001").unwrap();
+    assert!(fe < zero && zero < rng, "{out}");
+    let (_, _, err) = zcss(&["replay", p.to_str().unwrap()]);
+    assert!(err.contains("warning: device 0.0.0001"), "replay warns too: {err}");
+}

@@ -76,6 +76,29 @@ impl MachineConfig {
         cfg
     }
 
+    /// Warnings about the configuration, with the line of the statement:
+    /// a device in a css image other than the default while MCSS-E is off
+    /// is invisible to the guest until it enables MCSS-E (CHSC SDA).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<(usize, String)> {
+        if self.mcss {
+            return Vec::new();
+        }
+        self.devices
+            .iter()
+            .filter(|(_, d)| d.sch.cssid != self.default_css)
+            .map(|(line, d)| {
+                (
+                    *line,
+                    format!(
+                        "device {} (devno {:04x}) is in css {:x}, not the default css {:x}: with mcss=off a guest without MCSS-E cannot see it",
+                        d.sch, d.devno, d.sch.cssid, self.default_css
+                    ),
+                )
+            })
+            .collect()
+    }
+
     /// The `machine` statement for this configuration (the storage size and
     /// the keys that differ from their defaults).
     #[must_use]

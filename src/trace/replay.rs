@@ -827,6 +827,21 @@ pub fn replay(
     out: &mut dyn Write,
     progress: &mut dyn FnMut(usize),
 ) -> Result<FileReport, ReplayError> {
+    replay_with_machine(trace, base, opts, out, progress).map(|(r, _)| r)
+}
+
+/// [`replay`], and the machine as the trace left it (for `zcss lscss
+/// --after`).
+///
+/// # Errors
+/// Only when the machine cannot be built; differences are in the report.
+pub fn replay_with_machine(
+    trace: &Trace,
+    base: &Path,
+    opts: &ReplayOptions,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(FileReport, Machine), ReplayError> {
     let start = Instant::now();
     let cfg = crate::machine::MachineConfig {
         write_images: opts.write_images,
@@ -894,5 +909,5 @@ pub fn replay(
     let mut report = run.report;
     report.blessed = run.blessed;
     report.elapsed = start.elapsed();
-    Ok(report)
+    Ok((report, run.m))
 }
