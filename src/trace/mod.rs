@@ -15,6 +15,7 @@ pub mod program_log;
 pub mod record;
 pub mod replay;
 pub mod symbolic;
+pub mod symbolize;
 
 pub use ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
@@ -25,3 +26,4 @@ pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;
 pub use record::Recorder;
 pub use symbolic::{SymKind, SymParam, SymStmt, SymValue};
+pub use symbolize::symbolize;

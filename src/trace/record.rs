@@ -495,6 +495,14 @@ impl Recorder {
         super::print(&self.trace())
     }
 
+    /// The trace recorded so far, as text in the symbolic forms (ORBs,
+    /// CCWs and IDALs by field, subchannel operands as bus ids; see
+    /// [`super::symbolize`]): the same trace, for people.
+    #[must_use]
+    pub fn symbolic_text(&self) -> String {
+        super::print(&super::symbolize(&self.trace()))
+    }
+
     fn log(&self, deferred: bool, store: bool, addr: u64, data: &[u8]) {
         self.st.lock().pending.push((
             deferred,

@@ -297,6 +297,16 @@ fn names_of_bits(bits: u64, names: &[&str], width: u32) -> Vec<String> {
         .collect()
 }
 
+/// `v` as `0x` and as many hex digits as it needs (so that it reads back
+/// with the same style).
+fn natural_hex(v: u64) -> Num {
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+    Num {
+        value: v,
+        style: super::ast::NumStyle::Hex(u8::try_from(digits).unwrap_or(16)),
+    }
+}
+
 fn param(key: &str, value: SymValue) -> SymParam {
     SymParam {
         key: key.to_owned(),
@@ -330,13 +340,7 @@ impl SymStmt {
                     SymValue::Names(names_of_bits(u64::from(ccw.flags.into_bits()), &CCW_FLAGS, 8)),
                 ),
                 param("count", SymValue::Num(Num::dec(u64::from(ccw.count)))),
-                param(
-                    "cda",
-                    SymValue::Num(Num {
-                        value: u64::from(ccw.cda),
-                        style: super::ast::NumStyle::Hex(1),
-                    }),
-                ),
+                param("cda", SymValue::Num(natural_hex(u64::from(ccw.cda)))),
             ],
         }
     }
@@ -352,12 +356,7 @@ impl SymStmt {
             .filter(|(_, bit)| w1 >> (31 - bit) & 1 == 1)
             .map(|(n, _)| (*n).to_owned())
             .collect();
-        let hex = |v: u64| {
-            SymValue::Num(Num {
-                value: v,
-                style: super::ast::NumStyle::Hex(1),
-            })
-        };
+        let hex = |v: u64| SymValue::Num(natural_hex(v));
         let mut params = vec![
             param("intparm", hex(u64::from(orb.intparm))),
             param("key", SymValue::Num(Num::dec(u64::from(orb.ctrl.key())))),
@@ -421,13 +420,7 @@ impl SymStmt {
                     "count",
                     SymValue::Num(Num::dec(u64::from(u16::from_be_bytes([c0, c1])))),
                 ),
-                param(
-                    "cda",
-                    SymValue::Num(Num {
-                        value: cda,
-                        style: super::ast::NumStyle::Hex(1),
-                    }),
-                ),
+                param("cda", SymValue::Num(natural_hex(cda))),
             ],
         }
     }
