@@ -497,7 +497,7 @@ impl Recorder {
 
     /// The trace recorded so far, as text in the symbolic forms (ORBs,
     /// CCWs and IDALs by field, subchannel operands as bus ids; see
-    /// [`super::symbolize`]): the same trace, for people.
+    /// [`super::symbolize()`]): the same trace, for people.
     #[must_use]
     pub fn symbolic_text(&self) -> String {
         super::print(&super::symbolize(&self.trace()))
