@@ -66,7 +66,7 @@
 //! * **Address-limit checking** (ORB A with the PMCW limit mode) is not
 //!   performed: the limit registers belong to the css.
 //! * **Work bound**: the architecture limits no channel program; only a
-//!   program that loops (a TIC went back to an address it already fetched)
+//!   program that loops (a fetch came back within the addresses it already fetched)
 //!   is bounded: at most [`Limits::max_idle_ccws`] consecutive CCWs (TICs
 //!   included) that move no data in a run that looped, and
 //!   [`Limits::max_ccws`] CCWs in all per start or resume of a program that

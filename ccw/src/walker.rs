@@ -28,10 +28,10 @@ use crate::orb::Orb;
 /// bounds exist only to end endless loops, and a program can only loop by
 /// coming back to a CCW address it has fetched, which takes a TIC (every
 /// other step — command chaining, data chaining, a status-modifier skip —
-/// moves forward). So both bounds apply only once a TIC has gone back to
+/// moves forward). So both bounds apply only once a fetch has come back to
 /// an address the program (for [`Limits::max_ccws`]) or its current run of
 /// CCWs without data transfer (for [`Limits::max_idle_ccws`]) already
-/// covered: a straight-line chain of any length runs to its end. A bound
+/// fetched: a straight-line chain of any length runs to its end. A bound
 /// that ends a program is a program check ([`CheckCause::WorkLimit`]),
 /// indistinguishable for the guest from other channel-program checks, and
 /// the engine logs a `tracing` warning naming the bound.
@@ -265,9 +265,11 @@ pub(crate) fn cpa_after(addr: GuestAddr) -> u32 {
 /// data until the caller reports data ([`ProgramWalker::data_moved`], or
 /// data chaining, which happens only once a count is exhausted), and more
 /// than [`Limits::max_idle_ccws`] of those in a row is a check. Each bound
-/// applies only once a TIC has gone back to an address already fetched
-/// (by the program, or in the current run without data): a program
-/// that never loops is never bounded. The fetch that would exceed a bound
+/// applies only once a fetch came back to an address already fetched (by
+/// the program, or in the current run without data) — which a program can
+/// do only after a TIC, and must do to loop. A program that never comes
+/// back is never bounded, and fetches each address at most once, so storage
+/// bounds its work. The fetch that would exceed a bound
 /// is [`CheckCause::WorkLimit`] at the address it would have fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramWalker {
@@ -280,13 +282,60 @@ pub struct ProgramWalker {
     current_at: CcwAddress,
     ccws: u32,
     idle: u32,
-    /// Lowest address fetched in the program, and in its current run of
-    /// CCWs without data transfer (`u64::MAX`: none yet).
-    program_low: u64,
-    run_low: u64,
-    /// A TIC went back to an address the program (run) covered.
-    program_looped: bool,
-    run_looped: bool,
+    /// The addresses fetched in the program, and in its current run of
+    /// CCWs without data transfer.
+    program: Visited,
+    run: Visited,
+}
+
+/// The addresses fetched, as the runs of ascending fetches they form, and
+/// whether a fetch came back into one of them. A program moves forward
+/// (chaining, skipping) except through a TIC, so each TIC starts a new
+/// run; coming back to an address it fetched is looping. Up to
+/// [`Visited::SPANS`] runs are kept exactly; a program with more TICs is
+/// judged by the hull of all its runs (coming back within the lowest and
+/// highest address fetched), which errs on the side of bounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Visited {
+    /// `(first, last)` address of each run, `n` of them in use.
+    spans: [(u64, u64); Visited::SPANS],
+    n: usize,
+    looped: bool,
+}
+
+impl Visited {
+    const SPANS: usize = 8;
+
+    const EMPTY: Self = Self {
+        spans: [(0, 0); Self::SPANS],
+        n: 0,
+        looped: false,
+    };
+
+    fn fetched(&mut self, addr: u64) {
+        let live = &mut self.spans[..self.n];
+        if live.iter().any(|&(a, b)| a <= addr && addr <= b) {
+            self.looped = true;
+        }
+        // Chaining (8 on) or a status-modifier skip (16 on) extends the
+        // run of the last fetch; anything else (a TIC) starts a run.
+        if let Some(last) = live.last_mut() {
+            if addr > last.1 && addr - last.1 <= 16 {
+                last.1 = addr;
+                return;
+            }
+        }
+        if self.n < Self::SPANS {
+            self.spans[self.n] = (addr, addr);
+            self.n += 1;
+        } else {
+            let low = live.iter().map(|s| s.0).min().unwrap_or(addr).min(addr);
+            let high = live.iter().map(|s| s.1).max().unwrap_or(addr).max(addr);
+            self.spans[0] = (low, high);
+            self.spans[1] = (addr, addr);
+            self.n = 2;
+        }
+    }
 }
 
 impl ProgramWalker {
@@ -303,10 +352,8 @@ impl ProgramWalker {
             current_at: first,
             ccws: 0,
             idle: 0,
-            program_low: u64::MAX,
-            run_low: u64::MAX,
-            program_looped: false,
-            run_looped: false,
+            program: Visited::EMPTY,
+            run: Visited::EMPTY,
         }
     }
 
@@ -316,18 +363,17 @@ impl ProgramWalker {
         &self.limits
     }
 
-    /// Whether a TIC has gone back to an address this program already
-    /// covered (the work bounds apply only then).
+    /// Whether a fetch came back to an address this program already
+    /// fetched (the work bounds apply only then).
     #[must_use]
     pub const fn looped(&self) -> bool {
-        self.program_looped
+        self.program.looped
     }
 
     /// A run of CCWs without data transfer ends: the idle bound starts over.
     const fn end_run(&mut self) {
         self.idle = 0;
-        self.run_low = u64::MAX;
-        self.run_looped = false;
+        self.run = Visited::EMPTY;
     }
 
     /// The controls the walker applies.
@@ -395,16 +441,16 @@ impl ProgramWalker {
         loop {
             let at = self.next;
             let check = |cause, count| WalkCheck { cause, at, count };
-            if (self.program_looped && self.ccws >= self.limits.max_ccws)
-                || (self.run_looped && self.idle >= self.limits.max_idle_ccws)
+            if (self.program.looped && self.ccws >= self.limits.max_ccws)
+                || (self.run.looped && self.idle >= self.limits.max_idle_ccws)
             {
                 return Err(check(CheckCause::WorkLimit, 0));
             }
             self.ccws = self.ccws.saturating_add(1);
             self.idle = self.idle.saturating_add(1);
             let (addr, ccw) = self.controls.fetch_ccw(mem, at).map_err(|c| check(c, 0))?;
-            self.program_low = self.program_low.min(addr.get());
-            self.run_low = self.run_low.min(addr.get());
+            self.program.fetched(addr.get());
+            self.run.fetched(addr.get());
             tracing::trace!(
                 addr = addr.get(),
                 cmd = ccw.cmd,
@@ -422,15 +468,6 @@ impl ProgramWalker {
                     return Err(check(CheckCause::FirstCcwTic, 0));
                 }
                 self.next = self.controls.tic_target(&ccw).map_err(|c| check(c, 0))?;
-                // Going back to an address already covered is how (and the
-                // only way) a program loops.
-                let target = u64::from(self.next.get());
-                if (self.program_low..=addr.get()).contains(&target) {
-                    self.program_looped = true;
-                }
-                if (self.run_low..=addr.get()).contains(&target) {
-                    self.run_looped = true;
-                }
                 tic = Some(Tic { addr, ccw });
                 continue;
             }
@@ -600,6 +637,25 @@ mod tests {
         w.chain_command(false);
         assert_eq!(w.next(&mem).unwrap().addr.get(), 0x2000);
         assert!(!w.looped());
+    }
+
+    #[test]
+    fn next_coming_back_from_below_by_chaining_is_a_loop() {
+        // 0x2000 NOP, TIC to 0x1ff0 (below everything fetched), then two
+        // chained NOPs lead back up to 0x2000: a loop without a TIC into
+        // the addresses fetched.
+        let mem = VecMemory::new(0x10000);
+        mem.store(0x1ff0, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x1ff8, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x2000, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x2008, &ccw1(TIC, 0, 0, 0x1ff0)).unwrap();
+        let mut w = walker(0x2000);
+        let mut seen = Vec::new();
+        while !w.looped() {
+            seen.push(w.next(&mem).unwrap().addr.get());
+            w.chain_command(false);
+        }
+        assert_eq!(seen, vec![0x2000, 0x1ff0, 0x1ff8, 0x2000]);
     }
 
     #[test]

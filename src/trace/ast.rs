@@ -186,7 +186,7 @@ pub enum MachineKey {
     MapCss(OnOff),
     /// `ccw-loop-limit=<n>`: the bound on a channel program that loops
     /// (revisits a CCW address) without transferring data: the most
-    /// consecutive CCWs without data transfer once a TIC went back
+    /// consecutive CCWs without data transfer once the program came back
     /// ([`zcss_ccw::Limits::max_idle_ccws`], default 1024).
     CcwLoopLimit(Num),
 }
