@@ -358,9 +358,11 @@ fn decode_chsc(b: &[u8]) -> Vec<(String, String)> {
         if r.len() >= 8 {
             out.push(("response.word1".to_owned(), words(&r[4..8])));
         }
-        let body_end = rlen.clamp(8, r.len());
-        if body_end > 8 {
-            out.push(("response.body".to_owned(), words(&r[8..body_end])));
+        if r.len() > 8 {
+            let body_end = rlen.clamp(8, r.len());
+            if body_end > 8 {
+                out.push(("response.body".to_owned(), words(&r[8..body_end])));
+            }
         }
     }
     out
@@ -625,6 +627,27 @@ mod tests {
             f.contains(&("response.code".into(), "0x0001 (successful)".into())),
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn decode_chsc_of_any_length_it_takes_never_panics() {
+        for len in (4..=64).step_by(4) {
+            for fill in [0u8, 0xff, 0x08] {
+                let mut b = vec![fill; len];
+                b[1] = 0x08;
+                assert!(decode_fields(Structure::Chsc, &b).is_ok(), "{len} {fill}");
+            }
+        }
+    }
+
+    #[test]
+    fn decode_any_structure_any_length_never_panics() {
+        for s in Structure::ALL {
+            for len in 0..=160 {
+                let b: Vec<u8> = (0..len).map(|k| u8::try_from((k * 37 + len) % 256).unwrap()).collect();
+                let _ = decode_fields(s, &b);
+            }
+        }
     }
 
     #[test]
