@@ -219,3 +219,26 @@ fn symbolize_hostile_writes_orbs_ccws_idals_and_bus_ids() {
     assert!(text.contains("idal1 0x00003800 0x000037f8 0x00004404"), "{text}");
     assert!(text.contains("ssch fe.0.0000 0x00001800 => cc=0"), "{text}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// The symbolic statements with bytes changed at random: the parser
+    /// never panics, and what parses prints and parses back to itself.
+    #[test]
+    fn parse_mutated_symbolic_trace_is_stable(
+        edits in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..6)
+    ) {
+        let mut b = SYMBOLIC.as_bytes().to_vec();
+        for (at, v) in edits {
+            let k = at % b.len();
+            b[k] = v;
+        }
+        if let Ok(t) = zcss::trace::parse_bytes(&b) {
+            let text = print(&t);
+            let again = parse(&text).unwrap();
+            proptest::prop_assert_eq!(&t, &again);
+            proptest::prop_assert_eq!(print(&again), text);
+        }
+    }
+}
