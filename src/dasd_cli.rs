@@ -209,9 +209,9 @@ fn init(a: &InitArgs) -> u8 {
     match res {
         Ok(files) => {
             for f in &files {
-                println!("{}", f.display());
+                outln!("{}", f.display());
             }
-            println!(
+            outln!(
                 "{}: {} volume {}, {cylinders} cylinders, {} tracks",
                 files[0].display(),
                 Model::for_image_cylinders(cylinders).unwrap_or(a.model),
@@ -289,7 +289,7 @@ fn format(a: &FormatArgs) -> u8 {
     match format_volume(a) {
         Ok(f) => {
             let part = f.partition.map_or_else(String::new, |p| format!(", partition {p}"));
-            println!(
+            outln!(
                 "{}: {} formatted {}, {} cylinders, {} tracks, volume {}{part}",
                 a.file.display(),
                 f.model,
@@ -408,7 +408,7 @@ fn ls(a: &LsArgs) -> u8 {
         }
     };
     let info = img.info();
-    print!("{}", describe_image(&a.file, &info));
+    out!("{}", describe_image(&a.file, &info));
     let label = match read_label(&mut img) {
         Ok(l) => l,
         Err(e) => {
@@ -417,13 +417,13 @@ fn ls(a: &LsArgs) -> u8 {
         }
     };
     let Some(label) = label else {
-        println!("label   none (no VOL1 in track 0 record 3)");
+        outln!("label   none (no VOL1 in track 0 record 3)");
         return finish_tracks(a, &mut img);
     };
-    print!("{}", describe_label(&label));
+    out!("{}", describe_label(&label));
     match read_vtoc(&mut img, &label) {
-        Ok(Some(v)) => print!("{}", describe_vtoc(&v)),
-        Ok(None) => println!("vtoc    none (no format-4 DSCB where VOL1 points)"),
+        Ok(Some(v)) => out!("{}", describe_vtoc(&v)),
+        Ok(None) => outln!("vtoc    none (no format-4 DSCB where VOL1 points)"),
         Err(e) => {
             eprintln!("zcss: {}: {e}", a.file.display());
             return EXIT_IO;
@@ -438,7 +438,7 @@ fn finish_tracks(a: &LsArgs, img: &mut Image) -> u8 {
     }
     match layouts(img) {
         Ok(s) => {
-            print!("{s}");
+            out!("{s}");
             EXIT_OK
         }
         Err(e) => {

@@ -12,6 +12,7 @@ use zcss_ccw::schib::Schib;
 use zcss_ccw::scsw::Scsw;
 use zcss_ccw::senseid::SenseId;
 use zcss_ccw::{Ccw, CcwFormat, Orb};
+use zcss_css::chsc::CHSC_AREA_LEN;
 
 /// The structures `decode` knows (also the `zcss decode` argument).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -36,11 +37,21 @@ pub enum Structure {
     Senseid,
     /// I/O-interruption code (8 bytes as TPI stores it, 12 in the prefix area).
     Intcode,
+    /// Format-1 IDAWs (4 bytes each, 31-bit data addresses).
+    Idal1,
+    /// Format-2 IDAWs (8 bytes each, 64-bit data addresses).
+    Idal2,
+    /// MIDAWs (16 bytes each).
+    Midal,
+    /// Command-information words of SENSE ID data (4 bytes each).
+    Ciw,
+    /// A CHSC command block: the request and, after it, the response.
+    Chsc,
 }
 
 impl Structure {
     /// Every structure.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 15] = [
         Self::Orb,
         Self::Ccw0,
         Self::Ccw1,
@@ -51,6 +62,11 @@ impl Structure {
         Self::Crw,
         Self::Senseid,
         Self::Intcode,
+        Self::Idal1,
+        Self::Idal2,
+        Self::Midal,
+        Self::Ciw,
+        Self::Chsc,
     ];
 
     /// The name used on the command line and as a field prefix.
@@ -67,35 +83,71 @@ impl Structure {
             Self::Crw => "crw",
             Self::Senseid => "senseid",
             Self::Intcode => "intcode",
+            Self::Idal1 => "idal1",
+            Self::Idal2 => "idal2",
+            Self::Midal => "midal",
+            Self::Ciw => "ciw",
+            Self::Chsc => "chsc",
         }
     }
 
-    /// The fewest bytes that decode.
+    /// Whether `len` bytes are a whole structure of this kind (an ORB is
+    /// 12 or 32 bytes, an IRB 64 or 96, CCWs a multiple of 8, …).
     #[must_use]
-    pub fn min_len(self) -> usize {
+    pub fn takes(self, len: usize) -> bool {
         match self {
-            Self::Orb | Self::Scsw => 12,
-            Self::Ccw0 | Self::Ccw1 | Self::Senseid | Self::Intcode => 8,
-            Self::Irb => Irb::LEN_NO_EMW,
-            Self::Schib => Schib::LEN,
-            Self::Pmcw => Pmcw::LEN,
-            Self::Crw => Crw::LEN,
+            Self::Orb => len == Orb::BASIC_LEN || len == Orb::EXTENDED_LEN,
+            Self::Ccw0 | Self::Ccw1 => len > 0 && len % 8 == 0,
+            Self::Scsw => len == Scsw::LEN,
+            Self::Irb => len == Irb::LEN_NO_EMW || len == Irb::LEN,
+            Self::Schib => len == Schib::LEN,
+            Self::Pmcw => len == Pmcw::LEN,
+            Self::Crw => len == Crw::LEN,
+            Self::Senseid => (SenseId::BASIC_LEN..=SenseId::MAX_LEN).contains(&len) && len % 4 == 0,
+            Self::Intcode => len == InterruptionCode::TPI_LEN || len == InterruptionCode::LOWCORE_LEN,
+            Self::Idal1 | Self::Ciw => len > 0 && len % 4 == 0,
+            Self::Idal2 => len > 0 && len % 8 == 0,
+            Self::Midal => len > 0 && len % 16 == 0,
+            Self::Chsc => (4..=CHSC_AREA_LEN).contains(&len) && len % 4 == 0,
         }
     }
 
-    /// The most bytes that belong to the structure.
-    #[must_use]
-    pub fn max_len(self) -> usize {
+    /// The longest form of the structure (what a decoder may read).
+    fn full_len(self) -> usize {
         match self {
-            Self::Orb => 32,
-            Self::Ccw0 | Self::Ccw1 => usize::MAX,
-            Self::Scsw => Scsw::LEN,
+            Self::Orb => Orb::EXTENDED_LEN,
             Self::Irb => Irb::LEN,
+            Self::Senseid => SenseId::MAX_LEN,
+            Self::Intcode => InterruptionCode::LOWCORE_LEN,
+            Self::Scsw => Scsw::LEN,
             Self::Schib => Schib::LEN,
             Self::Pmcw => Pmcw::LEN,
             Self::Crw => Crw::LEN,
-            Self::Senseid => 8 + 4 * SenseId::MAX_CIWS,
-            Self::Intcode => InterruptionCode::LOWCORE_LEN,
+            Self::Ccw0 | Self::Ccw1 | Self::Idal2 => 8,
+            Self::Idal1 | Self::Ciw => 4,
+            Self::Midal => 16,
+            Self::Chsc => CHSC_AREA_LEN,
+        }
+    }
+
+    /// The lengths this structure comes in, in words (`12 or 32 bytes`).
+    #[must_use]
+    pub fn lengths(self) -> &'static str {
+        match self {
+            Self::Orb => "an ORB is 12 bytes (words 0-2) or 32 bytes (with the extension, X = 1)",
+            Self::Ccw0 | Self::Ccw1 => "CCWs are 8 bytes each",
+            Self::Scsw => "an SCSW is 12 bytes",
+            Self::Irb => "an IRB is 64 bytes, or 96 with the extended-measurement word",
+            Self::Schib => "a SCHIB is 52 bytes",
+            Self::Pmcw => "a PMCW is 28 bytes",
+            Self::Crw => "a CRW is 4 bytes",
+            Self::Senseid => "SENSE ID data is 8 bytes and up to eight 4-byte CIWs (8, 12, 16, ... or 40 bytes)",
+            Self::Intcode => "an interruption code is 8 bytes (as TPI stores it) or 12 (in the prefix area)",
+            Self::Idal1 => "format-1 IDAWs are 4 bytes each",
+            Self::Idal2 => "format-2 IDAWs are 8 bytes each",
+            Self::Midal => "MIDAWs are 16 bytes each",
+            Self::Ciw => "CIWs are 4 bytes each",
+            Self::Chsc => "a CHSC block is a multiple of 4 bytes, from its 4-byte header up to 4096",
         }
     }
 }
@@ -106,24 +158,16 @@ pub enum DecodeError {
     /// Not hex.
     #[error("`{0}` is not hex bytes")]
     NotHex(String),
-    /// Too few or too many bytes.
-    #[error("{structure} takes {min}..={max} bytes, got {got}")]
+    /// Not a length the structure comes in.
+    #[error("{lengths}; got {}", crate::trace::replay::plural(*.got as u64, "byte"))]
     Length {
         /// The structure name.
         structure: &'static str,
-        /// Fewest bytes.
-        min: usize,
-        /// Most bytes.
-        max: usize,
+        /// The lengths it takes, in words ([`Structure::lengths`]).
+        lengths: &'static str,
         /// Bytes given.
         got: usize,
     },
-    /// CCWs come in multiples of 8 bytes.
-    #[error("CCWs take a multiple of 8 bytes, got {0}")]
-    CcwLength(usize),
-    /// An interruption code is 8 or 12 bytes.
-    #[error("an interruption code is 8 (TPI) or 12 (prefix area) bytes, got {0}")]
-    IntcodeLength(usize),
 }
 
 /// Parses hex text (whitespace, `0x` prefixes and `_` separators allowed)
@@ -148,18 +192,24 @@ pub fn parse_hex(words: &[String]) -> Result<Vec<u8>, DecodeError> {
 }
 
 /// Decodes `b` as `s` into `(field, value)` pairs. CCWs are numbered
-/// (`ccw[0].cmd`).
+/// (`ccw[0].cmd`). Only fields held in the given bytes are listed: a
+/// 12-byte ORB with X = 1 shows no extension fields, a 64-byte IRB no
+/// extended-measurement word.
 ///
 /// # Errors
-/// Wrong length.
+/// `b` is not a length the structure comes in.
 pub fn decode_fields(s: Structure, b: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
-    let named = |v: &dyn FieldList| -> Vec<(String, String)> {
-        collect_fields(v).into_iter().map(|(n, v)| (n.to_owned(), v)).collect()
-    };
+    if !s.takes(b.len()) {
+        return Err(DecodeError::Length {
+            structure: s.name(),
+            lengths: s.lengths(),
+            got: b.len(),
+        });
+    }
+    if let Some(list) = decode_list(s, b) {
+        return Ok(list);
+    }
     if matches!(s, Structure::Ccw0 | Structure::Ccw1) {
-        if b.is_empty() || b.len() % 8 != 0 {
-            return Err(DecodeError::CcwLength(b.len()));
-        }
         let format = if s == Structure::Ccw0 {
             CcwFormat::Format0
         } else {
@@ -176,37 +226,177 @@ pub fn decode_fields(s: Structure, b: &[u8]) -> Result<Vec<(String, String)>, De
         }
         return Ok(out);
     }
-    if b.len() < s.min_len() || b.len() > s.max_len() {
-        return Err(DecodeError::Length {
-            structure: s.name(),
-            min: s.min_len(),
-            max: s.max_len(),
-            got: b.len(),
-        });
-    }
-    let too_short = || DecodeError::Length {
-        structure: s.name(),
-        min: s.min_len(),
-        max: s.max_len(),
-        got: b.len(),
+    // A structure may decode more than the bytes given (an ORB's extension
+    // when X = 1, an IRB's EMW): decode the bytes padded once with zeros
+    // and once with ones, and keep the fields that do not depend on the
+    // padding, which are exactly those the given bytes hold.
+    let full = s.full_len();
+    let padded = |fill: u8| {
+        let mut v = b.to_vec();
+        v.resize(full.max(b.len()), fill);
+        v
     };
-    Ok(match s {
-        Structure::Orb => named(&Orb::decode(b).ok_or_else(too_short)?),
-        Structure::Scsw => named(&Scsw::decode(b).ok_or_else(too_short)?),
-        Structure::Irb => named(&Irb::decode(b).ok_or_else(too_short)?),
-        Structure::Schib => named(&Schib::decode(b).ok_or_else(too_short)?),
-        Structure::Pmcw => {
-            let a: &[u8; Pmcw::LEN] = b.try_into().map_err(|_| too_short())?;
-            named(&Pmcw::from_be_bytes(a))
+    let zeros = fields_of(s, &padded(0), b.len());
+    let ones = fields_of(s, &padded(0xff), b.len());
+    Ok(zeros.into_iter().filter(|f| ones.contains(f)).collect())
+}
+
+/// The lists and blocks: IDAWs, MIDAWs, CIWs (numbered `idaw[0]`, …) and
+/// CHSC blocks; `None` for the other structures.
+fn decode_list(s: Structure, b: &[u8]) -> Option<Vec<(String, String)>> {
+    let word = |c: &[u8]| c.iter().fold(0u64, |a, x| a << 8 | u64::from(*x));
+    Some(match s {
+        Structure::Idal1 => b
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(k, c)| (format!("idaw[{k}]"), format!("{:#010x}", word(c))))
+            .collect(),
+        Structure::Idal2 => b
+            .chunks_exact(8)
+            .enumerate()
+            .map(|(k, c)| (format!("idaw[{k}]"), format!("{:#018x}", word(c))))
+            .collect(),
+        Structure::Midal => {
+            let mut out = Vec::new();
+            for (k, c) in b.chunks_exact(16).enumerate() {
+                let flags = zcss_ccw::status::join_names(
+                    c[5],
+                    &["LAST", "SKIP", "DTIC", "RES43", "RES44", "RES45", "RES46", "RES47"],
+                );
+                out.push((format!("midaw[{k}].res0"), format!("{:#x}", word(&c[..5]))));
+                out.push((format!("midaw[{k}].flags"), flags));
+                out.push((format!("midaw[{k}].count"), format!("{:#x}", word(&c[6..8]))));
+                out.push((format!("midaw[{k}].cda"), format!("{:#x}", word(&c[8..]))));
+            }
+            out
         }
-        Structure::Crw => {
-            let a: [u8; Crw::LEN] = b.try_into().map_err(|_| too_short())?;
-            named(&Crw::from_be_bytes(a))
+        Structure::Ciw => {
+            let mut out = Vec::new();
+            for (k, c) in b.chunks_exact(4).enumerate() {
+                let entry = c[0] >> 6;
+                let kind = c[0] & 0x0f;
+                let kind_name = match kind {
+                    0 => "RCD (read configuration data)",
+                    1 => "SII (set interface identifier)",
+                    2 => "RNI (read node identifier)",
+                    _ => "",
+                };
+                out.push((
+                    format!("ciw[{k}].et"),
+                    format!("{entry}{}", if entry == 1 { " (a CIW)" } else { " (not a CIW)" }),
+                ));
+                out.push((format!("ciw[{k}].res2"), format!("{:#x}", (c[0] >> 4) & 3)));
+                out.push((
+                    format!("ciw[{k}].ct"),
+                    format!(
+                        "{kind}{}",
+                        if kind_name.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {kind_name}")
+                        }
+                    ),
+                ));
+                out.push((format!("ciw[{k}].command"), format!("{:#04x}", c[1])));
+                out.push((format!("ciw[{k}].count"), format!("{:#x}", word(&c[2..]))));
+            }
+            out
         }
-        Structure::Senseid => named(&SenseId::decode(b).ok_or_else(too_short)?),
-        Structure::Intcode => named(&InterruptionCode::decode(b).ok_or(DecodeError::IntcodeLength(b.len()))?),
-        Structure::Ccw0 | Structure::Ccw1 => Vec::new(),
+        Structure::Chsc => decode_chsc(b),
+        _ => return None,
     })
+}
+
+/// A CHSC block: the request header (length, command code and its name),
+/// the request body as hex words, and — when the bytes go on past the
+/// request — the response header (length, response code and its name,
+/// the command-dependent word) and body.
+fn decode_chsc(b: &[u8]) -> Vec<(String, String)> {
+    use zcss_css::chsc::{command, response};
+    let half = |k: usize| b.get(k..k + 2).map_or(0, |h| u16::from_be_bytes([h[0], h[1]]));
+    let words = |r: &[u8]| {
+        r.chunks(4)
+            .map(|w| w.iter().map(|x| format!("{x:02x}")).collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut out = Vec::new();
+    let len = usize::from(half(0));
+    let code = half(2);
+    let name = match code {
+        command::SCPD => " (store channel-path description)",
+        command::SSD => " (store subchannel description)",
+        command::SEI => " (store event information)",
+        command::SCSC => " (store channel-subsystem characteristics)",
+        command::SDA => " (set domain attributes)",
+        command::SDCAL => " (store domain configuration attributes list)",
+        _ => "",
+    };
+    out.push(("request.length".to_owned(), format!("{len:#x}")));
+    out.push(("request.code".to_owned(), format!("{code:#06x}{name}")));
+    let req_end = len.clamp(4, b.len());
+    if req_end > 4 {
+        out.push(("request.body".to_owned(), words(&b[4..req_end])));
+    }
+    if b.len() >= req_end + 4 && len >= 4 {
+        let r = &b[req_end..];
+        let rlen = usize::from(u16::from_be_bytes([r[0], r[1]]));
+        let rcode = u16::from_be_bytes([r[2], r[3]]);
+        let rname = match rcode {
+            response::OK => " (successful)",
+            response::INVALID_COMMAND => " (invalid command)",
+            response::REQUEST_ERROR => " (request error)",
+            response::NOT_PROVIDED => " (not provided)",
+            response::NO_EVENT => " (no event information pending)",
+            response::INVALID_FORMAT => " (invalid format)",
+            response::INVALID_CSSID => " (invalid css id)",
+            response::FACILITY_NOT_ENABLED => " (facility not enabled)",
+            _ => "",
+        };
+        out.push(("response.length".to_owned(), format!("{rlen:#x}")));
+        out.push(("response.code".to_owned(), format!("{rcode:#06x}{rname}")));
+        if r.len() >= 8 {
+            out.push(("response.word1".to_owned(), words(&r[4..8])));
+        }
+        if r.len() > 8 {
+            let body_end = rlen.clamp(8, r.len());
+            if body_end > 8 {
+                out.push(("response.body".to_owned(), words(&r[8..body_end])));
+            }
+        }
+    }
+    out
+}
+
+/// The fields of `s` decoded from `b` (padded to the structure's full
+/// length), `given` of them from the caller.
+fn fields_of(s: Structure, b: &[u8], given: usize) -> Vec<(String, String)> {
+    let named = |v: &dyn FieldList| -> Vec<(String, String)> {
+        collect_fields(v).into_iter().map(|(n, v)| (n.to_owned(), v)).collect()
+    };
+    let b_given = b.get(..given).unwrap_or(b);
+    match s {
+        Structure::Orb => Orb::decode(b).map(|v| named(&v)),
+        Structure::Scsw => Scsw::decode(b).map(|v| named(&v)),
+        Structure::Irb => Irb::decode(b).map(|v| named(&v)),
+        Structure::Schib => Schib::decode(b).map(|v| named(&v)),
+        Structure::Pmcw => <&[u8; Pmcw::LEN]>::try_from(b)
+            .ok()
+            .map(|a| named(&Pmcw::from_be_bytes(a))),
+        Structure::Crw => <[u8; Crw::LEN]>::try_from(b)
+            .ok()
+            .map(|a| named(&Crw::from_be_bytes(a))),
+        Structure::Senseid => SenseId::decode(b_given).map(|v| named(&v)),
+        Structure::Intcode => InterruptionCode::decode(b_given).map(|v| named(&v)),
+        Structure::Ccw0
+        | Structure::Ccw1
+        | Structure::Idal1
+        | Structure::Idal2
+        | Structure::Midal
+        | Structure::Ciw
+        | Structure::Chsc => None,
+    }
+    .unwrap_or_default()
 }
 
 /// Renders a field listing, one `name = value` per line, names aligned and
@@ -341,17 +531,40 @@ mod tests {
     }
 
     #[test]
-    fn decode_scsw_short_input_reports_length() {
+    fn decode_scsw_short_input_reports_length_in_words() {
         let e = decode_fields(Structure::Scsw, &[0; 4]).unwrap_err();
-        assert_eq!(
-            e,
-            DecodeError::Length {
-                structure: "scsw",
-                min: 12,
-                max: 12,
-                got: 4
-            }
+        assert_eq!(e.to_string(), "an SCSW is 12 bytes; got 4 bytes");
+    }
+
+    #[test]
+    fn decode_orb_of_13_bytes_is_refused() {
+        let e = decode_fields(Structure::Orb, &[0; 13]).unwrap_err();
+        assert!(e.to_string().starts_with("an ORB is 12 bytes"), "{e}");
+        assert!(!e.to_string().contains("..="), "{e}");
+    }
+
+    #[test]
+    fn decode_12_byte_orb_with_x_lists_no_extension_fields() {
+        let b = parse_hex(&["00000001 0080ff01 00002000".into()]).unwrap();
+        let f = decode_fields(Structure::Orb, &b).unwrap();
+        assert!(f.iter().any(|(n, v)| n == "x" && v == "1"), "{f:?}");
+        assert!(
+            !f.iter()
+                .any(|(n, _)| n == "css_priority" || n == "cu_priority" || n == "res_ext"),
+            "{f:?}"
         );
+        let mut b32 = b.clone();
+        b32.resize(32, 0);
+        let f32 = decode_fields(Structure::Orb, &b32).unwrap();
+        assert!(f32.iter().any(|(n, _)| n == "css_priority"), "{f32:?}");
+    }
+
+    #[test]
+    fn decode_64_byte_irb_lists_no_emw() {
+        let f = decode_fields(Structure::Irb, &[0; 64]).unwrap();
+        assert!(!f.iter().any(|(n, _)| n.starts_with("emw")), "{f:?}");
+        let f96 = decode_fields(Structure::Irb, &[0; 96]).unwrap();
+        assert!(f96.iter().any(|(n, _)| n.starts_with("emw")), "{f96:?}");
     }
 
     #[test]
@@ -363,10 +576,9 @@ mod tests {
     }
 
     #[test]
-    fn decode_every_structure_at_min_and_max_length_lists_fields() {
+    fn decode_every_structure_at_each_length_it_takes_lists_fields() {
         for s in Structure::ALL {
-            let max = s.max_len().min(96);
-            for len in [s.min_len(), max] {
+            for len in (1..=96).filter(|&l| s.takes(l)) {
                 let f = decode_fields(s, &vec![0; len]).unwrap_or_else(|e| panic!("{s:?} {len}: {e}"));
                 assert!(!f.is_empty(), "{s:?} {len}");
             }
@@ -375,10 +587,73 @@ mod tests {
 
     #[test]
     fn decode_one_byte_too_many_reports_length() {
-        for s in Structure::ALL.into_iter().filter(|s| s.max_len() < 1000) {
-            let e = decode_fields(s, &vec![0; s.max_len() + 1]).unwrap_err();
+        for s in Structure::ALL {
+            let len = (1..=96).filter(|&l| s.takes(l)).max().unwrap() + 1;
+            let e = decode_fields(s, &vec![0; len]).unwrap_err();
             assert!(matches!(e, DecodeError::Length { .. }), "{s:?}: {e}");
         }
+    }
+
+    #[test]
+    fn decode_idal_midal_and_ciw_list_each_entry() {
+        let f = decode_fields(Structure::Idal1, &parse_hex(&["000037f8 00004000".into()]).unwrap()).unwrap();
+        assert_eq!(
+            f,
+            vec![
+                ("idaw[0]".into(), "0x000037f8".into()),
+                ("idaw[1]".into(), "0x00004000".into())
+            ]
+        );
+        let f = decode_fields(Structure::Idal2, &[0, 0, 0, 1, 0, 0, 0x50, 0]).unwrap();
+        assert_eq!(f, vec![("idaw[0]".into(), "0x0000000100005000".into())]);
+        let m = parse_hex(&["00000000 00c00010 00000000 00006000".into()]).unwrap();
+        let f = decode_fields(Structure::Midal, &m).unwrap();
+        assert!(f.contains(&("midaw[0].flags".into(), "LAST|SKIP".into())), "{f:?}");
+        assert!(f.contains(&("midaw[0].count".into(), "0x10".into())), "{f:?}");
+        let f = decode_fields(Structure::Ciw, &[0x40, 0xfa, 0x01, 0x00]).unwrap();
+        assert!(f.contains(&("ciw[0].command".into(), "0xfa".into())), "{f:?}");
+        assert!(f.iter().any(|(n, v)| n == "ciw[0].ct" && v.contains("RCD")), "{f:?}");
+    }
+
+    #[test]
+    fn decode_chsc_names_command_and_response() {
+        let b = parse_hex(&["00100004 00000000 00000000 00000000 00100001 00000000".into()]).unwrap();
+        let f = decode_fields(Structure::Chsc, &b).unwrap();
+        assert!(
+            f.contains(&("request.code".into(), "0x0004 (store subchannel description)".into())),
+            "{f:?}"
+        );
+        assert!(
+            f.contains(&("response.code".into(), "0x0001 (successful)".into())),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn decode_chsc_of_any_length_it_takes_never_panics() {
+        for len in (4..=64).step_by(4) {
+            for fill in [0u8, 0xff, 0x08] {
+                let mut b = vec![fill; len];
+                b[1] = 0x08;
+                assert!(decode_fields(Structure::Chsc, &b).is_ok(), "{len} {fill}");
+            }
+        }
+    }
+
+    #[test]
+    fn decode_any_structure_any_length_never_panics() {
+        for s in Structure::ALL {
+            for len in 0..=160 {
+                let b: Vec<u8> = (0..len).map(|k| u8::try_from((k * 37 + len) % 256).unwrap()).collect();
+                let _ = decode_fields(s, &b);
+            }
+        }
+    }
+
+    #[test]
+    fn decode_intcode_names_the_subchannel() {
+        let f = decode_fields(Structure::Intcode, &[0, 1, 0, 4, 0, 0, 0, 7]).unwrap();
+        assert!(f.contains(&("sid".into(), "0x10004 (0.0.0004)".into())), "{f:?}");
     }
 
     #[test]

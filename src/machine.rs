@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use zcss_ccw::memory::{GuestMemory, VecMemory};
-use zcss_ccw::schib::Schib;
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::measurement::StepClock;
 use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
@@ -269,6 +268,9 @@ impl Machine {
         if !(MIN_MEMORY..=MAX_MEMORY).contains(&cfg.memory) {
             return Err((cfg.line, MachineError::MemorySize(cfg.memory)));
         }
+        for (line, w) in cfg.warnings() {
+            tracing::warn!(line, "{w}");
+        }
         let mem = Arc::new(VecMemory::new(cfg.memory));
         let io_mem: Arc<dyn GuestMemory> = match recorder {
             Some(r) => r.wrap_memory(mem.clone()),
@@ -278,7 +280,10 @@ impl Machine {
             default_cssid: cfg.default_css,
             mcss: cfg.mcss,
             mss: cfg.mss,
-            ..CssConfig::default()
+            limits: zcss_ccw::Limits {
+                max_idle_ccws: cfg.ccw_loop_limit.unwrap_or(zcss_ccw::Limits::default().max_idle_ccws),
+                ..zcss_ccw::Limits::default()
+            },
         });
         let clock = Arc::new(StepClock::replay());
         css.set_clock(clock.clone());
@@ -470,7 +475,7 @@ impl Machine {
     /// supervisor state with PSW key 0 and prefix 0.
     pub fn execute(&self, insn: &Insn) -> Outcome {
         let ctx = IoCtx::new(&*self.io_mem);
-        let w = |n: crate::trace::Num| u32::try_from(n.value & 0xffff_ffff).unwrap_or(0);
+        let w = |n: crate::trace::Num| self.operand_word(n);
         let cc = |r: zcss_css::InsnResult| match r {
             Ok(cc) => Outcome::Cc(cc.value()),
             Err(p) => Outcome::Pgm(trace_program_check(p)),
@@ -504,7 +509,11 @@ impl Machine {
             Insn::Chsc { addr } => cc(self.css.chsc(&ctx, addr.value)),
             Insn::Sic { gr1, gr3 } => ok(self.css.sic(&ctx, gr1.value, gr3.value)),
             Insn::Diag500 { gr1, gr2, gr3, gr4 } => {
-                match self.css.diag500(&ctx, gr1.value, gr2.value, gr3.value, gr4.value) {
+                let gr2 = match gr2.as_bus_id() {
+                    Some(_) => u64::from(w(gr2)),
+                    None => gr2.value,
+                };
+                match self.css.diag500(&ctx, gr1.value, gr2, gr3.value, gr4.value) {
                     Ok(v) => Outcome::Gr2(i64::from_ne_bytes(v.to_ne_bytes())),
                     Err(p) => Outcome::Pgm(trace_program_check(p)),
                 }
@@ -512,33 +521,59 @@ impl Machine {
         }
     }
 
+    /// The 32-bit register operand `n` stands for: its low word, or, for
+    /// a bus-id operand (`fe.0.0004`), the subchannel-identification word
+    /// the guest would use now — without MCSS-E, M = 0 and cssid 0 for the
+    /// default css (a guest cannot name any other css then: such an
+    /// operand is the word with M = 1 and that cssid, and the instruction
+    /// answers as it answers that word); with MCSS-E, M = 1 and the cssid
+    /// (PoO chapter 14, "Subchannel-Identification Word").
+    #[must_use]
+    pub fn operand_word(&self, n: crate::trace::Num) -> u32 {
+        match n.as_bus_id() {
+            Some(s) => {
+                let mcss = self.css.mcss_enabled() || s.cssid != self.config.default_css;
+                sid_of(s).to_word(mcss)
+            }
+            None => u32::try_from(n.value & 0xffff_ffff).unwrap_or(0),
+        }
+    }
+
     /// The listing of the machine's subchannels in the layout of
-    /// s390-tools' `lscss`: one row per device, from STORE SUBCHANNEL.
+    /// s390-tools' `lscss`: one row per device, from the subchannel's
+    /// SCHIB as STORE SUBCHANNEL would store it now (the Use column says
+    /// whether it is enabled). The Subchan. column is the subchannel as
+    /// the guest names it (css 0 without MCSS-E); when devices sit in more
+    /// than one css image, each image's rows come under a line naming it.
     #[must_use]
     pub fn lscss(&self) -> String {
         let mut s = String::from("Device   Subchan.  DevType CU Type Use  PIM PAM POM  CHPIDs\n");
         s.push_str(&"-".repeat(70));
         s.push('\n');
         let mut devs: Vec<&DeviceStmt> = self.config.devices.iter().map(|(_, d)| d).collect();
-        devs.sort_by_key(|d| d.sch);
-        let scratch = VecMemory::new(4096);
-        let ctx = IoCtx::new(&scratch);
+        devs.sort_by_key(|d| (d.sch.cssid != self.config.default_css, d.sch));
+        let images: std::collections::BTreeSet<u8> = devs.iter().map(|d| d.sch.cssid).collect();
+        let mcss = self.css.mcss_enabled();
+        let mut image = None;
         for d in devs {
+            if images.len() > 1 && image != Some(d.sch.cssid) {
+                image = Some(d.sch.cssid);
+                let note = match (d.sch.cssid == self.config.default_css, mcss) {
+                    (true, false) => "the default css, the one a guest without MCSS-E sees",
+                    (true, true) => "the default css",
+                    (false, false) => "seen only once the guest enables MCSS-E",
+                    (false, true) => "MCSS-E is enabled",
+                };
+                let _ = writeln!(s, "css {:x} ({note}):", d.sch.cssid);
+            }
             let sid = sid_of(d.sch);
-            let visible_cssid = if self.css.mcss_enabled() { d.sch.cssid } else { 0 };
-            let word = sid.to_word(self.css.mcss_enabled());
-            let (pim, pam, pom, chpids, enabled) = match self.css.stsch(&ctx, word, 0) {
-                Ok(c) if c.value() == 0 => {
-                    let b = scratch.fetch(0, Schib::LEN).unwrap_or_default();
-                    match Schib::decode(&b) {
-                        Some(schib) => {
-                            let p = &schib.pmcw;
-                            (p.pim, p.pam, p.pom, p.chpid, p.flags.enabled())
-                        }
-                        None => (0, 0, 0, [0; 8], false),
-                    }
+            let visible_cssid = if mcss { d.sch.cssid } else { 0 };
+            let (pim, pam, pom, chpids, enabled) = match self.css.schib(sid) {
+                Some(schib) => {
+                    let p = &schib.pmcw;
+                    (p.pim, p.pam, p.pom, p.chpid, p.flags.enabled())
                 }
-                _ => (0, 0, 0, [0; 8], false),
+                None => (0, 0, 0, [0; 8], false),
             };
             let info = self.css.device_info(sid);
             let (dt, dm, ct, cm) = info.map_or((0, 0, 0, 0), |i| (i.dev_type, i.dev_model, i.cu_type, i.cu_model));

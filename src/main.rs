@@ -1,29 +1,83 @@
 //! The `zcss` command: replay channel-subsystem traces, list a trace's
 //! machine like s390-tools' lscss, and decode architected structures.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// The exit status a command ends with should its standard output be
+/// closed under it (a reader like `head` went away): what it found so far.
+pub(crate) static STATUS_SO_FAR: AtomicU8 = AtomicU8::new(EXIT_OK);
+
+/// Ends the command after a failed write to standard output: quietly when
+/// the reader went away (a closed pipe), with an error message and
+/// [`EXIT_IO`] otherwise (a full disk).
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(i32::from(STATUS_SO_FAR.load(Ordering::Relaxed)));
+    }
+    let _ = writeln!(std::io::stderr(), "zcss: cannot write to standard output: {e}");
+    std::process::exit(i32::from(EXIT_IO));
+}
+
+/// Writes to standard output; a failed write ends the command
+/// ([`stdout_failed`]), never a panic.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        stdout_failed(&e);
+    }
+}
+
+/// `print!` that handles a closed pipe and a full disk.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::write_stdout(format_args!($($t)*)) };
+}
+
+/// `println!` that handles a closed pipe and a full disk.
+macro_rules! outln {
+    () => { $crate::write_stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// Standard output as a [`Write`] for the replay's verbose listing, with
+/// the same handling of failed writes.
+pub(crate) struct StdoutSink;
+
+impl Write for StdoutSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::io::stdout().lock().write(buf) {
+            Ok(n) => Ok(n),
+            Err(e) => stdout_failed(&e),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match std::io::stdout().lock().flush() {
+            Ok(()) => Ok(()),
+            Err(e) => stdout_failed(&e),
+        }
+    }
+}
 
 mod dasd_cli;
+mod replay_cli;
 
 use clap::{Parser, Subcommand};
 use zcss::decode::{decode_fields, parse_hex, render_fields, Structure};
 use zcss::machine::{Machine, MachineError};
-use zcss::trace::replay::{replay, FileReport, ReplayError, ReplayOptions};
-use zcss::trace::{parse_bytes, print};
+use zcss::trace::parse_bytes;
 
 /// Exit status: everything replayed as recorded.
-const EXIT_OK: u8 = 0;
+pub(crate) const EXIT_OK: u8 = 0;
 /// Exit status: at least one result or `expect` differed.
-const EXIT_MISMATCH: u8 = 1;
+pub(crate) const EXIT_MISMATCH: u8 = 1;
 /// Exit status: bad command line (clap uses 2 as well).
-const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit status: a malformed trace, or a machine this build cannot build.
-const EXIT_MALFORMED: u8 = 3;
+pub(crate) const EXIT_MALFORMED: u8 = 3;
 /// Exit status: a file could not be read or written.
-const EXIT_IO: u8 = 4;
+pub(crate) const EXIT_IO: u8 = 4;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -52,35 +106,19 @@ enum Command {
     /// Replay trace files against a fresh machine each and compare every
     /// result and every `expect`.
     #[command(after_help = EXIT_CODES)]
-    Replay {
-        /// Print every statement with its decoded structures (the channel
-        /// program as a listing, IRBs and SCHIBs by field).
-        #[arg(short, long)]
-        verbose: bool,
-        /// Rewrite the files in place with the results and storage contents
-        /// that replay produced (comments and `..` wildcards are kept).
-        #[arg(long)]
-        bless: bool,
-        /// Print only mismatches and the total.
-        #[arg(short, long, conflicts_with = "verbose")]
-        quiet: bool,
-        /// Let the guest's writes reach the DASD image files of the traces
-        /// (committed when each channel program that wrote ends). Without
-        /// it an image is never modified: writes go to an in-memory
-        /// overlay.
-        #[arg(long)]
-        write_images: bool,
-        /// Trace files (.zct).
-        #[arg(required = true, value_name = "FILE")]
-        files: Vec<PathBuf>,
-    },
+    Replay(replay_cli::ReplayArgs),
     /// List the subchannels of a trace's machine in the layout of s390-tools'
     /// lscss.
     #[command(after_help = EXIT_CODES)]
     Lscss {
-        /// Trace file (.zct).
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
+        /// Replay each trace first and list the subchannels as it left
+        /// them (the Use column shows which the guest enabled).
+        #[arg(long)]
+        after: bool,
+        /// Trace files (.zct); with several, each listing is headed by its
+        /// file's name.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Decode hex bytes as an architected structure and list its fields.
     #[command(after_help = EXIT_CODES)]
@@ -101,25 +139,25 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Replay {
-            verbose,
-            bless,
-            quiet,
-            write_images,
-            files,
-        } => cmd_replay(
-            &files,
-            &ReplayOptions {
-                verbose,
-                bless,
-                write_images,
-            },
-            quiet,
-        ),
-        Command::Lscss { file } => cmd_lscss(&file),
+        Command::Replay(args) => replay_cli::run(&args),
+        Command::Lscss { after, files } => {
+            let mut worst = EXIT_OK;
+            for (k, f) in files.iter().enumerate() {
+                if files.len() > 1 {
+                    outln!("{}{}:", if k == 0 { "" } else { "\n" }, f.display());
+                }
+                worst = worst.max(cmd_lscss(f, after));
+                STATUS_SO_FAR.fetch_max(worst, Ordering::Relaxed);
+            }
+            worst
+        }
         Command::Decode { structure, hex } => cmd_decode(structure, &hex),
         Command::Dasd(cmd) => dasd_cli::run(cmd),
     };
+    STATUS_SO_FAR.fetch_max(code, Ordering::Relaxed);
+    if let Err(e) = std::io::stdout().lock().flush() {
+        stdout_failed(&e);
+    }
     ExitCode::from(code)
 }
 
@@ -135,7 +173,7 @@ fn load(path: &Path) -> Result<zcss::trace::Trace, u8> {
     })
 }
 
-fn machine_error_code(e: &MachineError) -> u8 {
+pub(crate) fn machine_error_code(e: &MachineError) -> u8 {
     if e.is_io() {
         EXIT_IO
     } else {
@@ -143,120 +181,40 @@ fn machine_error_code(e: &MachineError) -> u8 {
     }
 }
 
-fn cmd_replay(files: &[PathBuf], opts: &ReplayOptions, quiet: bool) -> u8 {
-    let (verbose, bless) = (opts.verbose, opts.bless);
-    let start = Instant::now();
-    let mut worst = EXIT_OK;
-    let mut total = FileReport::default();
-    let mut stdout = std::io::stdout().lock();
-    let show_progress = !verbose && std::io::stderr().is_terminal();
-    for path in files {
-        let file_start = Instant::now();
-        let trace = match load(path) {
-            Ok(t) => t,
-            Err(code) => {
-                worst = worst.max(code);
-                continue;
-            }
-        };
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
-        let progress = show_progress.then(|| Progress::new(path, trace.lines.len()));
-        let mut sink: Box<dyn Write> = if verbose {
-            Box::new(std::io::stdout())
-        } else {
-            Box::new(std::io::sink())
-        };
-        let result = replay(&trace, base, opts, &mut *sink, &mut |line| {
-            if let Some(p) = &progress {
-                p.set(line);
-            }
-        });
-        if let Some(p) = progress {
-            p.finish();
-        }
-        let mut report = match result {
-            Ok(r) => r,
-            Err(ReplayError::Machine { line, error }) => {
-                eprintln!("{}:{line}: {error}", path.display());
-                worst = worst.max(machine_error_code(&error));
-                continue;
-            }
-        };
-        // The file's time includes reading and parsing it.
-        report.elapsed = file_start.elapsed();
-        for m in &report.mismatches {
-            let _ = writeln!(stdout, "{}:{}: {}", path.display(), m.line, m.message);
-        }
-        if !quiet {
-            let _ = writeln!(stdout, "{}: {}", path.display(), report.summary());
-        }
-        if !report.mismatches.is_empty() {
-            worst = worst.max(EXIT_MISMATCH);
-        }
-        if bless {
-            if let Some(t) = &report.blessed {
-                if let Err(e) = std::fs::write(path, print(t)) {
-                    eprintln!("zcss: {}: {e}", path.display());
-                    worst = worst.max(EXIT_IO);
-                } else if !quiet {
-                    let _ = writeln!(stdout, "{}: blessed", path.display());
-                }
-            }
-        }
-        total.add(&report);
-    }
-    total.elapsed = start.elapsed();
-    let verdict = if worst == EXIT_OK { "ok" } else { "FAILED" };
-    let _ = writeln!(
-        stdout,
-        "total: {} file(s), {} — {verdict}",
-        files.len(),
-        total.summary()
-    );
-    worst
-}
-
-/// An indicatif progress bar on stderr, shown only once a replay has run
-/// for a moment (short replays print nothing).
-struct Progress {
-    bar: indicatif::ProgressBar,
-}
-
-impl Progress {
-    fn new(path: &Path, lines: usize) -> Self {
-        let bar = indicatif::ProgressBar::with_draw_target(
-            Some(u64::try_from(lines).unwrap_or(u64::MAX)),
-            indicatif::ProgressDrawTarget::hidden(),
-        );
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} lines ({eta})") {
-            bar.set_style(style.progress_chars("=> "));
-        }
-        bar.set_message(path.display().to_string());
-        Self { bar }
-    }
-
-    /// Shows the bar once the replay has run for half a second.
-    fn set(&self, line: usize) {
-        if self.bar.is_hidden() && self.bar.elapsed() > Duration::from_millis(500) {
-            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        }
-        self.bar.set_position(u64::try_from(line).unwrap_or(u64::MAX));
-    }
-
-    fn finish(self) {
-        self.bar.finish_and_clear();
-    }
-}
-
-fn cmd_lscss(path: &Path) -> u8 {
+fn cmd_lscss(path: &Path, after: bool) -> u8 {
     let trace = match load(path) {
         Ok(t) => t,
         Err(code) => return code,
     };
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    match Machine::from_trace(&trace, base) {
+    for (line, w) in zcss::machine::MachineConfig::from_trace(&trace).warnings() {
+        eprintln!("{}:{line}: warning: {w}", path.display());
+    }
+    let built = if after {
+        zcss::trace::replay::replay_with_machine(
+            &trace,
+            base,
+            &zcss::trace::replay::ReplayOptions::default(),
+            &mut std::io::sink(),
+            &mut |_| {},
+        )
+        .map(|(report, m)| {
+            if !report.mismatches.is_empty() {
+                eprintln!(
+                    "{}: the replay found {} (see zcss replay)",
+                    path.display(),
+                    zcss::trace::replay::plural(report.mismatches.len() as u64, "mismatch")
+                );
+            }
+            m
+        })
+        .map_err(|zcss::trace::replay::ReplayError::Machine { line, error }| (line, error))
+    } else {
+        Machine::from_trace(&trace, base)
+    };
+    match built {
         Ok(m) => {
-            print!("{}", m.lscss());
+            out!("{}", m.lscss());
             EXIT_OK
         }
         Err((line, e)) => {
@@ -276,7 +234,7 @@ fn cmd_decode(s: Structure, hex: &[String]) -> u8 {
     };
     match decode_fields(s, &bytes) {
         Ok(fields) => {
-            print!("{}", render_fields(s.name(), &fields, ""));
+            out!("{}", render_fields(s.name(), &fields, ""));
             EXIT_OK
         }
         Err(e) => {

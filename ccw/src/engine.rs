@@ -17,6 +17,15 @@
 //! adds what needs a device: execution, status, chaining decisions,
 //! incorrect length, suspension and PCI.
 //!
+//! # Program trace
+//! A program's course is told as `tracing` events at TRACE level, in
+//! order, on the thread that runs it: `ccw` (the walker, for every CCW
+//! fetched, TICs included: `addr`, `cmd`, `flags`, `count`, `cda`, `how`),
+//! `command` (after each command: `ccw`, the address of the last CCW it
+//! used; `moved` bytes; `residual`; `dstat`) and `channel program ended`
+//! (`cpa`, `count`, `dstat`, `cstat`, `ccws`, `ending`, `check`). `zcss
+//! replay --verbose` lists the program from them.
+//!
 //! # Architected outcomes
 //! | ending | `cpa` | `count` | `dstat` | `cstat` |
 //! |---|---|---|---|---|
@@ -56,11 +65,15 @@
 //!   calling the device.
 //! * **Address-limit checking** (ORB A with the PMCW limit mode) is not
 //!   performed: the limit registers belong to the css.
-//! * **Work bound**: at most [`Limits::max_idle_ccws`] consecutive CCWs (TICs
-//!   included) that move no data, and [`Limits::max_ccws`] CCWs in all per
-//!   start or resume (command-chained, data-chained and TICs), counted by
-//!   the one [`ProgramWalker`] of the start function; exceeding either is a
-//!   program check ([`CheckCause::WorkLimit`]).
+//! * **Work bound**: the architecture limits no channel program; only a
+//!   program that loops (a fetch came back within the addresses it already fetched)
+//!   is bounded: at most [`Limits::max_idle_ccws`] consecutive CCWs (TICs
+//!   included) that move no data in a run that looped, and
+//!   [`Limits::max_ccws`] CCWs in all per start or resume of a program that
+//!   looped (command-chained, data-chained and TICs), counted by the one
+//!   [`ProgramWalker`] of the start function; exceeding either is a program
+//!   check ([`CheckCause::WorkLimit`]) and a `tracing` warning. A
+//!   straight-line chain of any length runs to its end.
 
 use crate::address::CcwAddress;
 use crate::ccw::CcwFormat;
@@ -159,6 +172,22 @@ impl Run {
         count: u16,
         res: Option<DeviceResult>,
     ) -> Completion {
+        if cause == CheckCause::WorkLimit {
+            let l = walker.limits();
+            let bound = if walker.ccws() >= l.max_ccws {
+                format!("max_ccws = {} CCWs in a looping program", l.max_ccws)
+            } else {
+                format!(
+                    "max_idle_ccws = {} CCWs without data transfer in a loop (trace key ccw-loop-limit)",
+                    l.max_idle_ccws
+                )
+            };
+            tracing::warn!(
+                cpa,
+                ccws = walker.ccws(),
+                "channel program ended by the work bound {bound}: program check (a TIC loop; see zcss_ccw::Limits)"
+            );
+        }
         Completion {
             sense: res.and_then(|r| r.sense),
             check: Some(cause),
@@ -223,8 +252,9 @@ impl Engine {
             dstat = c.dstat.into_bits(),
             cstat = c.cstat.into_bits(),
             ccws = c.ccws,
-            "channel program ended: {:?}",
-            c.ending
+            ending = ?c.ending,
+            check = ?c.check,
+            "channel program ended"
         );
         c
     }
@@ -290,6 +320,13 @@ impl Engine {
                 hooks.pci(cpa);
             }
             let (res, out) = execute(mem, &mut *hooks, &mut walker, &w, dev);
+            tracing::trace!(
+                ccw = out.ccw_addr.get(),
+                moved = out.moved,
+                residual = out.residual,
+                dstat = res.map_or(0, |d| d.status.into_bits()),
+                "command"
+            );
             r.pci |= out.pci;
             if out.moved > 0 {
                 walker.data_moved();

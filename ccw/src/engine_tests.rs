@@ -910,22 +910,66 @@ fn data_beyond_storage_moves_bytes_before_it_then_checks() {
 }
 
 #[test]
-fn work_limit_bounds_idle_ccws_exactly() {
+fn work_limit_bounds_idle_ccws_of_a_tic_loop_exactly() {
     let limits = Limits {
         max_idle_ccws: 4,
         max_ccws: 100,
     };
-    let four = mem_with(&[
-        ccw1(NOP, CC, 0, 0),
-        ccw1(NOP, CC, 0, 0),
-        ccw1(NOP, CC, 0, 0),
-        ccw1(NOP, 0, 0, 0),
-    ]);
-    let c = Engine::new(limits).start(&*four, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
-    assert_eq!(c, done(PROG + 32, 0, CE_DE, 0, 4));
-    let five = mem_with(&[ccw1(NOP, CC, 0, 0); 5]);
-    let c = Engine::new(limits).start(&*five, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
-    assert_eq!(c, checked(CheckCause::WorkLimit, PROG + 40, 0, 0, 4));
+    // NOP, NOP, TIC back: the TIC makes it a loop; the fifth fetch (the
+    // second NOP again) is one too many.
+    let looping = mem_with(&[ccw1(NOP, CC, 0, 0), ccw1(NOP, CC, 0, 0), ccw1(CMD_TIC, 0, 0, PROG)]);
+    let c = Engine::new(limits).start(&*looping, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
+    assert_eq!(c, checked(CheckCause::WorkLimit, PROG + 16, 0, 0, 4));
+}
+
+/// Counts `tracing` warnings (a subscriber of its own, for one test).
+#[derive(Default)]
+struct WarnCounter(std::sync::atomic::AtomicUsize);
+
+impl tracing::Subscriber for WarnCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        if *e.metadata().level() == tracing::Level::WARN {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn work_limit_ending_a_program_logs_a_warning() {
+    let counter = Arc::new(WarnCounter::default());
+    let looping = mem_with(&[ccw1(NOP, CC, 0, 0), ccw1(CMD_TIC, 0, 0, PROG)]);
+    let straight = mem_with(&[ccw1(NOP, CC, 0, 0), ccw1(NOP, 0, 0, 0)]);
+    tracing::subscriber::with_default(counter.clone(), || {
+        let e = Engine::default();
+        e.start(&*straight, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
+        assert_eq!(counter.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let c = e.start(&*looping, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
+        assert_eq!(c.check, Some(CheckCause::WorkLimit));
+    });
+    assert_eq!(counter.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn work_limit_never_ends_a_straight_chain() {
+    let limits = Limits {
+        max_idle_ccws: 4,
+        max_ccws: 10,
+    };
+    let mut ccws = vec![ccw1(NOP, CC, 0, 0); 1025];
+    ccws.push(ccw1(NOP, 0, 0, 0));
+    let m = mem_with(&ccws);
+    let c = Engine::new(limits).start(&*m, &orb1(), 0x80, &mut ScriptedDevice::default(), &mut NoHooks);
+    assert_eq!(c, done(PROG + 8 * 1026, 0, CE_DE, 0, 1026));
 }
 
 #[test]

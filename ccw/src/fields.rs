@@ -104,6 +104,17 @@ pub fn ccw_flag_names(f: CcwFlags) -> String {
     join_names(f.into_bits(), &["CD", "CC", "SLI", "SKIP", "PCI", "IDA", "S", "MIDA"])
 }
 
+/// A subchannel-identification word in hex and, when it is a valid one, as
+/// the bus id Linux names the subchannel by (`0x10004 (0.0.0004)`; without
+/// M the css is shown as 0, as a guest without MCSS-E sees it).
+#[must_use]
+pub fn sid_word(word: u32) -> String {
+    match crate::sid::SubchannelId::from_word(word, 0) {
+        Ok(sid) => format!("{word:#x} ({sid})"),
+        Err(_) => hex(word),
+    }
+}
+
 /// Builds a `[&'static str; N]` of `prefix` joined to each name.
 macro_rules! names {
     ($prefix:literal; $($n:literal),* $(,)?) => { [$(concat!($prefix, $n)),*] };
@@ -329,7 +340,7 @@ impl FieldList for Crw {
 
 impl FieldList for InterruptionCode {
     fn fields(&self, out: &mut dyn FnMut(&'static str, String)) {
-        out("sid", hex(self.sid));
+        out("sid", sid_word(self.sid));
         out("intparm", hex(self.intparm));
         out("a", bit(self.iiw.adapter()));
         out("res1", bit(self.iiw.reserved1()));
@@ -489,7 +500,7 @@ mod tests {
         let c = InterruptionCode::from_lowcore_bytes([0, 1, 0, 4, 0, 0, 0, 7, 0x98, 0, 0, 0]);
         assert_eq!(get(&c, "a").as_deref(), Some("1"));
         assert_eq!(get(&c, "isc").as_deref(), Some("0x3"));
-        assert_eq!(get(&c, "sid").as_deref(), Some("0x10004"));
+        assert_eq!(get(&c, "sid").as_deref(), Some("0x10004 (0.0.0004)"));
         assert_eq!(get(&Esw::with_lpum(0x80), "scl.lpum").as_deref(), Some("0x80"));
     }
 

@@ -23,16 +23,30 @@ use crate::orb::Orb;
 
 /// Bounds on the work of one start (or resume) function, so that a looping
 /// channel program cannot hang the caller.
+///
+/// The architecture sets no limit on the length of a channel program; these
+/// bounds exist only to end endless loops, and a program can only loop by
+/// coming back to a CCW address it has fetched, which takes a TIC (every
+/// other step — command chaining, data chaining, a status-modifier skip —
+/// moves forward). So both bounds apply only once a fetch has come back to
+/// an address the program (for [`Limits::max_ccws`]) or its current run of
+/// CCWs without data transfer (for [`Limits::max_idle_ccws`]) already
+/// fetched: a straight-line chain of any length runs to its end. A bound
+/// that ends a program is a program check ([`CheckCause::WorkLimit`]),
+/// indistinguishable for the guest from other channel-program checks, and
+/// the engine logs a `tracing` warning naming the bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most consecutive CCWs that transfer no data (TICs included); the next
-    /// one is a program check. Default 1024: a TIC loop ends after 1024
-    /// TICs, while long control chains (hundreds of NOPs) still run.
+    /// Most consecutive CCWs that transfer no data (TICs included) in a
+    /// run that has looped back; the next one is a program check. Default
+    /// 1024: a TIC loop without data ends after 1024 CCWs, while a loop
+    /// that moves data each time around (a DASD SEARCH … TIC) is not
+    /// limited by it. The trace key `machine ccw-loop-limit=<n>` sets it.
     pub max_idle_ccws: u32,
     /// Most CCWs (command-chained, data-chained and TICs) per start or
-    /// resume; the next one is a program check. Default 2^20: a looping
-    /// program that moves data each time (READ + TIC) still ends, while a
-    /// 65,536-CCW data program runs.
+    /// resume of a program that has looped back; the next one is a program
+    /// check. Default 2^20: a looping program that moves data each time
+    /// (READ + TIC) still ends.
     pub max_ccws: u32,
 }
 
@@ -250,9 +264,13 @@ pub(crate) fn cpa_after(addr: GuestAddr) -> u32 {
 /// [`Limits::max_ccws`]; every fetch also counts as a CCW that moved no
 /// data until the caller reports data ([`ProgramWalker::data_moved`], or
 /// data chaining, which happens only once a count is exhausted), and more
-/// than [`Limits::max_idle_ccws`] of those in a row is a check. The fetch
-/// that would exceed a bound is [`CheckCause::WorkLimit`] at the address
-/// it would have fetched.
+/// than [`Limits::max_idle_ccws`] of those in a row is a check. Each bound
+/// applies only once a fetch came back to an address already fetched (by
+/// the program, or in the current run without data) — which a program can
+/// do only after a TIC, and must do to loop. A program that never comes
+/// back is never bounded, and fetches each address at most once, so storage
+/// bounds its work. The fetch that would exceed a bound
+/// is [`CheckCause::WorkLimit`] at the address it would have fetched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgramWalker {
     controls: ProgramControls,
@@ -264,6 +282,60 @@ pub struct ProgramWalker {
     current_at: CcwAddress,
     ccws: u32,
     idle: u32,
+    /// The addresses fetched in the program, and in its current run of
+    /// CCWs without data transfer.
+    program: Visited,
+    run: Visited,
+}
+
+/// The addresses fetched, as the runs of ascending fetches they form, and
+/// whether a fetch came back into one of them. A program moves forward
+/// (chaining, skipping) except through a TIC, so each TIC starts a new
+/// run; coming back to an address it fetched is looping. Up to
+/// [`Visited::SPANS`] runs are kept exactly; a program with more TICs is
+/// judged by the hull of all its runs (coming back within the lowest and
+/// highest address fetched), which errs on the side of bounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Visited {
+    /// `(first, last)` address of each run, `n` of them in use.
+    spans: [(u64, u64); Visited::SPANS],
+    n: usize,
+    looped: bool,
+}
+
+impl Visited {
+    const SPANS: usize = 8;
+
+    const EMPTY: Self = Self {
+        spans: [(0, 0); Self::SPANS],
+        n: 0,
+        looped: false,
+    };
+
+    fn fetched(&mut self, addr: u64) {
+        let live = &mut self.spans[..self.n];
+        if live.iter().any(|&(a, b)| a <= addr && addr <= b) {
+            self.looped = true;
+        }
+        // Chaining (8 on) or a status-modifier skip (16 on) extends the
+        // run of the last fetch; anything else (a TIC) starts a run.
+        if let Some(last) = live.last_mut() {
+            if addr > last.1 && addr - last.1 <= 16 {
+                last.1 = addr;
+                return;
+            }
+        }
+        if self.n < Self::SPANS {
+            self.spans[self.n] = (addr, addr);
+            self.n += 1;
+        } else {
+            let low = live.iter().map(|s| s.0).min().unwrap_or(addr).min(addr);
+            let high = live.iter().map(|s| s.1).max().unwrap_or(addr).max(addr);
+            self.spans[0] = (low, high);
+            self.spans[1] = (addr, addr);
+            self.n = 2;
+        }
+    }
 }
 
 impl ProgramWalker {
@@ -280,7 +352,28 @@ impl ProgramWalker {
             current_at: first,
             ccws: 0,
             idle: 0,
+            program: Visited::EMPTY,
+            run: Visited::EMPTY,
         }
+    }
+
+    /// The bounds the walker applies.
+    #[must_use]
+    pub const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether a fetch came back to an address this program already
+    /// fetched (the work bounds apply only then).
+    #[must_use]
+    pub const fn looped(&self) -> bool {
+        self.program.looped
+    }
+
+    /// A run of CCWs without data transfer ends: the idle bound starts over.
+    const fn end_run(&mut self) {
+        self.idle = 0;
+        self.run = Visited::EMPTY;
     }
 
     /// The controls the walker applies.
@@ -317,13 +410,13 @@ impl ProgramWalker {
     /// Data chaining: the current CCW's count is exhausted (so data moved)
     /// and the next CCW continues the same command.
     pub fn chain_data(&mut self) {
-        self.idle = 0;
+        self.end_run();
         self.advance(8, Chaining::Data);
     }
 
     /// The command of the current CCW moved (or skipped) data.
     pub fn data_moved(&mut self) {
-        self.idle = 0;
+        self.end_run();
     }
 
     fn advance(&mut self, by: u32, how: Chaining) {
@@ -348,12 +441,16 @@ impl ProgramWalker {
         loop {
             let at = self.next;
             let check = |cause, count| WalkCheck { cause, at, count };
-            if self.ccws >= self.limits.max_ccws || self.idle >= self.limits.max_idle_ccws {
+            if (self.program.looped && self.ccws >= self.limits.max_ccws)
+                || (self.run.looped && self.idle >= self.limits.max_idle_ccws)
+            {
                 return Err(check(CheckCause::WorkLimit, 0));
             }
-            self.ccws += 1;
+            self.ccws = self.ccws.saturating_add(1);
             self.idle = self.idle.saturating_add(1);
             let (addr, ccw) = self.controls.fetch_ccw(mem, at).map_err(|c| check(c, 0))?;
+            self.program.fetched(addr.get());
+            self.run.fetched(addr.get());
             tracing::trace!(
                 addr = addr.get(),
                 cmd = ccw.cmd,
@@ -503,6 +600,62 @@ mod tests {
         };
         assert_eq!(e.cause, CheckCause::WorkLimit);
         assert_eq!(w.ccws(), 10);
+    }
+
+    #[test]
+    fn next_straight_chain_longer_than_the_bounds_runs_to_its_end() {
+        let mem = VecMemory::new(0x10000);
+        for k in 0..100u32 {
+            let flags = if k < 99 { CC } else { 0 };
+            mem.store(u64::from(0x1000 + 8 * k), &ccw1(NOP, flags, 0, 0)).unwrap();
+        }
+        let limits = Limits {
+            max_idle_ccws: 10,
+            max_ccws: 20,
+        };
+        let mut w = ProgramWalker::new(controls(OrbControls::new()), limits, CcwAddress::new(0x1000));
+        let mut n = 0;
+        loop {
+            let c = w.next(&mem).unwrap();
+            n += 1;
+            if !c.ccw.flags.cc() {
+                break;
+            }
+            w.chain_command(false);
+        }
+        assert_eq!((n, w.looped()), (100, false));
+    }
+
+    #[test]
+    fn next_forward_tic_does_not_count_as_a_loop() {
+        let mem = VecMemory::new(0x10000);
+        mem.store(0x1000, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x1008, &ccw1(TIC, 0, 0, 0x2000)).unwrap();
+        mem.store(0x2000, &ccw1(NOP, 0, 0, 0)).unwrap();
+        let mut w = walker(0x1000);
+        w.next(&mem).unwrap();
+        w.chain_command(false);
+        assert_eq!(w.next(&mem).unwrap().addr.get(), 0x2000);
+        assert!(!w.looped());
+    }
+
+    #[test]
+    fn next_coming_back_from_below_by_chaining_is_a_loop() {
+        // 0x2000 NOP, TIC to 0x1ff0 (below everything fetched), then two
+        // chained NOPs lead back up to 0x2000: a loop without a TIC into
+        // the addresses fetched.
+        let mem = VecMemory::new(0x10000);
+        mem.store(0x1ff0, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x1ff8, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x2000, &ccw1(NOP, CC, 0, 0)).unwrap();
+        mem.store(0x2008, &ccw1(TIC, 0, 0, 0x1ff0)).unwrap();
+        let mut w = walker(0x2000);
+        let mut seen = Vec::new();
+        while !w.looped() {
+            seen.push(w.next(&mem).unwrap().addr.get());
+            w.chain_command(false);
+        }
+        assert_eq!(seen, vec![0x2000, 0x1ff0, 0x1ff8, 0x2000]);
     }
 
     #[test]

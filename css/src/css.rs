@@ -39,7 +39,10 @@ pub struct CssConfig {
     /// Multiple-subchannel-set facility enabled from the start (otherwise
     /// CHSC SDA enables it).
     pub mss: bool,
-    /// Work bounds of the channel-program engine.
+    /// Work bounds of the channel-program engine: they end only programs
+    /// that loop (a TIC back to an address already fetched); see
+    /// [`Limits`]. A trace sets `max_idle_ccws` with `machine
+    /// ccw-loop-limit=<n>`.
     pub limits: Limits,
 }
 

@@ -29,6 +29,9 @@ pub struct MachineConfig {
     /// --write-images`); otherwise they stay in an in-memory overlay. Not
     /// part of a trace.
     pub write_images: bool,
+    /// The bound on a looping channel program without data transfer
+    /// (`ccw-loop-limit=`; `None`: the css default, 1024).
+    pub ccw_loop_limit: Option<u32>,
     /// The devices, with the line of their statement (0 if not from a file).
     pub devices: Vec<(usize, DeviceStmt)>,
     /// The line of the `machine` statement (0 if none or not from a file).
@@ -44,6 +47,7 @@ impl Default for MachineConfig {
             default_css: 0xfe,
             map_css: true,
             write_images: false,
+            ccw_loop_limit: None,
             devices: Vec::new(),
             line: 0,
         }
@@ -65,10 +69,34 @@ impl MachineConfig {
                 MachineKey::Mss(b) => cfg.mss = b,
                 MachineKey::DefaultCss(n) => cfg.default_css = u8::try_from(n.value).unwrap_or(0xfe),
                 MachineKey::MapCss(b) => cfg.map_css = b,
+                MachineKey::CcwLoopLimit(n) => cfg.ccw_loop_limit = u32::try_from(n.value).ok(),
             }
         }
         cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
         cfg
+    }
+
+    /// Warnings about the configuration, with the line of the statement:
+    /// a device in a css image other than the default while MCSS-E is off
+    /// is invisible to the guest until it enables MCSS-E (CHSC SDA).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<(usize, String)> {
+        if self.mcss {
+            return Vec::new();
+        }
+        self.devices
+            .iter()
+            .filter(|(_, d)| d.sch.cssid != self.default_css)
+            .map(|(line, d)| {
+                (
+                    *line,
+                    format!(
+                        "device {} (devno {:04x}) is in css {:x}, not the default css {:x}: with mcss=off a guest without MCSS-E cannot see it",
+                        d.sch, d.devno, d.sch.cssid, self.default_css
+                    ),
+                )
+            })
+            .collect()
     }
 
     /// The `machine` statement for this configuration (the storage size and
@@ -89,6 +117,9 @@ impl MachineConfig {
         // Said whenever it matters: with a passthrough device, or off.
         if self.map_css != d.map_css || self.devices.iter().any(|(_, d)| d.kind.is_passthrough()) {
             keys.push(MachineKey::MapCss(self.map_css));
+        }
+        if let Some(n) = self.ccw_loop_limit {
+            keys.push(MachineKey::CcwLoopLimit(Num::dec(u64::from(n))));
         }
         Statement::Machine(keys)
     }

@@ -18,6 +18,11 @@ pub enum NumStyle {
     /// Hex digits without `0x` (fields the contract defines as hex, like
     /// `devno=` or `isc-mask=`), this many digits.
     BareHex(u8),
+    /// *(extension)* A subchannel-id operand written as a bus id
+    /// (`fe.0.0004`); the value holds cssid << 24 | ssid << 16 | schno (see
+    /// [`Num::bus_id`]) and stands for the subchannel-identification word the
+    /// guest would use when the instruction runs.
+    BusId,
 }
 
 /// A number with the way it was written.
@@ -50,6 +55,26 @@ impl Num {
         }
     }
 
+    /// The subchannel `s` as a bus-id operand ([`NumStyle::BusId`]).
+    #[must_use]
+    pub fn bus_id(s: SchAddr) -> Self {
+        Self {
+            value: u64::from(s.cssid) << 24 | u64::from(s.ssid) << 16 | u64::from(s.schno),
+            style: NumStyle::BusId,
+        }
+    }
+
+    /// The subchannel of a bus-id operand.
+    #[must_use]
+    pub fn as_bus_id(&self) -> Option<SchAddr> {
+        let [.., c, s, n0, n1] = self.value.to_be_bytes();
+        (self.style == NumStyle::BusId).then_some(SchAddr {
+            cssid: c,
+            ssid: s & 3,
+            schno: u16::from_be_bytes([n0, n1]),
+        })
+    }
+
     /// `value` printed as bare hex digits, at least `width` of them.
     #[must_use]
     pub fn bare_hex(value: u64, width: u8) -> Self {
@@ -66,6 +91,10 @@ impl fmt::Display for Num {
             NumStyle::Dec => write!(f, "{}", self.value),
             NumStyle::Hex(w) => write!(f, "0x{:0w$x}", self.value, w = usize::from(w)),
             NumStyle::BareHex(w) => write!(f, "{:0w$x}", self.value, w = usize::from(w)),
+            NumStyle::BusId => match self.as_bus_id() {
+                Some(s) => write!(f, "{s}"),
+                None => write!(f, "{:#x}", self.value),
+            },
         }
     }
 }
@@ -155,6 +184,11 @@ pub enum MachineKey {
     /// a passthrough device appears in the default css; off: in its real
     /// css image, seen only with MCSS-E).
     MapCss(OnOff),
+    /// `ccw-loop-limit=<n>`: the bound on a channel program that loops
+    /// (revisits a CCW address) without transferring data: the most
+    /// consecutive CCWs without data transfer once the program came back
+    /// ([`zcss_ccw::Limits::max_idle_ccws`], default 1024).
+    CcwLoopLimit(Num),
 }
 
 /// The device kinds the format names.
@@ -422,6 +456,31 @@ impl Insn {
         }
     }
 
+    /// The operands a trace writes in hex: addresses and register words
+    /// (every operand but `diag500`'s subcode, queue index and cookie).
+    #[must_use]
+    pub fn hex_operands(&self) -> Vec<Num> {
+        match *self {
+            Self::Ssch { gr1, orb: a }
+            | Self::Tsch { gr1, irb: a }
+            | Self::Stsch { gr1, schib: a }
+            | Self::Msch { gr1, schib: a }
+            | Self::Schm { gr1, gr2: a }
+            | Self::Sic { gr1, gr3: a } => vec![gr1, a],
+            Self::Csch { gr1 }
+            | Self::Hsch { gr1 }
+            | Self::Xsch { gr1 }
+            | Self::Rsch { gr1 }
+            | Self::Ipl { gr1 }
+            | Self::Rchp { gr1 }
+            | Self::Sal { gr1 }
+            | Self::Stcrw { addr: gr1 }
+            | Self::Chsc { addr: gr1 }
+            | Self::Tpi { addr: gr1, .. } => vec![gr1],
+            Self::Diag500 { gr2, .. } => vec![gr2],
+        }
+    }
+
     /// Which kinds of [`Outcome`] this instruction can have.
     #[must_use]
     pub fn outcome_class(&self) -> OutcomeClass {
@@ -562,6 +621,9 @@ pub enum Statement {
     Insn(InsnStmt),
     /// `wait`.
     Wait,
+    /// *(extension)* A symbolic statement: a CCW, ORB, IDAW or MIDAW list
+    /// written by field, or an `expect irb|schib` of named fields.
+    Symbolic(super::symbolic::SymStmt),
 }
 
 /// One line of a trace: a statement, a comment, both, or neither (blank).

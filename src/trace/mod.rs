@@ -8,15 +8,22 @@
 //! one line per I/O instruction with its operands and its result after `=>`.
 
 pub mod ast;
+pub mod bless;
 pub mod parse;
 pub mod print;
+pub mod program_log;
 pub mod record;
 pub mod replay;
+pub mod symbolic;
+pub mod symbolize;
 
 pub use ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
     Pattern, PgmName, SchAddr, Statement, Trace, TIMING_KEY,
 };
+pub use bless::bless_text;
 pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;
 pub use record::Recorder;
+pub use symbolic::{SymKind, SymParam, SymStmt, SymValue};
+pub use symbolize::symbolize;

@@ -16,6 +16,7 @@ use super::ast::{
     DeviceKind, DeviceStmt, HexBytes, Insn, InsnStmt, Line, MachineKey, Num, NumStyle, Outcome, OutcomeClass, Param,
     Pattern, PgmName, SchAddr, Statement, Trace, TIMING_KEY,
 };
+use super::symbolic::{self as sym, SymKind, SymParam, SymStmt, SymValue};
 
 /// What is wrong at a position of a trace.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -293,6 +294,108 @@ fn num<'a>(i: &'a str, what: &'static str) -> Res<'a, Num> {
     Ok((i, at(tok, num_value(tok, what))?))
 }
 
+/// A subchannel-id word operand: a number, or *(extension)* a bus id
+/// `<cssid>.<ssid>.<schno>` standing for the word the guest would use.
+fn sch_operand<'a>(i: &'a str, what: &'static str) -> Res<'a, Num> {
+    let (i, tok) = operand(i, what)?;
+    if tok.contains('.') {
+        return Ok((i, Num::bus_id(at(tok, sch_value(tok))?)));
+    }
+    Ok((i, at(tok, num_value(tok, what))?))
+}
+
+/// *(extension)* A symbolic statement after its keyword: the address, an
+/// IDAW list or `key=value` fields.
+fn symbolic(i: &str, kind: SymKind) -> Res<'_, Statement> {
+    let (mut i, addr) = num(i, "address")?;
+    let mut list = Vec::new();
+    let mut params: Vec<SymParam> = Vec::new();
+    if matches!(kind, SymKind::Idal1 | SymKind::Idal2) {
+        let max = if kind == SymKind::Idal1 {
+            u64::from(u32::MAX)
+        } else {
+            u64::MAX
+        };
+        while list.is_empty() || peek_token(i).is_some() {
+            let (j, tok) = operand(i, "IDAW data address")?;
+            let n = at(tok, num_value(tok, "IDAW data address"))?;
+            if n.value > max {
+                return fail(tok, SyntaxError::NumberOutOfRange("a format-1 IDAW (4 bytes)"));
+            }
+            list.push(n);
+            i = j;
+        }
+    }
+    while peek_token(i).is_some() && !matches!(kind, SymKind::Idal1 | SymKind::Idal2) {
+        let (j, tok) = operand(i, "field=value")?;
+        let (k, v) = at(tok, key_value(tok))?;
+        let val = &tok[k.len() + 1..];
+        if params.iter().any(|p| p.key == k) {
+            return fail(tok, SyntaxError::DuplicateKey(k.to_owned()));
+        }
+        let value = if kind.is_expect() {
+            if sym::resolve_field(kind, k).is_none() {
+                return fail(tok, SyntaxError::UnknownKey(k.to_owned()));
+            }
+            SymValue::Text(v.to_owned())
+        } else {
+            let Some(&(name, max, _)) = sym::keys(kind).iter().find(|(n, _, _)| *n == k) else {
+                return fail(tok, SyntaxError::UnknownKey(k.to_owned()));
+            };
+            match max {
+                Some(max) => {
+                    let n = at(val, num_value(v, name))?;
+                    if n.value > max {
+                        return fail(val, SyntaxError::NumberOutOfRange(name));
+                    }
+                    SymValue::Num(n)
+                }
+                None => {
+                    let allowed = sym::names_of(kind, name);
+                    let names: Vec<String> = if v == "0" {
+                        Vec::new()
+                    } else {
+                        v.split('|').map(str::to_owned).collect()
+                    };
+                    if names.iter().any(|n| !allowed.contains(&n.as_str())) {
+                        return fail(
+                            val,
+                            SyntaxError::BadValue {
+                                key: k.to_owned(),
+                                expected: "names joined by `|` (see docs/trace-format.md), or 0",
+                            },
+                        );
+                    }
+                    SymValue::Names(names)
+                }
+            }
+        };
+        params.push(SymParam {
+            key: k.to_owned(),
+            value,
+        });
+        i = j;
+    }
+    if let Some((name, _, _)) = sym::keys(kind)
+        .iter()
+        .find(|(n, _, req)| *req && !params.iter().any(|p| p.key == *n))
+    {
+        return fail(i, SyntaxError::MissingOperand(name));
+    }
+    if kind.is_expect() && params.is_empty() {
+        return fail(i, SyntaxError::MissingOperand("field=value"));
+    }
+    Ok((
+        i,
+        Statement::Symbolic(SymStmt {
+            kind,
+            addr,
+            list,
+            params,
+        }),
+    ))
+}
+
 /// `<cssid>.<ssid>.<schno>` in hex, as a trace writes subchannels.
 impl std::str::FromStr for SchAddr {
     type Err = SyntaxError;
@@ -410,6 +513,13 @@ fn machine(mut i: &str) -> Res<'_, Statement> {
             "mss" => MachineKey::Mss(at(val, on_off(k, v))?),
             "default-css" => MachineKey::DefaultCss(at(val, hex_field(v, "default-css", 0xff))?),
             "map-css" => MachineKey::MapCss(at(val, on_off(k, v))?),
+            "ccw-loop-limit" => {
+                let n = at(val, num_value(v, "ccw-loop-limit"))?;
+                if n.value == 0 || n.value > u64::from(u32::MAX) {
+                    return fail(val, SyntaxError::NumberOutOfRange("ccw-loop-limit (1 to 4294967295)"));
+                }
+                MachineKey::CcwLoopLimit(n)
+            }
             _ => return fail(tok, SyntaxError::UnknownKey(k.to_owned())),
         };
         if keys
@@ -588,7 +698,7 @@ fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
     if !MNEMONICS.contains(&mnemonic) {
         return None;
     }
-    let gr1 = |i| num(i, "gr1");
+    let gr1 = |i| sch_operand(i, "gr1");
     let r: Res<'a, Insn> = (|| {
         Ok(match mnemonic {
             "ssch" => {
@@ -616,10 +726,10 @@ fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
             "xsch" => gr1(i).map(|(i, gr1)| (i, Insn::Xsch { gr1 }))?,
             "rsch" => gr1(i).map(|(i, gr1)| (i, Insn::Rsch { gr1 }))?,
             "ipl" => gr1(i).map(|(i, gr1)| (i, Insn::Ipl { gr1 }))?,
-            "rchp" => gr1(i).map(|(i, gr1)| (i, Insn::Rchp { gr1 }))?,
-            "sal" => gr1(i).map(|(i, gr1)| (i, Insn::Sal { gr1 }))?,
+            "rchp" => num(i, "gr1").map(|(i, gr1)| (i, Insn::Rchp { gr1 }))?,
+            "sal" => num(i, "gr1").map(|(i, gr1)| (i, Insn::Sal { gr1 }))?,
             "schm" => {
-                let (i, gr1) = gr1(i)?;
+                let (i, gr1) = num(i, "gr1")?;
                 let (i, gr2) = num(i, "gr2")?;
                 (i, Insn::Schm { gr1, gr2 })
             }
@@ -637,13 +747,13 @@ fn instruction<'a>(i: &'a str, mnemonic: &str) -> Option<Res<'a, Statement>> {
             "stcrw" => num(i, "address").map(|(i, addr)| (i, Insn::Stcrw { addr }))?,
             "chsc" => num(i, "request-block address").map(|(i, addr)| (i, Insn::Chsc { addr }))?,
             "sic" => {
-                let (i, gr1) = gr1(i)?;
+                let (i, gr1) = num(i, "gr1")?;
                 let (i, gr3) = num(i, "gr3")?;
                 (i, Insn::Sic { gr1, gr3 })
             }
             "diag500" => {
-                let (i, gr1) = gr1(i)?;
-                let (i, gr2) = num(i, "gr2")?;
+                let (i, gr1) = num(i, "gr1")?;
+                let (i, gr2) = sch_operand(i, "gr2")?;
                 let (i, gr3) = num(i, "gr3")?;
                 let (i, gr4) = num(i, "gr4")?;
                 (i, Insn::Diag500 { gr1, gr2, gr3, gr4 })
@@ -684,6 +794,12 @@ fn statement(i: &str) -> Res<'_, Statement> {
             ))
         }
         "expect" => {
+            let (word, rest) = split_token(skip_blanks(i));
+            match word {
+                "irb" => return symbolic(rest, SymKind::ExpectIrb),
+                "schib" => return symbolic(rest, SymKind::ExpectSchib),
+                _ => {}
+            }
             let (i, addr) = num(i, "address")?;
             let (i, (bytes, groups)) = hex_bytes(i, true)?;
             Ok((
@@ -695,6 +811,12 @@ fn statement(i: &str) -> Res<'_, Statement> {
             ))
         }
         "wait" => Ok((i, Statement::Wait)),
+        "ccw0" => symbolic(i, SymKind::Ccw0),
+        "ccw1" => symbolic(i, SymKind::Ccw1),
+        "orb" => symbolic(i, SymKind::Orb),
+        "idal1" => symbolic(i, SymKind::Idal1),
+        "idal2" => symbolic(i, SymKind::Idal2),
+        "midaw" => symbolic(i, SymKind::Midaw),
         _ => instruction(i, kw).unwrap_or_else(|| fail(kw, SyntaxError::UnknownStatement(kw.to_owned()))),
     }
 }

@@ -103,6 +103,7 @@ impl fmt::Display for Statement {
                         MachineKey::Mss(b) => write!(f, " mss={}", on_off(*b))?,
                         MachineKey::DefaultCss(n) => write!(f, " default-css={n}")?,
                         MachineKey::MapCss(b) => write!(f, " map-css={}", on_off(*b))?,
+                        MachineKey::CcwLoopLimit(n) => write!(f, " ccw-loop-limit={n}")?,
                     }
                 }
                 Ok(())
@@ -124,6 +125,7 @@ impl fmt::Display for Statement {
             Self::Expect { addr, data } => write!(f, "expect {addr}{data}"),
             Self::Insn(i) => write!(f, "{i}"),
             Self::Wait => f.write_str("wait"),
+            Self::Symbolic(s) => write!(f, "{s}"),
         }
     }
 }

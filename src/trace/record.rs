@@ -99,6 +99,9 @@ struct State {
     /// The device kinds by subchannel set and number (for naming the
     /// commands of a channel program).
     kinds: HashMap<(u8, u16), DeviceKind>,
+    /// Guest storage size, so that a comment never describes a CCW beyond
+    /// it.
+    memory: u64,
 }
 
 impl State {
@@ -143,8 +146,15 @@ impl State {
         } else {
             zcss_ccw::CcwFormat::Format0
         };
+        let cpa = u64::from(orb.cpa);
+        if cpa % 8 != 0 {
+            return Some(format!("# no CCW: the CPA {cpa:#x} is not on a doubleword boundary"));
+        }
+        if cpa.saturating_add(8) > self.memory {
+            return Some(format!("# no CCW: the CPA {cpa:#x} is outside guest storage"));
+        }
         let mut raw = [0u8; 8];
-        raw.copy_from_slice(&self.bytes_of(u64::from(orb.cpa), 8));
+        raw.copy_from_slice(&self.bytes_of(cpa, 8));
         let ccw = Ccw::decode(format, raw);
         let [.., ss, n0, n1] = gr1.to_be_bytes();
         let kind = self.kinds.get(&((ss >> 1) & 3, u16::from_be_bytes([n0, n1]))).copied();
@@ -368,6 +378,7 @@ impl Recorder {
                     .iter()
                     .map(|(_, d)| ((d.sch.ssid, d.sch.schno), d.kind))
                     .collect(),
+                memory: cfg.memory,
             }),
         })
     }
@@ -482,6 +493,14 @@ impl Recorder {
     #[must_use]
     pub fn text(&self) -> String {
         super::print(&self.trace())
+    }
+
+    /// The trace recorded so far, as text in the symbolic forms (ORBs,
+    /// CCWs and IDALs by field, subchannel operands as bus ids; see
+    /// [`super::symbolize()`]): the same trace, for people.
+    #[must_use]
+    pub fn symbolic_text(&self) -> String {
+        super::print(&super::symbolize(&self.trace()))
     }
 
     fn log(&self, deferred: bool, store: bool, addr: u64, data: &[u8]) {
