@@ -61,7 +61,7 @@ fn pattern(seed: u8) -> Vec<u8> {
 fn guest_writes_and_reads_back_blocks_at_every_revision() {
     let css = Css::new(CssConfig::default());
     for (schno, rev) in [(0u16, 2u8), (1, 1), (2, 0)] {
-        let mut drv = attach(&css, schno, Box::new(Block::in_memory(256)), rev);
+        let mut drv = attach(&css, schno, Box::new(Block::in_memory(256).unwrap()), rev);
         drv.probe(BLK_FEATURES).expect("probe");
         drv.read_conf(24).expect("config");
         drv.find_vqs(1).expect("queues");
@@ -110,7 +110,7 @@ fn guest_uses_file_backed_disk() {
 fn guest_reads_entropy_and_prints_to_console_beside_a_disk() {
     let css = Css::new(CssConfig::default());
     let out = Captured::default();
-    let mut disk = attach(&css, 0, Box::new(Block::in_memory(64)), 2);
+    let mut disk = attach(&css, 0, Box::new(Block::in_memory(64).unwrap()), 2);
     let mut rng = attach(&css, 1, Box::new(Rng::new()), 2);
     let mut con = attach(
         &css,

@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, MutexGuard, ReentrantMutex, RwLock};
 use zcss_ccw::crw::Crw;
 use zcss_ccw::engine::Engine;
 use zcss_ccw::intcode::InterruptionCode;
+use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
 use zcss_ccw::walker::Limits;
@@ -19,9 +20,9 @@ use zcss_ccw::Sense;
 use crate::adapter::AdapterInterruptions;
 use crate::ctx::IoCtx;
 use crate::device::{Device, DeviceInfo, InterruptSink, PassthroughEvent, SubchannelHandle};
-use crate::error::ProgramCheck;
+use crate::error::{CssError, ProgramCheck};
 use crate::interrupt::{Entry, IoQueues, Wake};
-use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
+use crate::observer::{HostEvent, Insn, Observer, Outcome, RecordingMemory, StorageAccess};
 use crate::subchannel::{SchState, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
 use crate::table::Tables;
 
@@ -70,6 +71,12 @@ pub(crate) struct Shared {
     has_waker: AtomicBool,
     observer: RwLock<Option<Arc<dyn Observer>>>,
     has_observer: AtomicBool,
+    /// Held by an observed instruction, host event or interruption from
+    /// before it starts until it is reported (see [`Observer`]):
+    /// reentrant, so a waker may call into the css on the same thread.
+    pub record_lock: ReentrantMutex<()>,
+    /// The next device token (see [`crate::subchannel::Subchannel::token`]).
+    pub device_tokens: AtomicU64,
     /// Serializes attach and detach; the device numbers in use.
     pub book: Mutex<HashSet<(u8, u8, u16)>>,
     /// Installed channel paths: (cssid, chpid) → channel-path type.
@@ -138,6 +145,8 @@ impl Css {
             has_waker: AtomicBool::new(false),
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
+            record_lock: ReentrantMutex::new(()),
+            device_tokens: AtomicU64::new(1),
             book: Mutex::new(HashSet::new()),
             paths: Mutex::new(std::collections::BTreeMap::new()),
             pt_tx,
@@ -184,6 +193,16 @@ impl Css {
     /// all-interruptions mode, MCSS-E and MSS as configured. Devices stay
     /// attached. A program running on another thread is stopped first.
     pub fn reset(&self) {
+        self.host_observed(
+            None,
+            |_, (), emit| emit(&HostEvent::Reset),
+            |css, _| css.reset_unobserved(),
+        );
+    }
+
+    /// The I/O-system reset without its report (IPL, which is reported itself,
+    /// resets as its first step).
+    pub(crate) fn reset_unobserved(&self) {
         let sh = &self.sh;
         sh.tables.for_each(|sch| {
             sch.stop.store(STOP_CLEAR, Ordering::Release);
@@ -204,6 +223,60 @@ impl Css {
         sh.ext.measurement.reset();
         sh.mcss.store(sh.cfg.mcss, Ordering::Release);
         sh.mss.store(sh.cfg.mss, Ordering::Release);
+        tracing::debug!("I/O-system reset");
+    }
+
+    /// Delivers host input to the device of `sid` (console input typed on
+    /// the host, for instance): the device takes the bytes and hands them to
+    /// the guest now if the driver has offered buffers for them, later
+    /// otherwise. The observer sees it as [`HostEvent::Input`] with the
+    /// storage the device wrote, so a recording replays it at this point.
+    ///
+    /// # Errors
+    /// [`CssError::NoDevice`] without an interpreted device there,
+    /// [`CssError::NoInput`] when the device takes no input.
+    pub fn device_input(&self, sid: SubchannelId, mem: &dyn GuestMemory, data: &[u8]) -> Result<(), CssError> {
+        self.host_observed(
+            Some(mem),
+            |_, _, emit| emit(&HostEvent::Input { sid, data }),
+            |css, m| {
+                let mem = m.unwrap_or(mem);
+                let sch = css.sh.tables.get(sid).ok_or(CssError::NoDevice(sid))?;
+                let mut slot = sch.dev.lock();
+                let dev = slot.device_mut().ok_or(CssError::NoDevice(sid))?;
+                if dev.host_input(mem, data) {
+                    tracing::debug!(sid = %sid, len = data.len(), "host input");
+                    Ok(())
+                } else {
+                    Err(CssError::NoInput(sid))
+                }
+            },
+        )
+    }
+
+    /// Runs a host event `f` (with `mem` wrapped for recording when an
+    /// observer is registered) and, unless `f` failed, lets `report` hand
+    /// the event to the observer, all under the recording lock.
+    pub(crate) fn host_observed<R: HostResult>(
+        &self,
+        mem: Option<&dyn GuestMemory>,
+        report: impl FnOnce(&Self, &R, &mut dyn FnMut(&HostEvent<'_>)),
+        f: impl FnOnce(&Self, Option<&dyn GuestMemory>) -> R,
+    ) -> R {
+        if !self.sh.has_observer.load(Ordering::Acquire) {
+            return f(self, mem);
+        }
+        let _order = self.sh.record_lock.lock();
+        let Some(obs) = self.sh.observer.read().clone() else {
+            return f(self, mem);
+        };
+        let rec = mem.map(RecordingMemory::new);
+        let r = f(self, rec.as_ref().map(|r| r as &dyn GuestMemory));
+        if r.succeeded() {
+            let accesses: Vec<StorageAccess> = rec.map(|r| r.take()).unwrap_or_default();
+            report(self, &r, &mut |e| obs.host_event(e, &accesses));
+        }
+        r
     }
 
     /// Registers the waker called whenever an interruption becomes pending,
@@ -224,9 +297,34 @@ impl Css {
 
     /// Registers (or with `None` removes) the instruction observer.
     pub fn set_observer(&self, observer: Option<Arc<dyn Observer>>) {
+        let _order = self.sh.record_lock.lock();
         let some = observer.is_some();
         *self.sh.observer.write() = observer;
         self.sh.has_observer.store(some, Ordering::Release);
+    }
+
+    /// Registers the observer `make` builds after looking at the css (a
+    /// recorder describing the devices attached now): from the moment
+    /// `make` is called, instructions, host events and interruptions
+    /// taken wait until the observer is in place, so none is lost between
+    /// the look and the first report. Start it before the guest runs: an
+    /// instruction already under way is not reported.
+    ///
+    /// # Errors
+    /// What `make` returns; no observer is registered then.
+    pub fn install_observer<E>(&self, make: impl FnOnce(&Self) -> Result<Arc<dyn Observer>, E>) -> Result<(), E> {
+        let _order = self.sh.record_lock.lock();
+        let before = self.sh.has_observer.swap(true, Ordering::AcqRel);
+        match make(self) {
+            Ok(o) => {
+                *self.sh.observer.write() = Some(o);
+                Ok(())
+            }
+            Err(e) => {
+                self.sh.has_observer.store(before, Ordering::Release);
+                Err(e)
+            }
+        }
     }
 
     /// The SCHIB of `sid` as STORE SUBCHANNEL would store it, without the
@@ -316,12 +414,21 @@ impl Css {
     /// either order.
     pub fn next_interrupt(&self, isc_mask: u8) -> Option<InterruptionCode> {
         self.sh.poll_if_needed();
-        let code = self.sh.take_interrupt(isc_mask)?;
-        if self.sh.has_observer.load(Ordering::Acquire) {
-            if let Some(o) = self.sh.observer.read().clone() {
-                o.interruption(&code);
-            }
+        if !self.sh.has_observer.load(Ordering::Acquire) {
+            return self.sh.take_interrupt(isc_mask);
         }
+        // Taken and reported in one step: another thread's instruction
+        // cannot come between.
+        let _order = self.sh.record_lock.lock();
+        let code = self.sh.take_interrupt(isc_mask)?;
+        if let Some(o) = self.sh.observer.read().clone() {
+            o.interruption(&code);
+        }
+        tracing::debug!(
+            sid = format_args!("{:#010x}", code.sid),
+            intparm = format_args!("{:#010x}", code.intparm),
+            "interruption taken"
+        );
         Some(code)
     }
 
@@ -358,16 +465,50 @@ impl Css {
         R: Copy + Into<Outcome>,
     {
         if !self.sh.has_observer.load(Ordering::Acquire) {
-            return f(&self.sh, ctx);
+            let r = f(&self.sh, ctx);
+            trace_insn(&insn, r.into());
+            return r;
         }
+        // The instruction runs and is reported under the recording lock:
+        // an interruption it makes pending wakes another CPU, whose TPI
+        // waits here until this instruction has been reported.
+        let _order = self.sh.record_lock.lock();
         let Some(obs) = self.sh.observer.read().clone() else {
-            return f(&self.sh, ctx);
+            let r = f(&self.sh, ctx);
+            trace_insn(&insn, r.into());
+            return r;
         };
         let rec = RecordingMemory::new(ctx.mem);
         let ctx2 = IoCtx { mem: &rec, ..*ctx };
         let r = f(&self.sh, &ctx2);
+        trace_insn(&insn, r.into());
         obs.instruction(&insn, r.into(), &rec.take());
         r
+    }
+}
+
+/// The DEBUG event of an instruction: its operands and outcome in hex
+/// (`ssch gr1=0x00010000 orb=0x1800 => cc=0`).
+#[inline]
+fn trace_insn(insn: &Insn, outcome: Outcome) {
+    tracing::debug!(target: "zcss_css::insn", "{insn} => {outcome}");
+}
+
+/// What a host event's function returns: whether it happened (and is
+/// reported).
+pub(crate) trait HostResult {
+    fn succeeded(&self) -> bool;
+}
+
+impl<T, E> HostResult for Result<T, E> {
+    fn succeeded(&self) -> bool {
+        self.is_ok()
+    }
+}
+
+impl HostResult for () {
+    fn succeeded(&self) -> bool {
+        true
     }
 }
 

@@ -101,12 +101,12 @@ mod table;
 pub use css::{Css, CssConfig, DEFAULT_CSSID};
 pub use ctx::IoCtx;
 pub use device::{
-    chpid_type, ChannelPaths, Device, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice, PassthroughError,
-    PassthroughEvent, PassthroughReply, PathState, PathsError, SubchannelHandle,
+    chpid_type, ChannelPaths, Device, DeviceHandle, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice,
+    PassthroughError, PassthroughEvent, PassthroughReply, PathState, PathsError, SubchannelHandle,
 };
 pub use error::{Cc, CssError, InsnResult, ProgramCheck};
 pub use execute::{gr_bits, Executed, DIAG500_EINVAL};
 pub use interrupt::{InterruptionCode, Wake};
 pub use ipl::IplOutcome;
-pub use observer::{Insn, Observer, Outcome, StorageAccess};
+pub use observer::{HostEvent, Insn, Observer, Outcome, StorageAccess};
 pub use zcss_ccw::sid::SubchannelId;

@@ -51,7 +51,8 @@ impl Default for MachineConfig {
 }
 
 impl MachineConfig {
-    /// The configuration a trace's `machine` and `device` statements give.
+    /// The configuration a trace's `machine` and `device` statements give
+    /// (the devices before the first instruction; later ones are hot plugs).
     #[must_use]
     pub fn from_trace(trace: &Trace) -> Self {
         let mut cfg = Self {
@@ -67,7 +68,7 @@ impl MachineConfig {
                 MachineKey::MapCss(b) => cfg.map_css = b,
             }
         }
-        cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
+        cfg.devices = trace.initial_devices().map(|(n, d)| (n, d.clone())).collect();
         cfg
     }
 

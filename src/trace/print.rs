@@ -124,6 +124,15 @@ impl fmt::Display for Statement {
             Self::Expect { addr, data } => write!(f, "expect {addr}{data}"),
             Self::Insn(i) => write!(f, "{i}"),
             Self::Wait => f.write_str("wait"),
+            Self::Detach(sch) => write!(f, "detach {sch}"),
+            Self::Reset => f.write_str("reset"),
+            Self::ConsoleInput { sch, data } => {
+                write!(f, "console-input {sch}")?;
+                write_groups(f, &data.groups, |f, k| match data.bytes.get(k) {
+                    Some(b) => write!(f, "{b:02x}"),
+                    None => Ok(()),
+                })
+            }
         }
     }
 }

@@ -47,7 +47,7 @@ pub enum ActivateError {
 /// The transport owns the [`SplitQueue`]s (one per entry of
 /// [`VirtioDevice::queue_max_sizes`]) and hands them to the back-end when the
 /// driver notifies a queue or the embedder polls the device.
-pub trait VirtioDevice: Send {
+pub trait VirtioDevice: Send + std::any::Any {
     /// The virtio device id (virtio 1.x §5), e.g. [`id::BLOCK`].
     fn device_type(&self) -> u8;
 
@@ -91,6 +91,13 @@ pub trait VirtioDevice: Send {
         queues: &mut [SplitQueue],
         mem: &dyn GuestMemory,
     ) -> Result<u64, QueueError>;
+
+    /// Host input (console input typed on the host): the device keeps
+    /// `data` for the guest; the transport then polls it. `false` when the
+    /// device takes no input.
+    fn host_input(&mut self, _data: &[u8]) -> bool {
+        false
+    }
 
     /// Host-side work (console input, …), called by the embedder. Returns the
     /// mask of queues that got used buffers.
