@@ -19,4 +19,4 @@ pub use ast::{
 };
 pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;
-pub use record::Recorder;
+pub use record::{RecordError, Recorder};
