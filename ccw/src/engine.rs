@@ -218,10 +218,10 @@ impl Engine {
             Ending::Stopped(how) => how,
         });
         tracing::trace!(
-            cpa = c.cpa,
+            cpa = format_args!("{:#x}", c.cpa),
             count = c.count,
-            dstat = c.dstat.into_bits(),
-            cstat = c.cstat.into_bits(),
+            dstat = format_args!("{:#04x}", c.dstat.into_bits()),
+            cstat = format_args!("{:#04x}", c.cstat.into_bits()),
             ccws = c.ccws,
             "channel program ended: {:?}",
             c.ending
@@ -260,7 +260,7 @@ impl Engine {
                 // is a command boundary.
                 if hooks.resume_pending() {
                     // Resume pending: the flag is not honoured this time.
-                    tracing::trace!(cpa, "suspend flag passed: resume pending");
+                    tracing::trace!(cpa = format_args!("{cpa:#x}"), "suspend flag passed: resume pending");
                 } else {
                     return r.done(
                         &walker,

@@ -355,11 +355,11 @@ impl ProgramWalker {
             self.idle = self.idle.saturating_add(1);
             let (addr, ccw) = self.controls.fetch_ccw(mem, at).map_err(|c| check(c, 0))?;
             tracing::trace!(
-                addr = addr.get(),
-                cmd = ccw.cmd,
-                flags = ccw.flags.into_bits(),
+                addr = format_args!("{:#x}", addr.get()),
+                cmd = format_args!("{:#04x}", ccw.cmd),
+                flags = format_args!("{:#04x}", ccw.flags.into_bits()),
                 count = ccw.count,
-                cda = ccw.cda,
+                cda = format_args!("{:#x}", ccw.cda),
                 how = ?self.how,
                 "ccw"
             );

@@ -1031,6 +1031,32 @@ mod tests {
     }
 
     #[test]
+    fn record_takes_only_the_wrapped_accesses_of_its_own_thread() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let mem = rec.wrap_memory(Arc::new(zcss_ccw::VecMemory::new(0x1000)));
+        // Another thread (a device working on its own) writes meanwhile.
+        let other = mem.clone();
+        std::thread::spawn(move || other.write(0x300, &[7], AccessKey::ZERO).unwrap())
+            .join()
+            .unwrap();
+        mem.write(0x200, &[5], AccessKey::ZERO).unwrap();
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[]);
+        rec.wait();
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            vec![
+                "csch 0x00010000 => cc=0",
+                "expect 0x00000200 05",
+                "wait",
+                "expect 0x00000300 07"
+            ],
+            "the other thread's write is not this instruction's; `wait` takes it"
+        );
+    }
+
+    #[test]
     fn record_write_over_nondeterministic_range_expects_wildcards_there() {
         let rec = Recorder::new(&MachineConfig::default());
         rec.nondeterministic_store(0x104, 4);
