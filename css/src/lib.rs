@@ -14,13 +14,38 @@
 //!
 //! ```
 //! use zcss_ccw::sid::SubchannelId;
-//! use zcss_ccw::{AccessKey, VecMemory};
-//! use zcss_css::mock::MockDevice;
-//! use zcss_css::{Cc, Css, CssConfig, IoCtx};
+//! use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, VecMemory};
+//! use zcss_css::{Cc, Css, CssConfig, Device, DeviceInfo, IoCtx};
+//!
+//! /// A device that answers SENSE ID (control unit 0x3832 model 1) and
+//! /// counts the programs it ran.
+//! struct Probe {
+//!     programs: u32,
+//! }
+//!
+//! impl CcwDevice for Probe {
+//!     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
+//!         self.programs += 1;
+//!         match ccw.cmd {
+//!             0xe4 => {
+//!                 data.write(&[0xff, 0x38, 0x32, 0x01, 0, 0, 0, 0]);
+//!                 DeviceResult::OK
+//!             }
+//!             _ => DeviceResult::COMMAND_REJECT,
+//!         }
+//!     }
+//! }
+//!
+//! impl Device for Probe {
+//!     fn info(&self) -> DeviceInfo {
+//!         DeviceInfo::virtual_device(0x3832, 1)
+//!     }
+//! }
 //!
 //! let css = Css::new(CssConfig::default());
 //! let sid = SubchannelId { cssid: 0xfe, ssid: 0, schno: 0 };
-//! css.attach_cold(sid, 0x1234, Box::new(MockDevice::new(0x3832, 1))).unwrap();
+//! // Cold plug (no channel report); the handle reaches the device later.
+//! let probe = css.attach_device(sid, 0x1234, Probe { programs: 0 }, false).unwrap();
 //!
 //! let mem = VecMemory::new(1 << 20);
 //! let ctx = IoCtx::new(&mem);
@@ -40,7 +65,8 @@
 //! let code = css.next_interrupt(0xff).expect("an I/O interruption");
 //! assert_eq!(code.intparm, 0xcafe_0000);
 //! assert_eq!(css.tsch(&ctx, gr1, 0x4000), Ok(Cc::Zero));
-//! assert_eq!(mem.fetch(0x3000, 1).unwrap(), [0xff]);
+//! assert_eq!(mem.fetch(0x3000, 4).unwrap(), [0xff, 0x38, 0x32, 0x01]);
+//! assert_eq!(probe.with(|p| p.programs), Some(1));
 //! ```
 //!
 //! ## Concurrency
