@@ -88,6 +88,12 @@
 //! the host presents status; HALT, CLEAR and CANCEL are requests to it
 //! whose host condition code is the guest's (see [`device`]).
 //!
+//! With an [`Observer`] registered (a trace recorder), the css serializes
+//! what it reports: each instruction, interruption taken and host event
+//! runs and is reported before the next one starts, whichever CPU thread
+//! issues it, so a recording is one valid order of what happened (see
+//! [`observer`]). Without one, nothing is serialized.
+//!
 //! ## Choices where the architecture leaves room or QEMU differs
 //!
 //! They are listed, with the reasons, in the repository's

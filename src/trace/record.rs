@@ -786,14 +786,30 @@ impl Observer for Recorder {
                 hot,
                 device,
             } => match describe(sid, devno, device, st.images.as_mut()) {
-                Ok(d) => st.attach(d, hot),
+                Ok(d) => {
+                    if st.started && !hot {
+                        // The format has no cold plug after the first
+                        // instruction: the replay makes a channel report.
+                        st.problems.push(format!(
+                            "{}: cold plug after the first instruction is replayed as a hot plug",
+                            d.sch
+                        ));
+                    }
+                    st.attach(d, hot);
+                }
                 Err(e) => {
                     let text = e.to_string();
                     st.lines.push(Line::comment(&format!("# not recorded: {text}")));
                     st.problems.push(text);
                 }
             },
-            HostEvent::Detach { sid, .. } => {
+            HostEvent::Detach { sid, hot } => {
+                if !hot {
+                    st.problems.push(format!(
+                        "{}: a detach without a channel report is replayed as a hot unplug",
+                        sch_of(sid)
+                    ));
+                }
                 st.kinds.remove(&(sid.ssid, sid.schno));
                 st.record(Statement::Detach(sch_of(sid)), accesses);
             }
