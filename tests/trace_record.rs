@@ -317,3 +317,49 @@ fn record_hot_plug_before_the_first_instruction_stays_a_hot_plug() {
     let t = parse(&text).unwrap();
     assert_eq!(t.initial_devices().count(), 0, "{text}");
 }
+
+#[test]
+fn record_waker_taking_the_interruption_on_the_same_thread_writes_it_after_the_ssch() {
+    use zcss::css::{Cc, Css, CssConfig, IoCtx, Wake};
+    use zcss::virtio_ccw::{Console, ConsoleInput, VirtioCcwDevice};
+    let css = Css::new(CssConfig::default());
+    let con = Console::new(Box::new(std::io::sink()), ConsoleInput::default());
+    css.attach_cold(sid(0), 0, Box::new(VirtioCcwDevice::new(Box::new(con))))
+        .unwrap();
+    let mem = Arc::new(zcss::ccw::VecMemory::new(1 << 20));
+    let rec = Recorder::start(&css, 1 << 20, None).unwrap();
+    // A single-threaded VMM: the waker delivers the interruption at once,
+    // inside the SSCH that made it pending, and runs the handler's TSCH.
+    let (inner, m) = (css.clone(), mem.clone());
+    let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = taken.clone();
+    css.set_waker(move |w| {
+        if let Wake::Io { .. } = w {
+            if let Some(code) = inner.next_interrupt(0xff) {
+                let r = inner.tsch(&IoCtx::new(&*m), code.sid, 0x4000);
+                log.lock().unwrap().push(r);
+            }
+        }
+    });
+    let ctx = IoCtx::new(&*mem);
+    assert_eq!(css.stsch(&ctx, 0x0001_0000, 0x1000), Ok(Cc::Zero));
+    let mut w1 = mem.fetch(0x1004, 2).unwrap();
+    w1[0] |= 3 << 3;
+    w1[1] |= 0x80;
+    mem.store(0x1004, &w1).unwrap();
+    assert_eq!(css.msch(&ctx, 0x0001_0000, 0x1000), Ok(Cc::Zero));
+    mem.store(0x2000, &[0xe4, 0x20, 0, 8, 0, 0, 0x30, 0]).unwrap();
+    mem.store(0x1800, &[0, 0, 0, 1, 0, 0x80, 0xff, 0, 0, 0, 0x20, 0])
+        .unwrap();
+    assert_eq!(css.ssch(&ctx, 0x0001_0000, 0x1800), Ok(Cc::Zero));
+    assert_eq!(
+        taken.lock().unwrap().as_slice(),
+        &[Ok(Cc::Zero)],
+        "taken inside the SSCH"
+    );
+    let text = rec.text();
+    let at = |p: &str| text.lines().position(|l| l.starts_with(p)).unwrap();
+    assert!(at("ssch") < at("tpi") && at("tpi") < at("tsch"), "{text}");
+    let report = replay_in(&text, Path::new("."));
+    assert_eq!(report.mismatches, vec![], "recording:\n{text}");
+}

@@ -270,12 +270,15 @@ impl Css {
         let Some(obs) = self.sh.observer.read().clone() else {
             return f(self, mem);
         };
+        let nesting = Nesting::enter();
         let rec = mem.map(RecordingMemory::new);
         let r = f(self, rec.as_ref().map(|r| r as &dyn GuestMemory));
         if r.succeeded() {
             let accesses: Vec<StorageAccess> = rec.map(|r| r.take()).unwrap_or_default();
+            // The event borrows from the css: reported now even when nested.
             report(self, &r, &mut |e| obs.host_event(e, &accesses));
         }
+        nesting.flush();
         r
     }
 
@@ -420,9 +423,10 @@ impl Css {
         // Taken and reported in one step: another thread's instruction
         // cannot come between.
         let _order = self.sh.record_lock.lock();
+        let nesting = Nesting::enter();
         let code = self.sh.take_interrupt(isc_mask)?;
         if let Some(o) = self.sh.observer.read().clone() {
-            o.interruption(&code);
+            nesting.report(move || o.interruption(&code));
         }
         tracing::debug!(
             sid = format_args!("{:#010x}", code.sid),
@@ -478,12 +482,71 @@ impl Css {
             trace_insn(&insn, r.into());
             return r;
         };
+        let nesting = Nesting::enter();
         let rec = RecordingMemory::new(ctx.mem);
         let ctx2 = IoCtx { mem: &rec, ..*ctx };
         let r = f(&self.sh, &ctx2);
         trace_insn(&insn, r.into());
-        obs.instruction(&insn, r.into(), &rec.take());
+        let accesses = rec.take();
+        let outcome: Outcome = r.into();
+        nesting.report(move || obs.instruction(&insn, outcome, &accesses));
         r
+    }
+}
+
+thread_local! {
+    /// Observed operations under way on this thread: a waker may issue an
+    /// instruction (or take an interruption) inside the one that woke it.
+    static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Reports of nested operations, made after the outermost one's.
+    static DEFERRED: std::cell::RefCell<std::collections::VecDeque<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
+/// One observed operation on this thread. An operation nested in another
+/// (run by the waker the outer one called) completes first, but what it
+/// saw follows from the outer one: its report waits until the outer one
+/// has been reported, so the observer hears them in an order a replay can
+/// follow.
+struct Nesting {
+    outer: bool,
+}
+
+impl Nesting {
+    fn enter() -> Self {
+        let depth = NESTING.with(|n| {
+            let d = n.get();
+            n.set(d.saturating_add(1));
+            d
+        });
+        Self { outer: depth == 0 }
+    }
+
+    /// Makes the report now (and then the deferred ones) when this is the
+    /// outermost operation; defers it otherwise.
+    fn report(&self, f: impl FnOnce() + 'static) {
+        if !self.outer {
+            DEFERRED.with(|d| d.borrow_mut().push_back(Box::new(f)));
+            return;
+        }
+        f();
+        self.flush();
+    }
+
+    /// Makes the deferred reports, if this is the outermost operation.
+    fn flush(&self) {
+        if !self.outer {
+            return;
+        }
+        while let Some(next) = DEFERRED.with(|d| d.borrow_mut().pop_front()) {
+            next();
+        }
+    }
+}
+
+impl Drop for Nesting {
+    fn drop(&mut self) {
+        NESTING.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }
 

@@ -296,9 +296,9 @@ impl std::fmt::Debug for HostEvent<'_> {
 /// instruction made pending is never reported before that instruction,
 /// whichever thread the waker woke. Each report carries only the storage
 /// accesses of its own instruction, made on its thread. An instruction
-/// executed by the waker on the thread of the instruction that woke it is
-/// reported first (it completes first); embedders kick a CPU from the
-/// waker instead.
+/// executed (or interruption taken) by the waker on the thread of the
+/// instruction that woke it completes first but is reported after it, as
+/// if it had followed (a host event nested that way is reported at once).
 pub trait Observer: Send + Sync {
     /// An instruction completed (or ended in a program interruption).
     fn instruction(&self, insn: &Insn, outcome: Outcome, accesses: &[StorageAccess]);
