@@ -27,7 +27,7 @@ fn events_of(body: &str) -> String {
     let sink = out.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "zcss_css=debug,zcss_virtio_ccw=debug",
+            "zcss_css=debug,zcss_virtio_ccw=debug,zcss_ccw=debug",
         ))
         .with_writer(move || sink.clone())
         .with_ansi(false)
@@ -69,6 +69,8 @@ fn virtio_command_reject_and_refused_notify_are_debug_events_in_hex() {
     );
     assert!(text.contains("virtio-ccw command reject"), "{text}");
     assert!(text.contains("cmd=0x93"), "{text}");
+    assert!(text.contains("unit check or channel status"), "{text}");
+    assert!(text.contains("dstat=0x02"), "{text}");
     assert!(text.contains("notification refused"), "{text}");
     assert!(text.contains("queue=0x7"), "{text}");
     assert!(

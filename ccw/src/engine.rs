@@ -217,15 +217,28 @@ impl Engine {
             Ending::Suspended => ProgramEnd::Suspended,
             Ending::Stopped(how) => how,
         });
-        tracing::trace!(
-            cpa = format_args!("{:#x}", c.cpa),
-            count = c.count,
-            dstat = format_args!("{:#04x}", c.dstat.into_bits()),
-            cstat = format_args!("{:#04x}", c.cstat.into_bits()),
-            ccws = c.ccws,
-            "channel program ended: {:?}",
-            c.ending
-        );
+        // Unit check (0x02) or any channel status: what a person debugging
+        // a guest looks for first, at DEBUG; every ending at TRACE.
+        if c.dstat.into_bits() & 0x02 != 0 || c.cstat.into_bits() != 0 {
+            tracing::debug!(
+                cpa = format_args!("{:#x}", c.cpa),
+                count = c.count,
+                dstat = format_args!("{:#04x}", c.dstat.into_bits()),
+                cstat = format_args!("{:#04x}", c.cstat.into_bits()),
+                "channel program ended with unit check or channel status: {:?}",
+                c.ending
+            );
+        } else {
+            tracing::trace!(
+                cpa = format_args!("{:#x}", c.cpa),
+                count = c.count,
+                dstat = format_args!("{:#04x}", c.dstat.into_bits()),
+                cstat = format_args!("{:#04x}", c.cstat.into_bits()),
+                ccws = c.ccws,
+                "channel program ended: {:?}",
+                c.ending
+            );
+        }
         c
     }
 
