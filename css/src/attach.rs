@@ -78,8 +78,9 @@ impl Css {
     }
 
     /// Runs `f` on the device at `sid` as its concrete type `T` (outside
-    /// the subchannel's state lock, with its device lock held). `None` when
-    /// there is no interpreted device there or it is of another type.
+    /// the subchannel's state lock, with its device lock held: `f` must not
+    /// issue instructions, see [`DeviceHandle::with`]). `None` when there
+    /// is no interpreted device there or it is of another type.
     pub fn with_device_as<T: Device, R>(&self, sid: SubchannelId, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let sch = self.sh.tables.get(sid)?;
         let mut slot = sch.dev.lock();

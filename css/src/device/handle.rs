@@ -19,6 +19,10 @@ use crate::device::Device;
 /// for: after a detach (or a detach and another attach at the same
 /// subchannel) [`DeviceHandle::with`] returns `None`. It does not keep the
 /// channel subsystem alive.
+///
+/// What `f` makes the device do is not an instruction or host event, so an
+/// observer (a trace recorder) does not hear of it: deliver input with
+/// [`crate::Css::device_input`] when recording.
 pub struct DeviceHandle<T> {
     sh: Weak<Shared>,
     sid: SubchannelId,
@@ -63,9 +67,12 @@ impl<T: Device> DeviceHandle<T> {
     }
 
     /// Runs `f` on the device, with the subchannel's device lock held (as
-    /// the css holds it while it runs a channel program there: `f` must not
-    /// issue instructions to this subchannel). `None` when the device is no
-    /// longer attached or the channel subsystem is gone.
+    /// the css holds it while it runs a channel program there). `f` must
+    /// not issue I/O instructions or host events: one to this subchannel
+    /// waits for the lock `f` holds, and with an observer registered any
+    /// of them waits for the instruction in progress, which may wait for
+    /// this device. `None` when the device is no longer attached or the
+    /// channel subsystem is gone.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let sh = self.sh.upgrade()?;
         let sch = sh.tables.get(self.sid)?;
