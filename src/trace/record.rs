@@ -272,6 +272,9 @@ impl State {
     /// through a wrapper): `store` lines before, the statement, `expect`
     /// lines after.
     fn record(&mut self, stmt: Statement, extra: &[StorageAccess]) {
+        if !matches!(stmt, Statement::Insn(_)) {
+            self.start_run();
+        }
         let with_async = matches!(
             &stmt,
             Statement::Insn(InsnStmt {
@@ -306,25 +309,36 @@ impl State {
         self.emit_expects(writes);
     }
 
+    /// Before the first instruction, a host event (a hot plug, detach,
+    /// reset or input) needs one: `device` lines before it are the
+    /// machine's, built before anything runs. An instruction without
+    /// effect (TPI with no ISC enabled) is written then.
+    fn start_run(&mut self) {
+        if self.started {
+            return;
+        }
+        self.lines.push(Line::comment(
+            "# an instruction without effect: the machine is built, the run begins",
+        ));
+        self.record(
+            Statement::Insn(InsnStmt {
+                insn: Insn::Tpi {
+                    addr: Num::hex(0),
+                    isc_mask: Some(Num::bare_hex(0, 2)),
+                },
+                outcome: Some(Outcome::Cc(0)),
+            }),
+            &[],
+        );
+    }
+
     /// A `device` line for a device attached now (a hot plug once an
     /// instruction was recorded). A hot plug before the first instruction
-    /// is preceded by an instruction without effect (TPI with no ISC
-    /// enabled), so that the replay plugs it hot too.
+    /// is preceded by an instruction without effect ([`State::start_run`]),
+    /// so that the replay plugs it hot too.
     fn attach(&mut self, d: DeviceStmt, hot: bool) {
-        if hot && !self.started {
-            self.lines.push(Line::comment(
-                "# an instruction without effect: the next device line is a hot plug",
-            ));
-            self.record(
-                Statement::Insn(InsnStmt {
-                    insn: Insn::Tpi {
-                        addr: Num::hex(0),
-                        isc_mask: Some(Num::bare_hex(0, 2)),
-                    },
-                    outcome: Some(Outcome::Cc(0)),
-                }),
-                &[],
-            );
+        if hot {
+            self.start_run();
         }
         self.kinds.insert((d.sch.ssid, d.sch.schno), d.kind);
         self.lines.push(Line::stmt(Statement::Device(d)));
@@ -1070,6 +1084,36 @@ mod tests {
             ],
             "the other thread's write is not this instruction's; `wait` takes it"
         );
+    }
+
+    #[test]
+    fn host_event_before_the_first_instruction_begins_the_run_with_a_no_op() {
+        let rec = Recorder::new(&MachineConfig::default());
+        rec.host_event(&HostEvent::Reset, &[]);
+        rec.host_event(
+            &HostEvent::Attach {
+                sid: zcss_css::SubchannelId {
+                    cssid: 0xfe,
+                    ssid: 0,
+                    schno: 1,
+                },
+                devno: 1,
+                hot: false,
+                device: None,
+            },
+            &[],
+        );
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(body[1], "tpi 0x00000000 isc-mask=00 => cc=0", "{text}");
+        assert_eq!(body[2], "reset", "{text}");
+        assert!(
+            body[3].starts_with("# not recorded: cannot record the device at fe.0.0001"),
+            "{text}"
+        );
+        assert_eq!(rec.problems().len(), 1);
+        let t = super::super::parse(&text).unwrap();
+        assert_eq!(super::super::print(&t), text);
     }
 
     #[test]
