@@ -83,7 +83,7 @@ fn probe(d: &mut VirtioCcwDevice) {
 }
 
 fn device() -> VirtioCcwDevice {
-    let mut d = VirtioCcwDevice::new(Box::new(Block::in_memory(2048)));
+    let mut d = VirtioCcwDevice::new(Box::new(Block::in_memory(2048).unwrap()));
     d.attached(SubchannelHandle::new(
         SubchannelId::new(0xfe, 0, 0).expect("sid"),
         Arc::new(Sink),
@@ -128,7 +128,7 @@ fn linux_machine() -> (Css, Arc<VecMemory>, LinuxDriver) {
     let mem = Arc::new(VecMemory::new(4 << 20));
     let css = Css::new(CssConfig::default());
     let sid = SubchannelId::new(0xfe, 0, 0).expect("sid");
-    let d = VirtioCcwDevice::new(Box::new(Block::in_memory(2048)));
+    let d = VirtioCcwDevice::new(Box::new(Block::in_memory(2048).unwrap()));
     css.attach_cold(sid, 1, Box::new(d)).expect("attach");
     let mut drv = LinuxDriver::new(css.clone(), mem.clone(), sid);
     drv.enable().expect("enable");

@@ -2,7 +2,6 @@
 //! storage, a channel subsystem and its devices, and the dispatch of trace
 //! instructions to the css.
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use zcss_ccw::memory::{GuestMemory, VecMemory};
 use zcss_ccw::sid::SubchannelId;
 use zcss_css::measurement::StepClock;
 use zcss_css::{ChannelPaths, Css, CssConfig, Device, IoCtx};
-use zcss_virtio_ccw::{Block, BlockBackend, Console, IoIdle, IoThreadDevice, Rng, VirtioCcwDevice};
+use zcss_virtio_ccw::{Block, BlockBackend, Console, ConsoleInput, IoIdle, IoThreadDevice, Rng, VirtioCcwDevice};
 
 use zcss_vfio_ccw::SimHost;
 
@@ -89,6 +88,10 @@ pub enum MachineError {
     /// another geometry than the model).
     #[error("DASD image {0}")]
     DasdImage(#[source] Box<zcss_dasd::ImageError>),
+    /// A passthrough device named by a `device` statement after the first
+    /// instruction.
+    #[error("a {0} cannot be hot-plugged")]
+    HotPlugPassthrough(&'static str),
     /// A `vfio-dasd` without `host=`.
     #[error("a vfio-dasd needs host=<subchannel>")]
     MissingHost,
@@ -190,6 +193,8 @@ pub struct Machine {
     entropy: Vec<Arc<AtomicU64>>,
     /// The I/O threads of `io=async` devices.
     io_threads: Vec<IoIdle>,
+    /// Guest storage for the I/O threads of devices plugged later.
+    dma: Arc<dyn GuestMemory>,
 }
 
 /// What [`Machine::device`] gives devices and collects from them.
@@ -291,6 +296,12 @@ impl Machine {
         let mut io_threads = Vec::new();
         let console_output = Arc::new(Mutex::new(Vec::new()));
         let mut sim_host: Option<SimHost> = None;
+        // An `io=async` device's I/O thread writes guest storage while the
+        // guest goes on: a recording writes it with the `wait`.
+        let dma: Arc<dyn GuestMemory> = match recorder {
+            Some(r) => r.wrap_async_memory(mem.clone()),
+            None => mem.clone(),
+        };
         for (line, d) in &cfg.devices {
             let sid = sid_of(d.sch);
             if d.kind.is_passthrough() {
@@ -305,35 +316,13 @@ impl Machine {
                 };
                 dasd::attach_vfio_dasd(&css, host, d, cfg, base, dma).map_err(|e| (*line, e))?;
             } else {
-                // An `io=async` device's I/O thread writes guest storage
-                // while the guest goes on: a recording writes it with the
-                // `wait`.
-                let dma = match recorder {
-                    Some(r) => r.wrap_async_memory(mem.clone()),
-                    None => mem.clone(),
-                };
                 let parts = Parts {
                     console: &console_output,
                     entropy: &mut entropy,
                     io_threads: &mut io_threads,
-                    dma,
+                    dma: dma.clone(),
                 };
-                let dev = Self::device(d, base, parts, cfg.write_images).map_err(|e| (*line, e))?;
-                let path_type = dev.info().paths.first_type();
-                css.attach_cold(sid, d.devno, dev).map_err(|e| (*line, e.into()))?;
-                if let Some(chpids) = d.chpids() {
-                    // `chpids=` names the paths; they keep the device's path type.
-                    let paths = ChannelPaths::with_chpids(&chpids, path_type).map_err(|e| {
-                        (
-                            *line,
-                            MachineError::BadValue {
-                                key: "chpids".into(),
-                                value: e.to_string(),
-                            },
-                        )
-                    })?;
-                    css.set_paths(sid, paths).map_err(|e| (*line, e.into()))?;
-                }
+                Self::plug(&css, d, base, parts, cfg.write_images, false).map_err(|e| (*line, e))?;
             }
             if timing(d).map_err(|e| (*line, e))? {
                 css.set_timing_facility(sid, true).map_err(|e| (*line, e.into()))?;
@@ -352,7 +341,87 @@ impl Machine {
             clock,
             entropy,
             io_threads,
+            dma,
         })
+    }
+
+    /// Builds and attaches an interpreted device (`hot`: with the channel
+    /// report of a hot plug), with the paths of `chpids=`.
+    fn plug(
+        css: &Css,
+        d: &DeviceStmt,
+        base: &Path,
+        parts: Parts<'_>,
+        write_images: bool,
+        hot: bool,
+    ) -> Result<(), MachineError> {
+        let sid = sid_of(d.sch);
+        let dev = Self::device(d, base, parts, write_images)?;
+        let path_type = dev.info().paths.first_type();
+        if hot {
+            css.attach(sid, d.devno, dev)?;
+        } else {
+            css.attach_cold(sid, d.devno, dev)?;
+        }
+        if let Some(chpids) = d.chpids() {
+            // `chpids=` names the paths; they keep the device's path type.
+            let paths = ChannelPaths::with_chpids(&chpids, path_type).map_err(|e| MachineError::BadValue {
+                key: "chpids".into(),
+                value: e.to_string(),
+            })?;
+            css.set_paths(sid, paths)?;
+        }
+        Ok(())
+    }
+
+    /// Hot-plugs the device of a `device` statement after the first
+    /// instruction ([`Css::attach`]: the subchannel becomes valid and a
+    /// channel report is queued). Image paths are relative to `base`.
+    ///
+    /// # Errors
+    /// The device cannot be built or attached; a passthrough device cannot
+    /// be hot-plugged.
+    pub fn hot_plug(&mut self, d: &DeviceStmt, base: &Path) -> Result<(), MachineError> {
+        if d.kind.is_passthrough() {
+            return Err(MachineError::HotPlugPassthrough(d.kind.name()));
+        }
+        let parts = Parts {
+            console: &self.console_output,
+            entropy: &mut self.entropy,
+            io_threads: &mut self.io_threads,
+            dma: self.dma.clone(),
+        };
+        Self::plug(&self.css, d, base, parts, self.config.write_images, true)?;
+        if timing(d)? {
+            self.css.set_timing_facility(sid_of(d.sch), true)?;
+        }
+        self.config.devices.push((0, d.clone()));
+        Ok(())
+    }
+
+    /// Hot-unplugs the device of `sch` (the trace statement `detach`).
+    ///
+    /// # Errors
+    /// No device there.
+    pub fn detach(&mut self, sch: SchAddr) -> Result<(), MachineError> {
+        self.css.detach(sid_of(sch))?;
+        self.config.devices.retain(|(_, d)| d.sch != sch);
+        Ok(())
+    }
+
+    /// The I/O-system reset (the trace statement `reset`).
+    pub fn reset(&self) {
+        self.css.reset();
+    }
+
+    /// Delivers console input to the virtio-console at `sch` (the trace
+    /// statement `console-input`).
+    ///
+    /// # Errors
+    /// No device there, or one that takes no input.
+    pub fn console_input(&self, sch: SchAddr, data: &[u8]) -> Result<(), MachineError> {
+        self.css.device_input(sid_of(sch), &*self.io_mem, data)?;
+        Ok(())
     }
 
     fn device(
@@ -380,7 +449,7 @@ impl Machine {
             }
             DeviceKind::VirtioConsole => Box::new(Console::new(
                 Box::new(SharedSink(parts.console.clone())),
-                Arc::new(Mutex::new(VecDeque::new())),
+                ConsoleInput::default(),
             )),
             DeviceKind::Dasd3390 => {
                 let spec = dasd::DasdSpec::from_statement(d, base)?;

@@ -136,7 +136,23 @@ enum Command {
     Dasd(dasd_cli::DasdCommand),
 }
 
+/// Events to stderr as `RUST_LOG` selects (`RUST_LOG=zcss_css=debug` for
+/// every instruction with its operands and outcome, `zcss_virtio_ccw=debug`
+/// for command rejects and refused notifications, `trace` for each CCW);
+/// nothing without it.
+fn init_tracing() {
+    let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() else {
+        return;
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 fn main() -> ExitCode {
+    init_tracing();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Replay(args) => replay_cli::run(&args),

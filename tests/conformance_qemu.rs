@@ -179,7 +179,7 @@ impl Guest {
 
     fn device(&self, kind: Kind) -> Box<VirtioCcwDevice> {
         let dev: Box<dyn zcss_virtio_ccw::VirtioDevice> = match kind {
-            Kind::Blk => Box::new(Block::in_memory(64)),
+            Kind::Blk => Box::new(Block::in_memory(64).unwrap()),
             Kind::Rng => Box::new(Rng::new()),
         };
         Box::new(VirtioCcwDevice::new(dev))

@@ -426,11 +426,60 @@ fn parse_two_devices_on_one_subchannel_reports_duplicate() {
 }
 
 #[test]
-fn parse_device_after_instruction_reports_order() {
+fn parse_device_after_instruction_is_a_hot_plug() {
+    let text = "zcss-trace 1\ncsch 0x00010000 => cc=3\ndevice fe.0.0000 devno=0000 virtio-rng\n";
+    let t = parse(text).unwrap();
+    assert_eq!(t.devices().count(), 1);
     assert_eq!(
-        err_in_body("csch 1 => cc=3\ndevice 0.0.0000 devno=0000 virtio-rng"),
-        (3, 1, SyntaxError::DeviceAfterInstruction)
+        t.initial_devices().count(),
+        0,
+        "a device after the first instruction is hot-plugged"
     );
+    assert_eq!(print(&t), text);
+}
+
+#[test]
+fn print_parse_host_events_is_identity() {
+    let text = "zcss-trace 1\n\
+                device fe.0.0000 devno=0000 virtio-console\n\
+                device fe.0.0001 devno=0001 virtio-rng\n\
+                console-input fe.0.0000 68656c6c 6f0a # hello\n\
+                tsch 0x00010000 0x00001000 => cc=1\n\
+                detach fe.0.0001\n\
+                device fe.0.0001 devno=0001 virtio-blk size=4096\n\
+                reset\n";
+    let t = parse(text).unwrap();
+    assert_eq!(print(&t), text);
+    let stmts: Vec<&Statement> = t.statements().map(|(_, s)| s).collect();
+    assert!(matches!(
+        stmts[3],
+        Statement::ConsoleInput { data, .. } if data.bytes == b"hello\n"
+    ));
+    assert!(matches!(stmts[5], Statement::Detach(s) if s.schno == 1));
+    assert_eq!(stmts[7], &Statement::Reset);
+}
+
+#[test]
+fn parse_detach_without_device_reports_no_device() {
+    let e = err_in_body("detach fe.0.0003");
+    assert!(matches!(e, (2, 1, SyntaxError::NoDevice(s)) if s.schno == 3), "{e:?}");
+    let e = err_in_body("device fe.0.0003 devno=0003 virtio-rng\ndetach fe.0.0003\ndetach fe.0.0003");
+    assert!(matches!(e, (4, 1, SyntaxError::NoDevice(_))), "{e:?}");
+}
+
+#[test]
+fn parse_detach_frees_subchannel_and_devno_for_a_new_device() {
+    let body = "device fe.0.0003 devno=0003 virtio-rng\ncsch 0x00010003 => cc=0\ndetach fe.0.0003\n\
+                device fe.0.0003 devno=0003 virtio-console\nconsole-input fe.0.0003 00";
+    assert!(parse(&format!("zcss-trace 1\n{body}\n")).is_ok());
+}
+
+#[test]
+fn parse_console_input_to_another_kind_reports_not_a_console() {
+    let e = err_in_body("device fe.0.0003 devno=0003 virtio-rng\nconsole-input fe.0.0003 00");
+    assert!(matches!(e, (3, 1, SyntaxError::NotAConsole(_))), "{e:?}");
+    let e = err_in_body("device fe.0.0003 devno=0003 virtio-console\nconsole-input fe.0.0003 00..");
+    assert!(matches!(e, (3, _, SyntaxError::WildcardOutsideExpect)), "{e:?}");
 }
 
 #[test]
@@ -532,6 +581,9 @@ mod roundtrip {
             Just("tpi".to_owned()),
             Just("diag500".to_owned()),
             Just("wait".to_owned()),
+            Just("reset".to_owned()),
+            Just("detach".to_owned()),
+            Just("console-input".to_owned()),
             Just("=>".to_owned()),
             Just("cc=0".to_owned()),
             Just("ok".to_owned()),

@@ -137,3 +137,229 @@ fn record_tampered_data_fails_replay_with_storage_mismatch() {
         r.mismatches
     );
 }
+
+/// A directory of its own for one test.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("zcss-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn replay_in(text: &str, base: &Path) -> zcss::trace::replay::FileReport {
+    let mut out = Vec::new();
+    replay(
+        &parse(text).unwrap(),
+        base,
+        &ReplayOptions::default(),
+        &mut out,
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
+fn sid(schno: u16) -> SubchannelId {
+    SubchannelId {
+        cssid: 0xfe,
+        ssid: 0,
+        schno,
+    }
+}
+
+#[test]
+fn record_start_describes_the_live_css_and_saves_disk_contents_beside_the_trace() {
+    use zcss::css::{Css, CssConfig};
+    use zcss::virtio_ccw::{Block, BlockBackend, VirtioCcwDevice};
+    let dir = scratch_dir("record-start");
+    let css = Css::new(CssConfig::default());
+    // A memory disk with contents and a file-backed disk the guest changes.
+    let mut image = vec![0u8; 4096];
+    image[512..516].copy_from_slice(b"boot");
+    css.attach_cold(
+        sid(0),
+        0,
+        Box::new(VirtioCcwDevice::new(Box::new(
+            Block::new(BlockBackend::Memory(image.clone()), false).unwrap(),
+        ))),
+    )
+    .unwrap();
+    let file_path = dir.join("live.img");
+    std::fs::write(&file_path, vec![7u8; 8192]).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&file_path)
+        .unwrap();
+    css.attach_cold(
+        sid(1),
+        1,
+        Box::new(VirtioCcwDevice::new(Box::new(
+            Block::new(BlockBackend::File(f), false).unwrap(),
+        ))),
+    )
+    .unwrap();
+    let mem = Arc::new(zcss::ccw::VecMemory::new(4 << 20));
+    let rec = Recorder::start(&css, 4 << 20, Some(&dir)).unwrap();
+    let mut drv = LinuxDriver::new(css.clone(), mem.clone(), sid(1));
+    drv.enable().unwrap();
+    drv.probe(u64::MAX).unwrap();
+    drv.find_vqs(1).unwrap();
+    drv.driver_ok().unwrap();
+    let mut data = vec![0x5a; 512];
+    assert_eq!(drv.blk(true, 0, &mut data).unwrap(), 0);
+    let mut back = vec![0; 512];
+    assert_eq!(drv.blk(false, 1, &mut back).unwrap(), 0);
+    assert_eq!(back, vec![7u8; 512], "the file's contents");
+    let text = rec.text();
+    assert!(
+        text.contains("device fe.0.0000 devno=0000 virtio-blk size=4096 image=disk-fe.0.0000-1.img\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("device fe.0.0001 devno=0001 virtio-blk size=8192 image=disk-fe.0.0001-2.img\n"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(dir.join("disk-fe.0.0000-1.img")).unwrap(), image);
+    assert_eq!(
+        std::fs::read(dir.join("disk-fe.0.0001-2.img")).unwrap(),
+        vec![7u8; 8192],
+        "the starting contents, not what the guest wrote since"
+    );
+    let r = replay_in(&text, &dir);
+    assert_eq!(r.mismatches, vec![], "recording:\n{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn record_start_refuses_a_disk_with_contents_without_an_image_dir() {
+    use zcss::css::{Css, CssConfig};
+    use zcss::virtio_ccw::{Block, BlockBackend, VirtioCcwDevice};
+    let css = Css::new(CssConfig::default());
+    css.attach_cold(
+        sid(3),
+        3,
+        Box::new(VirtioCcwDevice::new(Box::new(
+            Block::new(BlockBackend::Memory(vec![1; 512]), false).unwrap(),
+        ))),
+    )
+    .unwrap();
+    let e = Recorder::start(&css, 1 << 20, None).unwrap_err();
+    assert!(e.to_string().contains("fe.0.0003"), "{e}");
+    assert!(e.to_string().contains("directory"), "{e}");
+    // Nothing was registered: instructions are not recorded.
+    let mem = zcss::ccw::VecMemory::new(1 << 20);
+    let _ = css.stsch(&zcss::css::IoCtx::new(&mem), 0x0001_0003, 0x1000);
+}
+
+#[test]
+fn record_console_input_hot_plug_detach_and_reset_replay_clean() {
+    use zcss::css::{Css, CssConfig};
+    use zcss::machine::DeterministicEntropy;
+    use zcss::virtio_ccw::{Console, ConsoleInput, Rng, VirtioCcwDevice};
+    let css = Css::new(CssConfig::default());
+    css.attach_cold(
+        sid(2),
+        2,
+        Box::new(VirtioCcwDevice::new(Box::new(Console::new(
+            Box::new(std::io::sink()),
+            ConsoleInput::default(),
+        )))),
+    )
+    .unwrap();
+    let mem = Arc::new(zcss::ccw::VecMemory::new(4 << 20));
+    let rec = Recorder::start(&css, 4 << 20, None).unwrap();
+    let mut con = LinuxDriver::new(css.clone(), mem.clone(), sid(2));
+    con.enable().unwrap();
+    con.probe(u64::MAX).unwrap();
+    con.find_vqs(2).unwrap();
+    con.driver_ok().unwrap();
+    assert!(con.request(0, &[(0x18_0000, 16, true)]).is_err(), "no input yet");
+    css.device_input(sid(2), &*mem, b"hello\n").unwrap();
+    assert!(con.take_interrupt().unwrap().is_some());
+    assert_eq!(mem.fetch(0x18_0000, 6).unwrap(), b"hello\n".to_vec());
+    // Hot plug an entropy source, read from it, unplug it, reset.
+    let rng = Rng::with_source(Some(Box::new(DeterministicEntropy::default())));
+    css.attach(sid(4), 4, Box::new(VirtioCcwDevice::new(Box::new(rng))))
+        .unwrap();
+    let mut r = LinuxDriver::new(css.clone(), Arc::new(zcss::ccw::VecMemory::new(4 << 20)), sid(4));
+    // The recorder sees the storage the css touched, whichever memory.
+    drop(r.enable());
+    css.detach(sid(4)).unwrap();
+    css.reset();
+    let text = rec.text();
+    for needle in [
+        "console-input fe.0.0002 68656c6c 6f0a\n",
+        "device fe.0.0004 devno=0004 virtio-rng\n",
+        "detach fe.0.0004\n",
+        "\nreset\n",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    let report = replay_in(&text, Path::new("."));
+    assert_eq!(report.mismatches, vec![], "recording:\n{text}");
+}
+
+#[test]
+fn record_hot_plug_before_the_first_instruction_stays_a_hot_plug() {
+    use zcss::css::{Css, CssConfig};
+    use zcss::virtio_ccw::{Console, ConsoleInput, VirtioCcwDevice};
+    let css = Css::new(CssConfig::default());
+    let rec = Recorder::start(&css, 1 << 20, None).unwrap();
+    let con = Console::new(Box::new(std::io::sink()), ConsoleInput::default());
+    css.attach(sid(1), 1, Box::new(VirtioCcwDevice::new(Box::new(con))))
+        .unwrap();
+    let mem = zcss::ccw::VecMemory::new(1 << 20);
+    // STCRW finds the channel report of the hot plug.
+    assert_eq!(css.stcrw(&zcss::css::IoCtx::new(&mem), 0x100), Ok(zcss::css::Cc::Zero));
+    let text = rec.text();
+    let report = replay_in(&text, Path::new("."));
+    assert_eq!(report.mismatches, vec![], "recording:\n{text}");
+    let t = parse(&text).unwrap();
+    assert_eq!(t.initial_devices().count(), 0, "{text}");
+}
+
+#[test]
+fn record_waker_taking_the_interruption_on_the_same_thread_writes_it_after_the_ssch() {
+    use zcss::css::{Cc, Css, CssConfig, IoCtx, Wake};
+    use zcss::virtio_ccw::{Console, ConsoleInput, VirtioCcwDevice};
+    let css = Css::new(CssConfig::default());
+    let con = Console::new(Box::new(std::io::sink()), ConsoleInput::default());
+    css.attach_cold(sid(0), 0, Box::new(VirtioCcwDevice::new(Box::new(con))))
+        .unwrap();
+    let mem = Arc::new(zcss::ccw::VecMemory::new(1 << 20));
+    let rec = Recorder::start(&css, 1 << 20, None).unwrap();
+    // A single-threaded VMM: the waker delivers the interruption at once,
+    // inside the SSCH that made it pending, and runs the handler's TSCH.
+    let (inner, m) = (css.clone(), mem.clone());
+    let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = taken.clone();
+    css.set_waker(move |w| {
+        if let Wake::Io { .. } = w {
+            if let Some(code) = inner.next_interrupt(0xff) {
+                let r = inner.tsch(&IoCtx::new(&*m), code.sid, 0x4000);
+                log.lock().unwrap().push(r);
+            }
+        }
+    });
+    let ctx = IoCtx::new(&*mem);
+    assert_eq!(css.stsch(&ctx, 0x0001_0000, 0x1000), Ok(Cc::Zero));
+    let mut w1 = mem.fetch(0x1004, 2).unwrap();
+    w1[0] |= 3 << 3;
+    w1[1] |= 0x80;
+    mem.store(0x1004, &w1).unwrap();
+    assert_eq!(css.msch(&ctx, 0x0001_0000, 0x1000), Ok(Cc::Zero));
+    mem.store(0x2000, &[0xe4, 0x20, 0, 8, 0, 0, 0x30, 0]).unwrap();
+    mem.store(0x1800, &[0, 0, 0, 1, 0, 0x80, 0xff, 0, 0, 0, 0x20, 0])
+        .unwrap();
+    assert_eq!(css.ssch(&ctx, 0x0001_0000, 0x1800), Ok(Cc::Zero));
+    assert_eq!(
+        taken.lock().unwrap().as_slice(),
+        &[Ok(Cc::Zero)],
+        "taken inside the SSCH"
+    );
+    let text = rec.text();
+    let at = |p: &str| text.lines().position(|l| l.starts_with(p)).unwrap();
+    assert!(at("ssch") < at("tpi") && at("tpi") < at("tsch"), "{text}");
+    let report = replay_in(&text, Path::new("."));
+    assert_eq!(report.mismatches, vec![], "recording:\n{text}");
+}

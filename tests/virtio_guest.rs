@@ -61,7 +61,7 @@ fn pattern(seed: u8) -> Vec<u8> {
 fn guest_writes_and_reads_back_blocks_at_every_revision() {
     let css = Css::new(CssConfig::default());
     for (schno, rev) in [(0u16, 2u8), (1, 1), (2, 0)] {
-        let mut drv = attach(&css, schno, Box::new(Block::in_memory(256)), rev);
+        let mut drv = attach(&css, schno, Box::new(Block::in_memory(256).unwrap()), rev);
         drv.probe(BLK_FEATURES).expect("probe");
         drv.read_conf(24).expect("config");
         drv.find_vqs(1).expect("queues");
@@ -110,7 +110,7 @@ fn guest_uses_file_backed_disk() {
 fn guest_reads_entropy_and_prints_to_console_beside_a_disk() {
     let css = Css::new(CssConfig::default());
     let out = Captured::default();
-    let mut disk = attach(&css, 0, Box::new(Block::in_memory(64)), 2);
+    let mut disk = attach(&css, 0, Box::new(Block::in_memory(64).unwrap()), 2);
     let mut rng = attach(&css, 1, Box::new(Rng::new()), 2);
     let mut con = attach(
         &css,
@@ -141,4 +141,101 @@ fn guest_reads_entropy_and_prints_to_console_beside_a_disk() {
     let mut back = vec![0u8; data.len()];
     assert_eq!(disk.blk(false, 8, &mut back).expect("read"), VIRTIO_BLK_S_OK);
     assert_eq!(back, data);
+}
+
+/// A console attached with a typed handle and driven by the Linux driver
+/// model; the guest has posted one 16-byte receive buffer.
+fn console_with_posted_buffer() -> (
+    Css,
+    Arc<VecMemory>,
+    ConsoleInput,
+    zcss_css::DeviceHandle<VirtioCcwDevice>,
+) {
+    let css = Css::new(CssConfig::default());
+    let mem = Arc::new(VecMemory::new(2 << 20));
+    let input = ConsoleInput::default();
+    let dev = VirtioCcwDevice::new(Box::new(Console::new(Box::new(std::io::sink()), input.clone())));
+    let handle = css.attach_device(sid(2), 0x1002, dev, false).expect("attach");
+    let mut con = LinuxDriver::new(css.clone(), mem.clone(), sid(2));
+    con.enable().expect("enable");
+    con.probe(VIRTIO_F_VERSION_1).expect("probe console");
+    con.find_vqs(2).expect("console queues");
+    con.driver_ok().expect("console ok");
+    // Nothing to read yet: the buffer stays posted, no indication.
+    assert!(matches!(
+        con.request(0, &[(0x18_0000, 16, true)]),
+        Err(zcss_virtio_ccw::driver_model::DriverError::NoInterrupt(_))
+    ));
+    (css, mem, input, handle)
+}
+
+#[test]
+fn console_input_after_the_guest_posted_buffers_is_delivered_by_polling_the_handle() {
+    let (css, mem, input, handle) = console_with_posted_buffer();
+    assert_eq!(
+        handle.with(|d| d.status() & zcss_virtio_ccw::device::STATUS_DRIVER_OK),
+        Some(zcss_virtio_ccw::device::STATUS_DRIVER_OK),
+        "the device's status is reachable through the handle"
+    );
+    input.push(b"ls -l\n");
+    assert_eq!(
+        mem.fetch(0x18_0000, 6).unwrap(),
+        [0; 6],
+        "pushing alone delivers nothing"
+    );
+    assert_eq!(handle.with(|d| d.poll(&*mem)), Some(()));
+    assert_eq!(mem.fetch(0x18_0000, 6).unwrap(), b"ls -l\n".to_vec());
+    assert!(input.is_empty());
+    assert!(css.next_interrupt(0xff).is_some(), "the guest is told");
+}
+
+#[test]
+fn console_input_through_the_css_is_delivered_at_once() {
+    let (css, mem, input, _handle) = console_with_posted_buffer();
+    css.device_input(sid(2), &*mem, b"date\n").expect("input");
+    assert_eq!(mem.fetch(0x18_0000, 5).unwrap(), b"date\n".to_vec());
+    assert!(input.is_empty());
+    assert!(css.next_interrupt(0xff).is_some(), "the guest is told");
+    assert_eq!(
+        css.device_input(sid(7), &*mem, b"x"),
+        Err(zcss_css::CssError::NoDevice(sid(7)))
+    );
+}
+
+#[test]
+fn device_handle_reaches_the_block_image_and_not_a_later_device() {
+    let css = Css::new(CssConfig::default());
+    let dev = VirtioCcwDevice::new(Box::new(Block::in_memory(8).unwrap()));
+    let handle = css.attach_device(sid(0), 0, dev, false).expect("attach");
+    let mut drv = LinuxDriver::new(css.clone(), Arc::new(VecMemory::new(2 << 20)), sid(0));
+    drv.enable().expect("enable");
+    drv.probe(BLK_FEATURES).expect("probe");
+    drv.find_vqs(1).expect("queues");
+    drv.driver_ok().expect("ok");
+    let mut data = pattern(9);
+    data.truncate(512);
+    assert_eq!(drv.blk(true, 2, &mut data).expect("write"), VIRTIO_BLK_S_OK);
+    let on_disk = handle
+        .with(|d| {
+            d.device_as::<Block>()
+                .and_then(Block::image)
+                .map(|i| i[1024..1536].to_vec())
+        })
+        .flatten();
+    assert_eq!(on_disk.as_deref(), Some(&data[..]));
+    assert_eq!(
+        css.with_device_as::<VirtioCcwDevice, _>(sid(0), |d| d.device_as::<Rng>().is_some()),
+        Some(false),
+        "the back-end is a Block, not an Rng"
+    );
+    css.detach(sid(0)).expect("detach");
+    assert!(!handle.is_attached());
+    css.attach_cold(
+        sid(0),
+        0,
+        Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(8).unwrap()))),
+    )
+    .expect("attach again");
+    assert_eq!(handle.with(|_| ()), None, "a handle never reaches a later device");
+    assert!(css.device_handle::<VirtioCcwDevice>(sid(0)).is_some());
 }

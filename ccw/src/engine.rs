@@ -246,16 +246,32 @@ impl Engine {
             Ending::Suspended => ProgramEnd::Suspended,
             Ending::Stopped(how) => how,
         });
-        tracing::trace!(
-            cpa = c.cpa,
-            count = c.count,
-            dstat = c.dstat.into_bits(),
-            cstat = c.cstat.into_bits(),
-            ccws = c.ccws,
-            ending = ?c.ending,
-            check = ?c.check,
-            "channel program ended"
-        );
+        // Unit check (0x02) or any channel status: what a person debugging
+        // a guest looks for first, at DEBUG; every other ending at TRACE.
+        // (`replay --verbose` reads these fields: keep the message.)
+        if c.dstat.into_bits() & 0x02 != 0 || c.cstat.into_bits() != 0 {
+            tracing::debug!(
+                cpa = format_args!("{:#x}", c.cpa),
+                count = c.count,
+                dstat = format_args!("{:#04x}", c.dstat.into_bits()),
+                cstat = format_args!("{:#04x}", c.cstat.into_bits()),
+                ccws = c.ccws,
+                ending = ?c.ending,
+                check = ?c.check,
+                "channel program ended"
+            );
+        } else {
+            tracing::trace!(
+                cpa = format_args!("{:#x}", c.cpa),
+                count = c.count,
+                dstat = format_args!("{:#04x}", c.dstat.into_bits()),
+                cstat = format_args!("{:#04x}", c.cstat.into_bits()),
+                ccws = c.ccws,
+                ending = ?c.ending,
+                check = ?c.check,
+                "channel program ended"
+            );
+        }
         c
     }
 
@@ -290,7 +306,7 @@ impl Engine {
                 // is a command boundary.
                 if hooks.resume_pending() {
                     // Resume pending: the flag is not honoured this time.
-                    tracing::trace!(cpa, "suspend flag passed: resume pending");
+                    tracing::trace!(cpa = format_args!("{cpa:#x}"), "suspend flag passed: resume pending");
                 } else {
                     return r.done(
                         &walker,

@@ -452,11 +452,11 @@ impl ProgramWalker {
             self.program.fetched(addr.get());
             self.run.fetched(addr.get());
             tracing::trace!(
-                addr = addr.get(),
-                cmd = ccw.cmd,
-                flags = ccw.flags.into_bits(),
+                addr = format_args!("{:#x}", addr.get()),
+                cmd = format_args!("{:#04x}", ccw.cmd),
+                flags = format_args!("{:#04x}", ccw.flags.into_bits()),
                 count = ccw.count,
-                cda = ccw.cda,
+                cda = format_args!("{:#x}", ccw.cda),
                 how = ?self.how,
                 "ccw"
             );

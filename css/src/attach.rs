@@ -11,6 +11,7 @@
 //! devices are attached in. A CHPID is installed in a css image with one
 //! channel-path type; a device naming it with another type is refused.
 
+use std::any::Any;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -21,9 +22,10 @@ use zcss_ccw::Sense;
 
 use crate::crw_queue::Queued;
 use crate::css::Shared;
-use crate::device::{ChannelPaths, Device, PassthroughDevice, PassthroughReply};
+use crate::device::{ChannelPaths, Device, DeviceHandle, PassthroughDevice, PassthroughReply};
 use crate::error::CssError;
 use crate::interrupt::Wake;
+use crate::observer::HostEvent;
 use crate::slot::DevSlot;
 use crate::subchannel::{SchState, STOP_CLEAR, STOP_NONE};
 use crate::Css;
@@ -34,7 +36,7 @@ impl Css {
     /// # Errors
     /// Reserved css image, subchannel or device number in use.
     pub fn attach_cold(&self, sid: SubchannelId, devno: u16, dev: Box<dyn Device>) -> Result<(), CssError> {
-        self.sh.attach(sid, devno, DevSlot::Ccw(dev), false)
+        self.attach_observed(sid, devno, DevSlot::Ccw(dev), false).map(|_| ())
     }
 
     /// Hot-plugs a device: the subchannel becomes valid and a channel report
@@ -44,7 +46,95 @@ impl Css {
     /// # Errors
     /// As [`Css::attach_cold`].
     pub fn attach(&self, sid: SubchannelId, devno: u16, dev: Box<dyn Device>) -> Result<(), CssError> {
-        self.sh.attach(sid, devno, DevSlot::Ccw(dev), true)
+        self.attach_observed(sid, devno, DevSlot::Ccw(dev), true).map(|_| ())
+    }
+
+    /// Attaches `dev` (hot plug with its channel report when `hot`, as
+    /// [`Css::attach`]; cold plug otherwise, as [`Css::attach_cold`]) and
+    /// returns a typed handle on it, through which the embedder reaches the
+    /// device later (poll it, read its state).
+    ///
+    /// # Errors
+    /// As [`Css::attach_cold`].
+    pub fn attach_device<T: Device>(
+        &self,
+        sid: SubchannelId,
+        devno: u16,
+        dev: T,
+        hot: bool,
+    ) -> Result<DeviceHandle<T>, CssError> {
+        let token = self.attach_observed(sid, devno, DevSlot::Ccw(Box::new(dev)), hot)?;
+        Ok(DeviceHandle::new(self.sh.me.clone(), sid, token))
+    }
+
+    /// A typed handle on the device at `sid`, if there is one of type `T`.
+    #[must_use]
+    pub fn device_handle<T: Device>(&self, sid: SubchannelId) -> Option<DeviceHandle<T>> {
+        let sch = self.sh.tables.get(sid)?;
+        let mut slot = sch.dev.lock();
+        let token = sch.token.load(Ordering::Acquire);
+        let dev: &mut dyn Any = slot.device_mut()?;
+        (token != 0 && dev.is::<T>()).then(|| DeviceHandle::new(self.sh.me.clone(), sid, token))
+    }
+
+    /// Runs `f` on the device at `sid` as its concrete type `T` (outside
+    /// the subchannel's state lock, with its device lock held: `f` must not
+    /// issue instructions, see [`DeviceHandle::with`]). `None` when there
+    /// is no interpreted device there or it is of another type.
+    pub fn with_device_as<T: Device, R>(&self, sid: SubchannelId, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let sch = self.sh.tables.get(sid)?;
+        let mut slot = sch.dev.lock();
+        let dev: &mut dyn Any = slot.device_mut()?;
+        dev.downcast_mut::<T>().map(f)
+    }
+
+    /// The subchannels that have a device, in css-image, subchannel-set and
+    /// subchannel-number order, with their device numbers.
+    #[must_use]
+    pub fn devices(&self) -> Vec<(SubchannelId, u16)> {
+        let mut out = Vec::new();
+        self.sh.tables.for_each(|sch| {
+            let st = sch.state.lock();
+            if st.present {
+                out.push((sch.sid, st.pmcw.flags.devno()));
+            }
+        });
+        out.sort_unstable_by_key(|(s, _)| (s.cssid, s.ssid, s.schno));
+        out
+    }
+
+    /// Runs `f` on the interpreted device at `sid` as `&dyn Device` (for a
+    /// recorder describing it). `None` without one.
+    pub fn inspect_device<R>(&self, sid: SubchannelId, f: impl FnOnce(&dyn Device) -> R) -> Option<R> {
+        let sch = self.sh.tables.get(sid)?;
+        let mut slot = sch.dev.lock();
+        let dev: &dyn Device = slot.device_mut()?;
+        Some(f(dev))
+    }
+
+    /// Attaches under the recording lock and reports the attach.
+    fn attach_observed(&self, sid: SubchannelId, devno: u16, slot: DevSlot, hot: bool) -> Result<u64, CssError> {
+        self.host_observed(
+            None,
+            |css, _, emit| {
+                let Some(sch) = css.sh.tables.get(sid) else { return };
+                let mut slot = sch.dev.lock();
+                let device: Option<&dyn Device> = slot.device_mut().map(|d| &*d);
+                emit(&HostEvent::Attach {
+                    sid,
+                    devno,
+                    hot,
+                    device,
+                });
+            },
+            |css, _| {
+                let r = css.sh.attach(sid, devno, slot, hot);
+                if r.is_ok() {
+                    tracing::debug!(sid = %sid, devno = format_args!("{devno:#06x}"), hot, "device attached");
+                }
+                r
+            },
+        )
     }
 
     /// Attaches a passthrough device (cold plug when `hot` is false).
@@ -59,7 +149,8 @@ impl Css {
         hot: bool,
     ) -> Result<(), CssError> {
         self.sh.has_pt.store(true, Ordering::Release);
-        self.sh.attach(sid, devno, DevSlot::Passthrough(dev), hot)
+        self.attach_observed(sid, devno, DevSlot::Passthrough(dev), hot)
+            .map(|_| ())
     }
 
     /// Places a device automatically: the first free subchannel of the
@@ -77,7 +168,7 @@ impl Css {
                 let free = self.sh.tables.get(sid).is_none_or(|s| !s.state.lock().present);
                 let devno = devno.unwrap_or(schno);
                 if free && !self.sh.book.lock().contains(&(cssid, ssid, devno)) {
-                    self.sh.attach(sid, devno, DevSlot::Ccw(dev), false)?;
+                    self.attach_observed(sid, devno, DevSlot::Ccw(dev), false)?;
                     return Ok(sid);
                 }
             }
@@ -92,7 +183,7 @@ impl Css {
     /// # Errors
     /// [`CssError::NoDevice`].
     pub fn detach(&self, sid: SubchannelId) -> Result<(), CssError> {
-        self.sh.detach(sid, true)
+        self.detach_observed(sid, true)
     }
 
     /// Removes a device without a channel report (machine teardown).
@@ -100,7 +191,21 @@ impl Css {
     /// # Errors
     /// [`CssError::NoDevice`].
     pub fn detach_cold(&self, sid: SubchannelId) -> Result<(), CssError> {
-        self.sh.detach(sid, false)
+        self.detach_observed(sid, false)
+    }
+
+    fn detach_observed(&self, sid: SubchannelId, hot: bool) -> Result<(), CssError> {
+        self.host_observed(
+            None,
+            |_, _, emit| emit(&HostEvent::Detach { sid, hot }),
+            |css, _| {
+                let r = css.sh.detach(sid, hot);
+                if r.is_ok() {
+                    tracing::debug!(sid = %sid, hot, "device detached");
+                }
+                r
+            },
+        )
     }
 
     /// Whether a device is attached at `sid`.
@@ -204,7 +309,9 @@ impl Shared {
         true
     }
 
-    pub(crate) fn attach(&self, sid: SubchannelId, devno: u16, mut slot: DevSlot, hot: bool) -> Result<(), CssError> {
+    /// Attaches; returns the token of the device (see
+    /// [`crate::subchannel::Subchannel::token`]).
+    pub(crate) fn attach(&self, sid: SubchannelId, devno: u16, mut slot: DevSlot, hot: bool) -> Result<u64, CssError> {
         if sid.cssid == 0xff {
             return Err(CssError::ReservedCssid);
         }
@@ -238,7 +345,12 @@ impl Shared {
             });
             PassthroughReply::new(sid, self.pt_tx.clone(), wake)
         });
-        *sch.dev.lock() = slot;
+        let token = self.device_tokens.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut d = sch.dev.lock();
+            *d = slot;
+            sch.token.store(token, Ordering::Release);
+        }
         {
             let mut st = sch.state.lock();
             let generation = st.generation.wrapping_add(1);
@@ -256,7 +368,7 @@ impl Shared {
         if hot {
             self.subchannel_report(sid);
         }
-        Ok(())
+        Ok(token)
     }
 
     pub(crate) fn detach(&self, sid: SubchannelId, hot: bool) -> Result<(), CssError> {
@@ -271,7 +383,11 @@ impl Shared {
         };
         // Stop a running program, then take the device (waits for the engine).
         sch.stop.store(STOP_CLEAR, Ordering::Release);
-        let old = std::mem::replace(&mut *sch.dev.lock(), DevSlot::Empty);
+        let old = {
+            let mut d = sch.dev.lock();
+            sch.token.store(0, Ordering::Release);
+            std::mem::replace(&mut *d, DevSlot::Empty)
+        };
         {
             let mut st = sch.state.lock();
             self.withdraw(sid, &mut st);

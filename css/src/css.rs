@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use parking_lot::{Mutex, MutexGuard, RwLock};
+use parking_lot::{Mutex, MutexGuard, ReentrantMutex, RwLock};
 use zcss_ccw::crw::Crw;
 use zcss_ccw::engine::Engine;
 use zcss_ccw::intcode::InterruptionCode;
+use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::status::DeviceStatus;
 use zcss_ccw::walker::Limits;
@@ -19,9 +20,9 @@ use zcss_ccw::Sense;
 use crate::adapter::AdapterInterruptions;
 use crate::ctx::IoCtx;
 use crate::device::{Device, DeviceInfo, InterruptSink, PassthroughEvent, SubchannelHandle};
-use crate::error::ProgramCheck;
+use crate::error::{CssError, ProgramCheck};
 use crate::interrupt::{Entry, IoQueues, Wake};
-use crate::observer::{Insn, Observer, Outcome, RecordingMemory};
+use crate::observer::{HostEvent, Insn, Observer, Outcome, RecordingMemory, StorageAccess};
 use crate::subchannel::{SchState, Subchannel, STOP_CLEAR, STOP_HALT, STOP_NONE};
 use crate::table::Tables;
 
@@ -73,6 +74,12 @@ pub(crate) struct Shared {
     has_waker: AtomicBool,
     observer: RwLock<Option<Arc<dyn Observer>>>,
     has_observer: AtomicBool,
+    /// Held by an observed instruction, host event or interruption from
+    /// before it starts until it is reported (see [`Observer`]):
+    /// reentrant, so a waker may call into the css on the same thread.
+    pub record_lock: ReentrantMutex<()>,
+    /// The next device token (see [`crate::subchannel::Subchannel::token`]).
+    pub device_tokens: AtomicU64,
     /// Serializes attach and detach; the device numbers in use.
     pub book: Mutex<HashSet<(u8, u8, u16)>>,
     /// Installed channel paths: (cssid, chpid) → channel-path type.
@@ -141,6 +148,8 @@ impl Css {
             has_waker: AtomicBool::new(false),
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
+            record_lock: ReentrantMutex::new(()),
+            device_tokens: AtomicU64::new(1),
             book: Mutex::new(HashSet::new()),
             paths: Mutex::new(std::collections::BTreeMap::new()),
             pt_tx,
@@ -188,6 +197,16 @@ impl Css {
     /// all-interruptions mode, MCSS-E and MSS as configured. Devices stay
     /// attached. A program running on another thread is stopped first.
     pub fn reset(&self) {
+        self.host_observed(
+            None,
+            |_, (), emit| emit(&HostEvent::Reset),
+            |css, _| css.reset_unobserved(),
+        );
+    }
+
+    /// The I/O-system reset without its report (IPL, which is reported itself,
+    /// resets as its first step).
+    pub(crate) fn reset_unobserved(&self) {
         let sh = &self.sh;
         sh.tables.for_each(|sch| sh.reset_subchannel(sch));
         // Every request was withdrawn above; drop the stale entries too.
@@ -197,6 +216,63 @@ impl Css {
         sh.ext.measurement.reset();
         sh.mcss.store(sh.cfg.mcss, Ordering::Release);
         sh.mss.store(sh.cfg.mss, Ordering::Release);
+        tracing::debug!("I/O-system reset");
+    }
+
+    /// Delivers host input to the device of `sid` (console input typed on
+    /// the host, for instance): the device takes the bytes and hands them to
+    /// the guest now if the driver has offered buffers for them, later
+    /// otherwise. The observer sees it as [`HostEvent::Input`] with the
+    /// storage the device wrote, so a recording replays it at this point.
+    ///
+    /// # Errors
+    /// [`CssError::NoDevice`] without an interpreted device there,
+    /// [`CssError::NoInput`] when the device takes no input.
+    pub fn device_input(&self, sid: SubchannelId, mem: &dyn GuestMemory, data: &[u8]) -> Result<(), CssError> {
+        self.host_observed(
+            Some(mem),
+            |_, _, emit| emit(&HostEvent::Input { sid, data }),
+            |css, m| {
+                let mem = m.unwrap_or(mem);
+                let sch = css.sh.tables.get(sid).ok_or(CssError::NoDevice(sid))?;
+                let mut slot = sch.dev.lock();
+                let dev = slot.device_mut().ok_or(CssError::NoDevice(sid))?;
+                if dev.host_input(mem, data) {
+                    tracing::debug!(sid = %sid, len = data.len(), "host input");
+                    Ok(())
+                } else {
+                    Err(CssError::NoInput(sid))
+                }
+            },
+        )
+    }
+
+    /// Runs a host event `f` (with `mem` wrapped for recording when an
+    /// observer is registered) and, unless `f` failed, lets `report` hand
+    /// the event to the observer, all under the recording lock.
+    pub(crate) fn host_observed<R: HostResult>(
+        &self,
+        mem: Option<&dyn GuestMemory>,
+        report: impl FnOnce(&Self, &R, &mut dyn FnMut(&HostEvent<'_>)),
+        f: impl FnOnce(&Self, Option<&dyn GuestMemory>) -> R,
+    ) -> R {
+        if !self.sh.has_observer.load(Ordering::Acquire) {
+            return f(self, mem);
+        }
+        let _order = self.sh.record_lock.lock();
+        let Some(obs) = self.sh.observer.read().clone() else {
+            return f(self, mem);
+        };
+        let nesting = Nesting::enter();
+        let rec = mem.map(RecordingMemory::new);
+        let r = f(self, rec.as_ref().map(|r| r as &dyn GuestMemory));
+        if r.succeeded() {
+            let accesses: Vec<StorageAccess> = rec.map(|r| r.take()).unwrap_or_default();
+            // The event borrows from the css: reported now even when nested.
+            report(self, &r, &mut |e| obs.host_event(e, &accesses));
+        }
+        nesting.flush();
+        r
     }
 
     /// The I/O-system reset of one subchannel and its device: what
@@ -232,9 +308,34 @@ impl Css {
 
     /// Registers (or with `None` removes) the instruction observer.
     pub fn set_observer(&self, observer: Option<Arc<dyn Observer>>) {
+        let _order = self.sh.record_lock.lock();
         let some = observer.is_some();
         *self.sh.observer.write() = observer;
         self.sh.has_observer.store(some, Ordering::Release);
+    }
+
+    /// Registers the observer `make` builds after looking at the css (a
+    /// recorder describing the devices attached now): from the moment
+    /// `make` is called, instructions, host events and interruptions
+    /// taken wait until the observer is in place, so none is lost between
+    /// the look and the first report. Start it before the guest runs: an
+    /// instruction already under way is not reported.
+    ///
+    /// # Errors
+    /// What `make` returns; no observer is registered then.
+    pub fn install_observer<E>(&self, make: impl FnOnce(&Self) -> Result<Arc<dyn Observer>, E>) -> Result<(), E> {
+        let _order = self.sh.record_lock.lock();
+        let before = self.sh.has_observer.swap(true, Ordering::AcqRel);
+        match make(self) {
+            Ok(o) => {
+                *self.sh.observer.write() = Some(o);
+                Ok(())
+            }
+            Err(e) => {
+                self.sh.has_observer.store(before, Ordering::Release);
+                Err(e)
+            }
+        }
     }
 
     /// The SCHIB of `sid` as STORE SUBCHANNEL would store it, without the
@@ -324,12 +425,22 @@ impl Css {
     /// either order.
     pub fn next_interrupt(&self, isc_mask: u8) -> Option<InterruptionCode> {
         self.sh.poll_if_needed();
-        let code = self.sh.take_interrupt(isc_mask)?;
-        if self.sh.has_observer.load(Ordering::Acquire) {
-            if let Some(o) = self.sh.observer.read().clone() {
-                o.interruption(&code);
-            }
+        if !self.sh.has_observer.load(Ordering::Acquire) {
+            return self.sh.take_interrupt(isc_mask);
         }
+        // Taken and reported in one step: another thread's instruction
+        // cannot come between.
+        let _order = self.sh.record_lock.lock();
+        let nesting = Nesting::enter();
+        let code = self.sh.take_interrupt(isc_mask)?;
+        if let Some(o) = self.sh.observer.read().clone() {
+            nesting.report(move || o.interruption(&code));
+        }
+        tracing::debug!(
+            sid = format_args!("{:#010x}", code.sid),
+            intparm = format_args!("{:#010x}", code.intparm),
+            "interruption taken"
+        );
         Some(code)
     }
 
@@ -366,16 +477,109 @@ impl Css {
         R: Copy + Into<Outcome>,
     {
         if !self.sh.has_observer.load(Ordering::Acquire) {
-            return f(&self.sh, ctx);
+            let r = f(&self.sh, ctx);
+            trace_insn(&insn, r.into());
+            return r;
         }
+        // The instruction runs and is reported under the recording lock:
+        // an interruption it makes pending wakes another CPU, whose TPI
+        // waits here until this instruction has been reported.
+        let _order = self.sh.record_lock.lock();
         let Some(obs) = self.sh.observer.read().clone() else {
-            return f(&self.sh, ctx);
+            let r = f(&self.sh, ctx);
+            trace_insn(&insn, r.into());
+            return r;
         };
+        let nesting = Nesting::enter();
         let rec = RecordingMemory::new(ctx.mem);
         let ctx2 = IoCtx { mem: &rec, ..*ctx };
         let r = f(&self.sh, &ctx2);
-        obs.instruction(&insn, r.into(), &rec.take());
+        trace_insn(&insn, r.into());
+        let accesses = rec.take();
+        let outcome: Outcome = r.into();
+        nesting.report(move || obs.instruction(&insn, outcome, &accesses));
         r
+    }
+}
+
+thread_local! {
+    /// Observed operations under way on this thread: a waker may issue an
+    /// instruction (or take an interruption) inside the one that woke it.
+    static NESTING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Reports of nested operations, made after the outermost one's.
+    static DEFERRED: std::cell::RefCell<std::collections::VecDeque<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+}
+
+/// One observed operation on this thread. An operation nested in another
+/// (run by the waker the outer one called) completes first, but what it
+/// saw follows from the outer one: its report waits until the outer one
+/// has been reported, so the observer hears them in an order a replay can
+/// follow.
+struct Nesting {
+    outer: bool,
+}
+
+impl Nesting {
+    fn enter() -> Self {
+        let depth = NESTING.with(|n| {
+            let d = n.get();
+            n.set(d.saturating_add(1));
+            d
+        });
+        Self { outer: depth == 0 }
+    }
+
+    /// Makes the report now (and then the deferred ones) when this is the
+    /// outermost operation; defers it otherwise.
+    fn report(&self, f: impl FnOnce() + 'static) {
+        if !self.outer {
+            DEFERRED.with(|d| d.borrow_mut().push_back(Box::new(f)));
+            return;
+        }
+        f();
+        self.flush();
+    }
+
+    /// Makes the deferred reports, if this is the outermost operation.
+    fn flush(&self) {
+        if !self.outer {
+            return;
+        }
+        while let Some(next) = DEFERRED.with(|d| d.borrow_mut().pop_front()) {
+            next();
+        }
+    }
+}
+
+impl Drop for Nesting {
+    fn drop(&mut self) {
+        NESTING.with(|n| n.set(n.get().saturating_sub(1)));
+    }
+}
+
+/// The DEBUG event of an instruction: its operands and outcome in hex
+/// (`ssch gr1=0x00010000 orb=0x1800 => cc=0`).
+#[inline]
+fn trace_insn(insn: &Insn, outcome: Outcome) {
+    tracing::debug!(target: "zcss_css::insn", "{insn} => {outcome}");
+}
+
+/// What a host event's function returns: whether it happened (and is
+/// reported).
+pub(crate) trait HostResult {
+    fn succeeded(&self) -> bool;
+}
+
+impl<T, E> HostResult for Result<T, E> {
+    fn succeeded(&self) -> bool {
+        self.is_ok()
+    }
+}
+
+impl HostResult for () {
+    fn succeeded(&self) -> bool {
+        true
     }
 }
 

@@ -128,6 +128,12 @@ pub enum CssError {
         /// The duplicate device number.
         devno: u16,
     },
+    /// The device at the subchannel takes no host input.
+    #[error("the device at subchannel {0} takes no host input")]
+    NoInput(SubchannelId),
+    /// The device at the subchannel is not of the type asked for.
+    #[error("the device at subchannel {0} is of another type")]
+    DeviceType(SubchannelId),
     /// No device is attached at the subchannel.
     #[error("no device at subchannel {0}")]
     NoDevice(SubchannelId),

@@ -103,7 +103,14 @@ impl Css {
     /// # Errors
     /// Privileged operation, specification.
     pub fn diag500(&self, ctx: &IoCtx<'_>, subcode: u64, gr2: u64, gr3: u64, gr4: u64) -> Result<u64, ProgramCheck> {
-        let _span = tracing::trace_span!("diag500", subcode, gr2, gr3, gr4).entered();
+        let _span = tracing::trace_span!(
+            "diag500",
+            subcode = format_args!("{subcode:#x}"),
+            gr2 = format_args!("{gr2:#x}"),
+            gr3 = format_args!("{gr3:#x}"),
+            gr4 = format_args!("{gr4:#x}")
+        )
+        .entered();
         let insn = Insn::Diag500 { subcode, gr2, gr3, gr4 };
         self.observed(insn, ctx, |_, ctx| {
             ctx.privileged()?;

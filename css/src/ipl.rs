@@ -81,7 +81,7 @@ impl Css {
         let _span = tracing::debug_span!("ipl", gr1 = format_args!("{gr1:#010x}")).entered();
         self.observed(Insn::Ipl { gr1 }, ctx, |sh, ctx| {
             let sid = sh.decode_sid(gr1)?;
-            self.reset();
+            self.reset_unobserved();
             let Some(sid) = sid else {
                 return Ok(IplOutcome::NotOperational);
             };

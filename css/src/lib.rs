@@ -14,13 +14,38 @@
 //!
 //! ```
 //! use zcss_ccw::sid::SubchannelId;
-//! use zcss_ccw::{AccessKey, VecMemory};
-//! use zcss_css::mock::MockDevice;
-//! use zcss_css::{Cc, Css, CssConfig, IoCtx};
+//! use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, VecMemory};
+//! use zcss_css::{Cc, Css, CssConfig, Device, DeviceInfo, IoCtx};
+//!
+//! /// A device that answers SENSE ID (control unit 0x3832 model 1) and
+//! /// counts the programs it ran.
+//! struct Probe {
+//!     programs: u32,
+//! }
+//!
+//! impl CcwDevice for Probe {
+//!     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
+//!         self.programs += 1;
+//!         match ccw.cmd {
+//!             0xe4 => {
+//!                 data.write(&[0xff, 0x38, 0x32, 0x01, 0, 0, 0, 0]);
+//!                 DeviceResult::OK
+//!             }
+//!             _ => DeviceResult::COMMAND_REJECT,
+//!         }
+//!     }
+//! }
+//!
+//! impl Device for Probe {
+//!     fn info(&self) -> DeviceInfo {
+//!         DeviceInfo::virtual_device(0x3832, 1)
+//!     }
+//! }
 //!
 //! let css = Css::new(CssConfig::default());
 //! let sid = SubchannelId { cssid: 0xfe, ssid: 0, schno: 0 };
-//! css.attach_cold(sid, 0x1234, Box::new(MockDevice::new(0x3832, 1))).unwrap();
+//! // Cold plug (no channel report); the handle reaches the device later.
+//! let probe = css.attach_device(sid, 0x1234, Probe { programs: 0 }, false).unwrap();
 //!
 //! let mem = VecMemory::new(1 << 20);
 //! let ctx = IoCtx::new(&mem);
@@ -40,7 +65,8 @@
 //! let code = css.next_interrupt(0xff).expect("an I/O interruption");
 //! assert_eq!(code.intparm, 0xcafe_0000);
 //! assert_eq!(css.tsch(&ctx, gr1, 0x4000), Ok(Cc::Zero));
-//! assert_eq!(mem.fetch(0x3000, 1).unwrap(), [0xff]);
+//! assert_eq!(mem.fetch(0x3000, 4).unwrap(), [0xff, 0x38, 0x32, 0x01]);
+//! assert_eq!(probe.with(|p| p.programs), Some(1));
 //! ```
 //!
 //! ## Concurrency
@@ -61,6 +87,12 @@
 //! subchannel's status later through its [`PassthroughReply`], as often as
 //! the host presents status; HALT, CLEAR and CANCEL are requests to it
 //! whose host condition code is the guest's (see [`device`]).
+//!
+//! With an [`Observer`] registered (a trace recorder), the css serializes
+//! what it reports: each instruction, interruption taken and host event
+//! runs and is reported before the next one starts, whichever CPU thread
+//! issues it, so a recording is one valid order of what happened (see
+//! [`observer`]). Without one, nothing is serialized.
 //!
 //! ## Choices where the architecture leaves room or QEMU differs
 //!
@@ -102,13 +134,13 @@ mod table;
 pub use css::{Css, CssConfig, DEFAULT_CSSID};
 pub use ctx::IoCtx;
 pub use device::{
-    chpid_type, ChannelPaths, Device, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice, PassthroughError,
-    PassthroughEvent, PassthroughReply, PathState, PathsError, SubchannelHandle,
+    chpid_type, ChannelPaths, Device, DeviceHandle, DeviceInfo, InterruptSink, NotifyResult, PassthroughDevice,
+    PassthroughError, PassthroughEvent, PassthroughReply, PathState, PathsError, SubchannelHandle,
 };
 pub use error::{Cc, CssError, InsnResult, ProgramCheck};
 pub use execute::{gr_bits, Executed, DIAG500_EINVAL};
 pub use interrupt::{InterruptionCode, Wake};
 pub use ipl::IplOutcome;
-pub use observer::{Insn, Observer, Outcome, StorageAccess};
+pub use observer::{HostEvent, Insn, Observer, Outcome, StorageAccess};
 pub use snapshot::{CssSnapshot, DeviceState, DeviceStateError, SnapshotError, SNAPSHOT_VERSION};
 pub use zcss_ccw::sid::SubchannelId;

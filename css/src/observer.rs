@@ -127,6 +127,34 @@ pub enum Insn {
     },
 }
 
+impl std::fmt::Display for Insn {
+    /// The mnemonic and the operands in hex, as a person debugging a guest
+    /// reads them: `ssch gr1=0x10000 orb=0x1800`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::Ssch { gr1, orb_addr } => write!(f, "ssch gr1={gr1:#x} orb={orb_addr:#x}"),
+            Self::Tsch { gr1, irb_addr } => write!(f, "tsch gr1={gr1:#x} irb={irb_addr:#x}"),
+            Self::Stsch { gr1, schib_addr } => write!(f, "stsch gr1={gr1:#x} schib={schib_addr:#x}"),
+            Self::Msch { gr1, schib_addr } => write!(f, "msch gr1={gr1:#x} schib={schib_addr:#x}"),
+            Self::Csch { gr1 } => write!(f, "csch gr1={gr1:#x}"),
+            Self::Hsch { gr1 } => write!(f, "hsch gr1={gr1:#x}"),
+            Self::Xsch { gr1 } => write!(f, "xsch gr1={gr1:#x}"),
+            Self::Rsch { gr1 } => write!(f, "rsch gr1={gr1:#x}"),
+            Self::Tpi { addr, isc_mask } => write!(f, "tpi addr={addr:#x} isc-mask={isc_mask:#04x}"),
+            Self::Stcrw { addr } => write!(f, "stcrw addr={addr:#x}"),
+            Self::Rchp { gr1 } => write!(f, "rchp gr1={gr1:#x}"),
+            Self::Sal { gr1 } => write!(f, "sal gr1={gr1:#x}"),
+            Self::Schm { gr1, gr2 } => write!(f, "schm gr1={gr1:#x} gr2={gr2:#x}"),
+            Self::Chsc { addr } => write!(f, "chsc addr={addr:#x}"),
+            Self::Sic { gr1, gr3 } => write!(f, "sic gr1={gr1:#x} gr3={gr3:#x}"),
+            Self::Ipl { gr1 } => write!(f, "ipl gr1={gr1:#x}"),
+            Self::Diag500 { subcode, gr2, gr3, gr4 } => {
+                write!(f, "diag500 subcode={subcode:#x} gr2={gr2:#x} gr3={gr3:#x} gr4={gr4:#x}")
+            }
+        }
+    }
+}
+
 /// How an instruction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -138,6 +166,18 @@ pub enum Outcome {
     Gr2(u64),
     /// A program interruption instead of completion.
     Program(ProgramCheck),
+}
+
+impl std::fmt::Display for Outcome {
+    /// `cc=0`, `ok`, `gr2=0x…`, or `pgm=<exception>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cc(cc) => write!(f, "cc={}", cc.value()),
+            Self::Ok => f.write_str("ok"),
+            Self::Gr2(v) => write!(f, "gr2={v:#x}"),
+            Self::Program(p) => write!(f, "pgm={p}"),
+        }
+    }
 }
 
 impl From<Result<Cc, ProgramCheck>> for Outcome {
@@ -181,10 +221,91 @@ pub struct StorageAccess {
     pub data: Vec<u8>,
 }
 
+/// An event on the host side of the channel subsystem — the
+/// configuration changed, the I/O system was reset, a device received
+/// input — reported to the observer like an instruction (a trace records
+/// it as a statement, so that a replay does it at the same point).
+#[derive(Clone, Copy)]
+pub enum HostEvent<'a> {
+    /// A device was attached ([`crate::Css::attach`] and friends): `hot`
+    /// when the channel report of a hot plug was made. `device` is the
+    /// interpreted device (`None` for a passthrough device), for a recorder
+    /// that describes it (downcast it with `as &dyn Any`).
+    Attach {
+        /// The subchannel.
+        sid: zcss_ccw::sid::SubchannelId,
+        /// The device number.
+        devno: u16,
+        /// Hot plug (with a channel report) rather than cold plug.
+        hot: bool,
+        /// The device, if interpreted.
+        device: Option<&'a dyn crate::Device>,
+    },
+    /// The device of `sid` was detached ([`crate::Css::detach`]; `hot`:
+    /// with its channel report).
+    Detach {
+        /// The subchannel.
+        sid: zcss_ccw::sid::SubchannelId,
+        /// With the channel report of a hot unplug.
+        hot: bool,
+    },
+    /// The I/O-system reset ([`crate::Css::reset`]).
+    Reset,
+    /// Host input delivered to the device of `sid`
+    /// ([`crate::Css::device_input`]).
+    Input {
+        /// The subchannel.
+        sid: zcss_ccw::sid::SubchannelId,
+        /// The bytes.
+        data: &'a [u8],
+    },
+}
+
+impl std::fmt::Debug for HostEvent<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Attach {
+                sid,
+                devno,
+                hot,
+                device,
+            } => f
+                .debug_struct("Attach")
+                .field("sid", sid)
+                .field("devno", devno)
+                .field("hot", hot)
+                .field("interpreted", &device.is_some())
+                .finish(),
+            Self::Detach { sid, hot } => f.debug_struct("Detach").field("sid", sid).field("hot", hot).finish(),
+            Self::Reset => f.write_str("Reset"),
+            Self::Input { sid, data } => f
+                .debug_struct("Input")
+                .field("sid", sid)
+                .field("len", &data.len())
+                .finish(),
+        }
+    }
+}
+
 /// Receives every instruction; set with [`crate::Css::set_observer`].
+///
+/// With an observer, the css serializes what it reports: an instruction
+/// (or host event, or interruption taken) runs to completion and is
+/// reported before another one starts, on any thread — so the reports are
+/// one valid order of what happened, and an interruption that an
+/// instruction made pending is never reported before that instruction,
+/// whichever thread the waker woke. Each report carries only the storage
+/// accesses of its own instruction, made on its thread. An instruction
+/// executed (or interruption taken) by the waker on the thread of the
+/// instruction that woke it completes first but is reported after it, as
+/// if it had followed (a host event nested that way is reported at once).
 pub trait Observer: Send + Sync {
     /// An instruction completed (or ended in a program interruption).
     fn instruction(&self, insn: &Insn, outcome: Outcome, accesses: &[StorageAccess]);
+
+    /// A host event happened, with the guest storage it touched (console
+    /// input written into receive buffers, for instance).
+    fn host_event(&self, _event: &HostEvent<'_>, _accesses: &[StorageAccess]) {}
 
     /// An interruption was taken through [`crate::Css::next_interrupt`].
     fn interruption(&self, _code: &InterruptionCode) {}

@@ -55,7 +55,8 @@ impl Default for MachineConfig {
 }
 
 impl MachineConfig {
-    /// The configuration a trace's `machine` and `device` statements give.
+    /// The configuration a trace's `machine` and `device` statements give
+    /// (the devices before the first instruction; later ones are hot plugs).
     #[must_use]
     pub fn from_trace(trace: &Trace) -> Self {
         let mut cfg = Self {
@@ -72,7 +73,7 @@ impl MachineConfig {
                 MachineKey::CcwLoopLimit(n) => cfg.ccw_loop_limit = u32::try_from(n.value).ok(),
             }
         }
-        cfg.devices = trace.devices().map(|(n, d)| (n, d.clone())).collect();
+        cfg.devices = trace.initial_devices().map(|(n, d)| (n, d.clone())).collect();
         cfg
     }
 

@@ -624,6 +624,20 @@ pub enum Statement {
     /// *(extension)* A symbolic statement: a CCW, ORB, IDAW or MIDAW list
     /// written by field, or an `expect irb|schib` of named fields.
     Symbolic(super::symbolic::SymStmt),
+    /// `detach <sch>`: the host unplugs the device of a subchannel (hot
+    /// unplug, with its channel report).
+    Detach(SchAddr),
+    /// `reset`: the I/O-system reset.
+    Reset,
+    /// `console-input <sch> <hex-bytes>`: input typed on the host for the
+    /// virtio-console at `sch`, delivered into the receive buffers the
+    /// driver offered (or kept until it offers some).
+    ConsoleInput {
+        /// The console's subchannel.
+        sch: SchAddr,
+        /// The bytes.
+        data: HexBytes,
+    },
 }
 
 /// One line of a trace: a statement, a comment, both, or neither (blank).
@@ -691,11 +705,23 @@ impl Trace {
         })
     }
 
-    /// The `device` statements with their line numbers.
+    /// The `device` statements with their line numbers (those after the
+    /// first instruction, hot plugs, included).
     pub fn devices(&self) -> impl Iterator<Item = (usize, &DeviceStmt)> {
         self.statements().filter_map(|(n, s)| match s {
             Statement::Device(d) => Some((n, d)),
             _ => None,
         })
+    }
+
+    /// The `device` statements before the first instruction — the devices
+    /// the machine starts with — with their line numbers.
+    pub fn initial_devices(&self) -> impl Iterator<Item = (usize, &DeviceStmt)> {
+        self.statements()
+            .take_while(|(_, s)| !matches!(s, Statement::Insn(_)))
+            .filter_map(|(n, s)| match s {
+                Statement::Device(d) => Some((n, d)),
+                _ => None,
+            })
     }
 }

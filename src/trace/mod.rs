@@ -24,6 +24,6 @@ pub use ast::{
 pub use bless::bless_text;
 pub use parse::{parse, parse_bytes, parse_line, ParseError, SyntaxError};
 pub use print::print;
-pub use record::Recorder;
+pub use record::{RecordError, Recorder};
 pub use symbolic::{SymKind, SymParam, SymStmt, SymValue};
 pub use symbolize::symbolize;

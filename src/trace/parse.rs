@@ -115,10 +115,13 @@ pub enum SyntaxError {
         /// The device number.
         devno: u16,
     },
-    /// A `device` after the first instruction (devices are placed before the
-    /// guest runs).
-    #[error("`device` statements must come before the first instruction")]
-    DeviceAfterInstruction,
+    /// A `detach` or `console-input` naming a subchannel without a device
+    /// at that point of the trace.
+    #[error("subchannel {0} has no device here")]
+    NoDevice(SchAddr),
+    /// A `console-input` for a device that is no virtio-console.
+    #[error("subchannel {0} holds no virtio-console")]
+    NotAConsole(SchAddr),
     /// Generic syntax error.
     #[error("syntax error")]
     Syntax,
@@ -817,6 +820,24 @@ fn statement(i: &str) -> Res<'_, Statement> {
         "idal1" => symbolic(i, SymKind::Idal1),
         "idal2" => symbolic(i, SymKind::Idal2),
         "midaw" => symbolic(i, SymKind::Midaw),
+        "reset" => Ok((i, Statement::Reset)),
+        "detach" => {
+            let (i, tok) = operand(i, "subchannel")?;
+            Ok((i, Statement::Detach(at(tok, sch_value(tok))?)))
+        }
+        "console-input" => {
+            let (i, tok) = operand(i, "subchannel")?;
+            let sch = at(tok, sch_value(tok))?;
+            let (i, (bytes, groups)) = hex_bytes(i, false)?;
+            let bytes = bytes.into_iter().map(|b| b.unwrap_or(0)).collect();
+            Ok((
+                i,
+                Statement::ConsoleInput {
+                    sch,
+                    data: HexBytes { bytes, groups },
+                },
+            ))
+        }
         _ => instruction(i, kw).unwrap_or_else(|| fail(kw, SyntaxError::UnknownStatement(kw.to_owned()))),
     }
 }
@@ -873,8 +894,8 @@ struct Checks {
     header: bool,
     machine: bool,
     device: bool,
-    insn: bool,
-    schs: std::collections::HashSet<SchAddr>,
+    /// The devices attached at this point: subchannel → (devno, kind).
+    schs: std::collections::HashMap<SchAddr, (u16, DeviceKind)>,
     devnos: std::collections::HashSet<(u8, u8, u16)>,
 }
 
@@ -897,10 +918,9 @@ impl Checks {
                 self.machine = true;
                 Ok(())
             }
-            Statement::Device(_) if self.insn => Err(SyntaxError::DeviceAfterInstruction),
             Statement::Device(d) => {
                 self.device = true;
-                if !self.schs.insert(d.sch) {
+                if self.schs.contains_key(&d.sch) {
                     return Err(SyntaxError::DuplicateSubchannel(d.sch));
                 }
                 if !self.devnos.insert((d.sch.cssid, d.sch.ssid, d.devno)) {
@@ -910,12 +930,19 @@ impl Checks {
                         devno: d.devno,
                     });
                 }
+                self.schs.insert(d.sch, (d.devno, d.kind));
                 Ok(())
             }
-            Statement::Insn(_) => {
-                self.insn = true;
+            Statement::Detach(sch) => {
+                let (devno, _) = self.schs.remove(sch).ok_or(SyntaxError::NoDevice(*sch))?;
+                self.devnos.remove(&(sch.cssid, sch.ssid, devno));
                 Ok(())
             }
+            Statement::ConsoleInput { sch, .. } => match self.schs.get(sch) {
+                None => Err(SyntaxError::NoDevice(*sch)),
+                Some((_, DeviceKind::VirtioConsole)) => Ok(()),
+                Some(_) => Err(SyntaxError::NotAConsole(*sch)),
+            },
             _ => Ok(()),
         }
     }

@@ -126,6 +126,15 @@ impl fmt::Display for Statement {
             Self::Insn(i) => write!(f, "{i}"),
             Self::Wait => f.write_str("wait"),
             Self::Symbolic(s) => write!(f, "{s}"),
+            Self::Detach(sch) => write!(f, "detach {sch}"),
+            Self::Reset => f.write_str("reset"),
+            Self::ConsoleInput { sch, data } => {
+                write!(f, "console-input {sch}")?;
+                write_groups(f, &data.groups, |f, k| match data.bytes.get(k) {
+                    Some(b) => write!(f, "{b:02x}"),
+                    None => Ok(()),
+                })
+            }
         }
     }
 }

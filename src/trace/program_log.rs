@@ -93,10 +93,14 @@ impl Visit for Fields {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
         if field.name() == "message" {
-            self.message = format!("{value:?}");
+            self.message = text;
+        } else if let Some(n) = text.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()) {
+            // Numbers the events print in hex for people.
+            self.nums.push((field.name(), n));
         } else {
-            self.texts.push((field.name(), format!("{value:?}")));
+            self.texts.push((field.name(), text));
         }
     }
 }

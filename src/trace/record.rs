@@ -26,18 +26,25 @@
 //! (zero at first, then every `store` and every recorded write), so a read of
 //! unchanged storage costs no `store` line.
 
+use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread::ThreadId;
 
 use parking_lot::Mutex;
 use zcss_ccw::intcode::InterruptionCode;
 use zcss_ccw::memory::{AccessError, AccessKey, GuestMemory, StorageKey};
 use zcss_ccw::Ccw;
+use zcss_css::observer::HostEvent;
 use zcss_css::observer::{Insn as CssInsn, Outcome as CssOutcome, StorageAccess};
-use zcss_css::Observer;
+use zcss_css::{Css, Device, Observer};
+use zcss_virtio_ccw::{Block, VirtioCcwDevice};
 
 use super::ast::HexBytes;
-use super::ast::{DeviceKind, Insn, InsnStmt, Line, Num, Outcome, Pattern, PgmName, Statement, Trace};
+use super::ast::{
+    DeviceKind, DeviceStmt, Insn, InsnStmt, Line, Num, Outcome, Param, Pattern, PgmName, SchAddr, Statement, Trace,
+};
 use crate::machine::config::MachineConfig;
 
 /// Bytes per `store` / `expect` line.
@@ -85,14 +92,38 @@ fn merge(mut r: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     out
 }
 
+/// An access a wrapper logged outside the observer's report.
+struct Pending {
+    /// The thread that made it: an instruction takes only its own
+    /// thread's accesses.
+    thread: ThreadId,
+    /// An asynchronous device's access ([`Recorder::wrap_async_memory`]),
+    /// which waits for the next `wait` (or IPL, which waits for its device).
+    deferred: bool,
+    access: StorageAccess,
+}
+
+/// Where the recorder saves the starting contents of disks.
+#[derive(Debug, Clone)]
+struct ImageDir {
+    dir: PathBuf,
+    /// Images saved so far (numbers the file names).
+    saved: usize,
+}
+
 struct State {
     lines: Vec<Line>,
     shadow: Shadow,
-    /// Accesses seen by the wrappers since the last recorded statement.
-    /// In the order they happened; `true` marks an asynchronous device's
-    /// access ([`Recorder::wrap_async_memory`]), which waits for the next
-    /// `wait` (or IPL, which waits for its device).
-    pending: Vec<(bool, StorageAccess)>,
+    /// Accesses seen by the wrappers since the last recorded statement, in
+    /// the order they happened.
+    pending: Vec<Pending>,
+    /// An instruction was recorded: a `device` line is a hot plug now.
+    started: bool,
+    /// Where disk images go ([`Recorder::start`]).
+    images: Option<ImageDir>,
+    /// Host events the recorder could not write (a device it cannot
+    /// describe).
+    problems: Vec<String>,
     /// Ranges (address, length) the css stores from its clock: never
     /// expected byte for byte.
     nondeterministic: BTreeSet<(u64, u64)>,
@@ -219,22 +250,25 @@ impl State {
         }
     }
 
-    /// The logged accesses that belong to a statement now: all of them
-    /// (`with_async`: a `wait` or an IPL) or only those of synchronous
-    /// work, in the order they happened. Asynchronous devices' reads are
+    /// The logged accesses that belong to a statement now, in the order
+    /// they happened: those of synchronous work on `thread` (all threads'
+    /// for `None`, a `wait`), and with `with_async` (a `wait` or an IPL)
+    /// the asynchronous devices' writes. Asynchronous devices' reads are
     /// dropped: they run while the guest goes on, so what they read was
     /// stored before the instruction that started them (the CPU's stores,
     /// [`Recorder::cpu_memory`]) or is in flux — never a `store` a replay
     /// needs at this point.
-    fn take_pending(&mut self, with_async: bool) -> Vec<StorageAccess> {
+    fn take_pending(&mut self, with_async: bool, thread: Option<ThreadId>) -> Vec<StorageAccess> {
         let mut out = Vec::new();
         let mut kept = Vec::new();
-        for (deferred, a) in std::mem::take(&mut self.pending) {
-            match (deferred, with_async) {
-                (false, _) => out.push(a),
-                (true, true) if a.store => out.push(a),
+        for p in std::mem::take(&mut self.pending) {
+            let mine = thread.is_none_or(|t| t == p.thread);
+            match (p.deferred, with_async) {
+                (false, _) if mine => out.push(p.access),
+                (false, _) => kept.push(p),
+                (true, true) if p.access.store => out.push(p.access),
                 (true, true) => {}
-                (true, false) => kept.push((true, a)),
+                (true, false) => kept.push(p),
             }
         }
         self.pending = kept;
@@ -242,11 +276,23 @@ impl State {
     }
 
     /// Records one statement with the storage accesses that belong to it:
-    /// the wrappers' log (for an IPL, which waits for its device, with the
-    /// asynchronous devices' writes), then `extra` (the observer's list)
-    /// unless the log already holds it (the css worked through a wrapper).
-    fn record(&mut self, stmt: InsnStmt, extra: &[StorageAccess]) {
-        let pending = self.take_pending(matches!(stmt.insn, Insn::Ipl { .. }));
+    /// the wrappers' log of this thread (for an IPL, which waits for its
+    /// device, with the asynchronous devices' writes), then `extra` (the
+    /// observer's list) unless the log already holds it (the css worked
+    /// through a wrapper): `store` lines before, the statement, `expect`
+    /// lines after.
+    fn record(&mut self, stmt: Statement, extra: &[StorageAccess]) {
+        if !matches!(stmt, Statement::Insn(_)) {
+            self.start_run();
+        }
+        let with_async = matches!(
+            &stmt,
+            Statement::Insn(InsnStmt {
+                insn: Insn::Ipl { .. },
+                ..
+            })
+        );
+        let pending = self.take_pending(with_async, Some(std::thread::current().id()));
         let mut stores = BTreeMap::new();
         let mut writes = Vec::new();
         self.absorb(&pending, &mut stores, &mut writes);
@@ -256,16 +302,167 @@ impl State {
             self.absorb(extra, &mut stores, &mut writes);
         }
         self.emit_stores(&stores);
-        let comment = match (stmt.insn, stmt.outcome) {
-            (Insn::Ssch { gr1, orb }, Some(Outcome::Cc(0))) => self.describe_program(gr1.value, orb.value),
+        let comment = match &stmt {
+            Statement::Insn(InsnStmt {
+                insn: Insn::Ssch { gr1, orb },
+                outcome: Some(Outcome::Cc(0)),
+            }) => self.describe_program(gr1.value, orb.value),
             _ => None,
         };
+        if matches!(stmt, Statement::Insn(_)) {
+            self.started = true;
+        }
         self.lines.push(Line {
-            stmt: Some(Statement::Insn(stmt)),
+            stmt: Some(stmt),
             comment,
         });
         self.emit_expects(writes);
     }
+
+    /// Before the first instruction, a host event (a hot plug, detach,
+    /// reset or input) needs one: `device` lines before it are the
+    /// machine's, built before anything runs. An instruction without
+    /// effect (TPI with no ISC enabled) is written then.
+    fn start_run(&mut self) {
+        if self.started {
+            return;
+        }
+        self.lines.push(Line::comment(
+            "# an instruction without effect: the machine is built, the run begins",
+        ));
+        self.record(
+            Statement::Insn(InsnStmt {
+                insn: Insn::Tpi {
+                    addr: Num::hex(0),
+                    isc_mask: Some(Num::bare_hex(0, 2)),
+                },
+                outcome: Some(Outcome::Cc(0)),
+            }),
+            &[],
+        );
+    }
+
+    /// A `device` line for a device attached now (a hot plug once an
+    /// instruction was recorded). A hot plug before the first instruction
+    /// is preceded by an instruction without effect ([`State::start_run`]),
+    /// so that the replay plugs it hot too.
+    fn attach(&mut self, d: DeviceStmt, hot: bool) {
+        if hot {
+            self.start_run();
+        }
+        self.kinds.insert((d.sch.ssid, d.sch.schno), d.kind);
+        self.lines.push(Line::stmt(Statement::Device(d)));
+    }
+}
+
+/// Why [`Recorder::start`] cannot record a channel subsystem.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A device the trace format cannot describe, or cannot describe from
+    /// the live css.
+    #[error("cannot record the device at {sch}: {reason}")]
+    Describe {
+        /// Its subchannel.
+        sch: SchAddr,
+        /// Why.
+        reason: String,
+    },
+    /// A disk's starting contents could not be saved.
+    #[error("cannot save the starting contents of the disk at {sch} to {path}: {source}")]
+    Image {
+        /// The disk's subchannel.
+        sch: SchAddr,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The trace address of a subchannel.
+fn sch_of(sid: zcss_css::SubchannelId) -> SchAddr {
+    SchAddr {
+        cssid: sid.cssid,
+        ssid: sid.ssid,
+        schno: sid.schno,
+    }
+}
+
+/// The `device` statement of a device attached at `sid`: the kinds the
+/// trace format names, found by downcasting. A disk whose contents are not
+/// all zero gets `image=` with its starting contents saved in `images`
+/// (refused without a directory).
+fn describe(
+    sid: zcss_css::SubchannelId,
+    devno: u16,
+    device: Option<&dyn Device>,
+    images: Option<&mut ImageDir>,
+) -> Result<DeviceStmt, RecordError> {
+    let sch = sch_of(sid);
+    let refuse = |reason: &str| RecordError::Describe {
+        sch,
+        reason: reason.to_owned(),
+    };
+    let Some(device) = device else {
+        return Err(refuse(
+            "a passthrough device is described by its configuration only: build the machine with \
+             Machine::build and a recorder",
+        ));
+    };
+    let any: &dyn Any = device;
+    let Some(proxy) = any.downcast_ref::<VirtioCcwDevice>() else {
+        return Err(refuse(
+            "only virtio-ccw devices are described from a live css (an emulated DASD is recorded through \
+             Machine::build and a recorder)",
+        ));
+    };
+    let mut params = Vec::new();
+    let param = |k: &str, v: String| Param {
+        key: k.into(),
+        value: v,
+    };
+    let kind = match proxy.device().device_type() {
+        zcss_virtio_ccw::device::id::BLOCK => {
+            let blk = proxy
+                .device_as::<Block>()
+                .ok_or_else(|| refuse("a virtio block device other than zcss's Block"))?;
+            params.push(param("size", (blk.capacity().saturating_mul(512)).to_string()));
+            let contents = blk.contents().map_err(|source| RecordError::Image {
+                sch,
+                path: PathBuf::from("<disk>"),
+                source,
+            })?;
+            if blk.is_file_backed() || contents.iter().any(|&b| b != 0) {
+                let Some(dir) = images else {
+                    return Err(refuse(
+                        "the disk has contents a replay needs; give the recorder a directory to save them in",
+                    ));
+                };
+                dir.saved += 1;
+                let name = format!(
+                    "disk-{:x}.{:x}.{:04x}-{}.img",
+                    sid.cssid, sid.ssid, sid.schno, dir.saved
+                );
+                let path = dir.dir.join(&name);
+                std::fs::write(&path, &contents).map_err(|source| RecordError::Image { sch, path, source })?;
+                params.push(param("image", name));
+            }
+            if blk.read_only() {
+                params.push(param("readonly", "on".into()));
+            }
+            DeviceKind::VirtioBlk
+        }
+        zcss_virtio_ccw::device::id::RNG => DeviceKind::VirtioRng,
+        zcss_virtio_ccw::device::id::CONSOLE => DeviceKind::VirtioConsole,
+        other => return Err(refuse(&format!("virtio device id {other} has no trace kind"))),
+    };
+    Ok(DeviceStmt {
+        sch,
+        devno,
+        kind,
+        params,
+    })
 }
 
 /// Records a trace from a live embedding; see the module documentation.
@@ -372,6 +569,9 @@ impl Recorder {
                 lines,
                 shadow: Shadow::default(),
                 pending: Vec::new(),
+                started: false,
+                images: None,
+                problems: Vec::new(),
                 nondeterministic: BTreeSet::new(),
                 kinds: cfg
                     .devices
@@ -381,6 +581,67 @@ impl Recorder {
                 memory: cfg.memory,
             }),
         })
+    }
+
+    /// Starts recording `css` in one step: describes the machine from the
+    /// live css (its configuration, `memory_size` bytes of guest storage,
+    /// every device attached now as a `device` line) and registers the
+    /// recorder as its observer, so that every instruction, interruption
+    /// taken and host event (attach, detach, reset, device input) from now
+    /// on is recorded, whichever thread it happens on. Instructions need no
+    /// wrapped storage: the css reports the storage each one touched.
+    ///
+    /// A virtio-blk disk with contents (not all zero, or backed by a file,
+    /// which the guest changes) has its starting contents saved in
+    /// `image_dir` as `disk-<sch>-<n>.img` and named by `image=`: save the
+    /// trace in the same directory. Without `image_dir` such a disk is
+    /// refused. Devices the trace format cannot describe from the css
+    /// (passthrough devices, emulated DASDs, other virtio devices) are
+    /// refused; record those through [`crate::machine::Machine::build`]. A
+    /// virtio-rng is replayed with [`crate::machine::DeterministicEntropy`]:
+    /// record it with that source.
+    ///
+    /// Start it before the guest runs.
+    ///
+    /// # Errors
+    /// A device that cannot be described, or an image that cannot be saved;
+    /// nothing is registered then.
+    pub fn start(css: &Css, memory_size: u64, image_dir: Option<&Path>) -> Result<Arc<Self>, RecordError> {
+        let mut rec = None;
+        css.install_observer(|css| {
+            let mut images = image_dir.map(|d| ImageDir {
+                dir: d.to_path_buf(),
+                saved: 0,
+            });
+            let cfg_css = css.config();
+            let mut cfg = MachineConfig {
+                memory: memory_size,
+                mcss: cfg_css.mcss,
+                mss: cfg_css.mss,
+                default_css: cfg_css.default_cssid,
+                ..MachineConfig::default()
+            };
+            for (sid, devno) in css.devices() {
+                let d = css
+                    .inspect_device(sid, |dev| describe(sid, devno, Some(dev), images.as_mut()))
+                    .unwrap_or_else(|| describe(sid, devno, None, None))?;
+                let d = with_css_keys(css, sid, d);
+                cfg.devices.push((0, d));
+            }
+            let r = Self::new(&cfg);
+            r.st.lock().images = images;
+            rec = Some(r.clone());
+            Ok::<_, RecordError>(r as Arc<dyn Observer>)
+        })?;
+        Ok(rec.unwrap_or_else(|| Self::new(&MachineConfig::default())))
+    }
+
+    /// What the recorder could not write (a device hot-plugged during the
+    /// recording that it cannot describe): a replay of such a recording
+    /// differs from the run.
+    #[must_use]
+    pub fn problems(&self) -> Vec<String> {
+        self.st.lock().problems.clone()
     }
 
     /// Adds a comment line.
@@ -394,10 +655,10 @@ impl Recorder {
     /// `accesses`).
     pub fn record(&self, insn: Insn, outcome: Outcome, accesses: &[StorageAccess]) {
         self.st.lock().record(
-            InsnStmt {
+            Statement::Insn(InsnStmt {
                 insn,
                 outcome: Some(outcome),
-            },
+            }),
             accesses,
         );
     }
@@ -409,7 +670,7 @@ impl Recorder {
     /// it.
     pub fn wait(&self) {
         let mut st = self.st.lock();
-        let accesses = st.take_pending(true);
+        let accesses = st.take_pending(true, None);
         let mut stores = BTreeMap::new();
         let mut writes = Vec::new();
         st.absorb(&accesses, &mut stores, &mut writes);
@@ -504,20 +765,96 @@ impl Recorder {
     }
 
     fn log(&self, deferred: bool, store: bool, addr: u64, data: &[u8]) {
-        self.st.lock().pending.push((
+        self.st.lock().pending.push(Pending {
+            thread: std::thread::current().id(),
             deferred,
-            StorageAccess {
+            access: StorageAccess {
                 store,
                 addr,
                 data: data.to_vec(),
             },
-        ));
+        });
     }
+}
+
+/// `chpids=` and `timing=on` for a device whose subchannel the css set up
+/// otherwise than the device's own description says.
+fn with_css_keys(css: &Css, sid: zcss_css::SubchannelId, mut d: DeviceStmt) -> DeviceStmt {
+    if let (Some(schib), Some(info)) = (css.schib(sid), css.device_info(sid)) {
+        let p = &schib.pmcw;
+        if p.pim != info.paths.pim() || p.chpid != info.paths.chpids() {
+            let list: Vec<String> = (0..8)
+                .filter(|k| p.pim & (0x80 >> k) != 0)
+                .map(|k| format!("{:02x}", p.chpid[k]))
+                .collect();
+            if !list.is_empty() {
+                d.params.push(Param {
+                    key: "chpids".into(),
+                    value: list.join(","),
+                });
+            }
+        }
+    }
+    if css.timing_facility(sid) == Some(true) {
+        d.params.push(Param {
+            key: super::TIMING_KEY.into(),
+            value: "on".into(),
+        });
+    }
+    d
 }
 
 impl Observer for Recorder {
     fn instruction(&self, insn: &CssInsn, outcome: CssOutcome, accesses: &[StorageAccess]) {
         self.record(trace_insn(insn), trace_outcome(outcome), accesses);
+    }
+
+    fn host_event(&self, event: &HostEvent<'_>, accesses: &[StorageAccess]) {
+        let mut guard = self.st.lock();
+        let st = &mut *guard;
+        match *event {
+            HostEvent::Attach {
+                sid,
+                devno,
+                hot,
+                device,
+            } => match describe(sid, devno, device, st.images.as_mut()) {
+                Ok(d) => {
+                    if st.started && !hot {
+                        // The format has no cold plug after the first
+                        // instruction: the replay makes a channel report.
+                        st.problems.push(format!(
+                            "{}: cold plug after the first instruction is replayed as a hot plug",
+                            d.sch
+                        ));
+                    }
+                    st.attach(d, hot);
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    st.lines.push(Line::comment(&format!("# not recorded: {text}")));
+                    st.problems.push(text);
+                }
+            },
+            HostEvent::Detach { sid, hot } => {
+                if !hot {
+                    st.problems.push(format!(
+                        "{}: a detach without a channel report is replayed as a hot unplug",
+                        sch_of(sid)
+                    ));
+                }
+                st.kinds.remove(&(sid.ssid, sid.schno));
+                st.record(Statement::Detach(sch_of(sid)), accesses);
+            }
+            HostEvent::Reset => st.record(Statement::Reset, accesses),
+            HostEvent::Input { sid, data } => st.record(
+                Statement::ConsoleInput {
+                    sch: sch_of(sid),
+                    data: HexBytes::grouped(data.to_vec(), BYTES_PER_TOKEN),
+                },
+                accesses,
+            ),
+        }
     }
 
     fn nondeterministic_store(&self, addr: u64, len: u64) {
@@ -533,13 +870,13 @@ impl Observer for Recorder {
             data: bytes.to_vec(),
         };
         self.st.lock().record(
-            InsnStmt {
+            Statement::Insn(InsnStmt {
                 insn: Insn::Tpi {
                     addr: Num::hex(0),
                     isc_mask: Some(Num::bare_hex(u64::from(0x80u8 >> isc), 2)),
                 },
                 outcome: Some(Outcome::Cc(1)),
-            },
+            }),
             &[access],
         );
     }
@@ -740,6 +1077,62 @@ mod tests {
         let text = rec.text();
         let body: Vec<&str> = text.lines().skip(3).collect();
         assert_eq!(body, vec!["ipl 0x00010000 => ok", "expect 0x00000000 09080706"]);
+    }
+
+    #[test]
+    fn record_takes_only_the_wrapped_accesses_of_its_own_thread() {
+        let rec = Recorder::new(&MachineConfig::default());
+        let mem = rec.wrap_memory(Arc::new(zcss_ccw::VecMemory::new(0x1000)));
+        // Another thread (a device working on its own) writes meanwhile.
+        let other = mem.clone();
+        std::thread::spawn(move || other.write(0x300, &[7], AccessKey::ZERO).unwrap())
+            .join()
+            .unwrap();
+        mem.write(0x200, &[5], AccessKey::ZERO).unwrap();
+        rec.record(Insn::Csch { gr1: Num::hex(0x10000) }, Outcome::Cc(0), &[]);
+        rec.wait();
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(
+            body,
+            vec![
+                "csch 0x00010000 => cc=0",
+                "expect 0x00000200 05",
+                "wait",
+                "expect 0x00000300 07"
+            ],
+            "the other thread's write is not this instruction's; `wait` takes it"
+        );
+    }
+
+    #[test]
+    fn host_event_before_the_first_instruction_begins_the_run_with_a_no_op() {
+        let rec = Recorder::new(&MachineConfig::default());
+        rec.host_event(&HostEvent::Reset, &[]);
+        rec.host_event(
+            &HostEvent::Attach {
+                sid: zcss_css::SubchannelId {
+                    cssid: 0xfe,
+                    ssid: 0,
+                    schno: 1,
+                },
+                devno: 1,
+                hot: false,
+                device: None,
+            },
+            &[],
+        );
+        let text = rec.text();
+        let body: Vec<&str> = text.lines().skip(3).collect();
+        assert_eq!(body[1], "tpi 0x00000000 isc-mask=00 => cc=0", "{text}");
+        assert_eq!(body[2], "reset", "{text}");
+        assert!(
+            body[3].starts_with("# not recorded: cannot record the device at fe.0.0001"),
+            "{text}"
+        );
+        assert_eq!(rec.problems().len(), 1);
+        let t = super::super::parse(&text).unwrap();
+        assert_eq!(super::super::print(&t), text);
     }
 
     #[test]

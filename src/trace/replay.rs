@@ -196,6 +196,10 @@ pub const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Run<'a> {
     m: Machine,
+    /// Where image paths are relative to (hot-plugged devices).
+    base: &'a Path,
+    /// An instruction was replayed: a `device` is a hot plug now.
+    started: bool,
     opts: ReplayOptions,
     out: &'a mut dyn Write,
     report: FileReport,
@@ -850,6 +854,8 @@ pub fn replay_with_machine(
     let m = Machine::build(&cfg, base, None).map_err(|(line, error)| ReplayError::Machine { line, error })?;
     let mut run = Run {
         m,
+        base,
+        started: false,
         opts: *opts,
         out,
         report: FileReport::default(),
@@ -878,10 +884,39 @@ pub fn replay_with_machine(
         }
         let before = run.report.mismatches.len();
         match stmt {
-            Statement::Header(_) | Statement::Machine(_) | Statement::Device(_) => {}
+            Statement::Header(_) | Statement::Machine(_) => {}
+            Statement::Device(d) if run.started => {
+                if let Err(e) = run.m.hot_plug(d, run.base) {
+                    run.report.failed_checks += 1;
+                    run.mismatch(idx + 1, "hot-plug", "done", &e.to_string(), format!("hot plug: {e}"));
+                }
+            }
+            Statement::Device(_) => {}
+            Statement::Detach(sch) => {
+                if let Err(e) = run.m.detach(*sch) {
+                    run.report.failed_checks += 1;
+                    run.mismatch(idx + 1, "detach", "done", &e.to_string(), format!("detach: {e}"));
+                }
+            }
+            Statement::Reset => run.m.reset(),
+            Statement::ConsoleInput { sch, data } => {
+                if let Err(e) = run.m.console_input(*sch, &data.bytes) {
+                    run.report.failed_checks += 1;
+                    run.mismatch(
+                        idx + 1,
+                        "console-input",
+                        "done",
+                        &e.to_string(),
+                        format!("console-input: {e}"),
+                    );
+                }
+            }
             Statement::Store { addr, data } => run.store(idx + 1, addr.value, &data.bytes),
             Statement::Expect { addr, data } => run.expect(idx, addr.value, data),
-            Statement::Insn(s) => run.insn(idx, &s.insn, s.outcome),
+            Statement::Insn(s) => {
+                run.started = true;
+                run.insn(idx, &s.insn, s.outcome);
+            }
             Statement::Symbolic(s) => match s.bytes() {
                 Some(b) => run.store(idx + 1, s.addr.value, &b),
                 None => run.expect_fields(idx, s),

@@ -103,18 +103,28 @@ impl Block {
     }
 
     /// An in-memory device of `sectors` zeroed sectors.
-    #[must_use]
-    pub fn in_memory(sectors: u64) -> Self {
-        let len = usize::try_from(sectors.saturating_mul(SECTOR_SIZE)).unwrap_or(0);
-        Self {
-            backend: BlockBackend::Memory(vec![0; len]),
-            capacity: len as u64 / SECTOR_SIZE,
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::OutOfMemory`] when the host cannot allocate that
+    /// much (or the size does not fit the address space).
+    pub fn in_memory(sectors: u64) -> io::Result<Self> {
+        let too_big = || io::Error::new(io::ErrorKind::OutOfMemory, "virtio-blk image too large for host memory");
+        let len = sectors
+            .checked_mul(SECTOR_SIZE)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(too_big)?;
+        let mut v = Vec::new();
+        v.try_reserve_exact(len).map_err(|_| too_big())?;
+        v.resize(len, 0);
+        Ok(Self {
+            backend: BlockBackend::Memory(v),
+            capacity: sectors,
             read_only: false,
             id: *b"zcss-virtio-blk\0\0\0\0\0",
             endian: Endian::Little,
             scratch: Vec::new(),
             sizes: [QUEUE_SIZE],
-        }
+        })
     }
 
     /// Sets the id string returned by GET_ID (truncated to 20 bytes).
@@ -130,6 +140,43 @@ impl Block {
     #[must_use]
     pub const fn capacity(&self) -> u64 {
         self.capacity
+    }
+
+    /// Whether the device is read-only.
+    #[must_use]
+    pub const fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether the image is a file (changed in place by the guest's writes).
+    #[must_use]
+    pub const fn is_file_backed(&self) -> bool {
+        matches!(self.backend, BlockBackend::File(_))
+    }
+
+    /// A copy of the whole image as it is now (`capacity` sectors), from
+    /// memory or read from the file — what a trace recorder saves beside
+    /// the trace so that a replay starts from the same contents.
+    ///
+    /// # Errors
+    /// The file cannot be read, or the copy cannot be allocated.
+    pub fn contents(&self) -> io::Result<Vec<u8>> {
+        let len = self
+            .capacity
+            .checked_mul(SECTOR_SIZE)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::OutOfMemory, "image too large"))?;
+        match &self.backend {
+            BlockBackend::Memory(v) => Ok(v.get(..len).unwrap_or(v).to_vec()),
+            BlockBackend::File(f) => {
+                let mut out = Vec::new();
+                out.try_reserve_exact(len)
+                    .map_err(|_| io::Error::new(io::ErrorKind::OutOfMemory, "image too large"))?;
+                out.resize(len, 0);
+                file_read_at(f, &mut out, 0)?;
+                Ok(out)
+            }
+        }
     }
 
     /// The in-memory image, if memory-backed.
@@ -566,9 +613,17 @@ mod tests {
     }
 
     #[test]
+    fn in_memory_of_absurd_size_is_an_error_not_a_panic() {
+        let e = Block::in_memory(u64::MAX / 2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+        let e = Block::in_memory(1 << 50).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory);
+    }
+
+    #[test]
     fn write_then_read_roundtrips_sector_data() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(64);
+        let mut dev = Block::in_memory(64).unwrap();
         rig.mem.store(DATA, &[0x5a; 1024]).unwrap();
         rig.request(VIRTIO_BLK_T_OUT, 3, 1024, false);
         assert_eq!(rig.run(&mut dev), Ok(1));
@@ -584,7 +639,7 @@ mod tests {
     #[test]
     fn read_beyond_capacity_is_ioerr() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.request(VIRTIO_BLK_T_IN, 7, 1024, true);
         rig.run(&mut dev).unwrap();
         assert_eq!(rig.status(), VIRTIO_BLK_S_IOERR);
@@ -594,7 +649,7 @@ mod tests {
     #[test]
     fn sector_overflow_is_ioerr() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.request(VIRTIO_BLK_T_IN, u64::MAX, 512, true);
         rig.run(&mut dev).unwrap();
         assert_eq!(rig.status(), VIRTIO_BLK_S_IOERR);
@@ -603,7 +658,7 @@ mod tests {
     #[test]
     fn partial_sector_is_ioerr() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.request(VIRTIO_BLK_T_IN, 0, 100, true);
         rig.run(&mut dev).unwrap();
         assert_eq!(rig.status(), VIRTIO_BLK_S_IOERR);
@@ -625,7 +680,7 @@ mod tests {
     #[test]
     fn read_with_readable_data_buffer_is_ioerr() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.request(VIRTIO_BLK_T_IN, 0, 512, false);
         rig.run(&mut dev).unwrap();
         assert_eq!(rig.status(), VIRTIO_BLK_S_IOERR);
@@ -634,7 +689,7 @@ mod tests {
     #[test]
     fn short_header_is_ioerr() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.desc(0, HDR, 8, VIRTQ_DESC_F_NEXT, 1);
         rig.desc(1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
         rig.mem.store(STATUS, &[0xee]).unwrap();
@@ -646,7 +701,7 @@ mod tests {
     #[test]
     fn chain_without_status_byte_is_queue_error() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.desc(0, HDR, 16, 0, 0);
         rig.offer(0);
         assert_eq!(rig.run(&mut dev), Err(QueueError::ChainLength));
@@ -655,7 +710,7 @@ mod tests {
     #[test]
     fn unknown_type_is_unsupp() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8);
+        let mut dev = Block::in_memory(8).unwrap();
         rig.request(77, 0, 0, false);
         rig.run(&mut dev).unwrap();
         assert_eq!(rig.status(), VIRTIO_BLK_S_UNSUPP);
@@ -664,7 +719,7 @@ mod tests {
     #[test]
     fn flush_and_get_id_succeed() {
         let mut rig = Rig::new();
-        let mut dev = Block::in_memory(8).with_id("disk-7");
+        let mut dev = Block::in_memory(8).unwrap().with_id("disk-7");
         rig.request(VIRTIO_BLK_T_FLUSH, 0, 0, false);
         rig.run(&mut dev).unwrap();
         assert_eq!(rig.status(), VIRTIO_BLK_S_OK);
@@ -677,7 +732,7 @@ mod tests {
 
     #[test]
     fn config_reports_capacity_and_block_size() {
-        let dev = Block::in_memory(0x1234);
+        let dev = Block::in_memory(0x1234).unwrap();
         let mut cfg = [0u8; CONFIG_LEN];
         dev.read_config(0, &mut cfg, Endian::Little);
         assert_eq!(&cfg[..8], &0x1234u64.to_le_bytes());

@@ -25,8 +25,64 @@ pub const CONFIG_LEN: usize = 12;
 const CHUNK: usize = 4096;
 
 /// Bytes waiting to be delivered to the guest; the embedder pushes, the
-/// device pops.
-pub type ConsoleInput = Arc<Mutex<VecDeque<u8>>>;
+/// device takes. Cheap to clone (a shared queue); the lock inside is an
+/// implementation detail (the public API exposes no lock type, so it can
+/// change without breaking embedders).
+///
+/// Pushing input does not deliver it: the device delivers it when the
+/// driver offers receive buffers (its notification) or when the embedder
+/// polls the device (`VirtioCcwDevice::poll` through a `DeviceHandle`).
+/// [`zcss_css::Css::device_input`] pushes and delivers in one step, and is
+/// what a trace recorder sees.
+#[derive(Clone, Default)]
+pub struct ConsoleInput(Arc<Mutex<VecDeque<u8>>>);
+
+impl std::fmt::Debug for ConsoleInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleInput").field("len", &self.len()).finish()
+    }
+}
+
+impl ConsoleInput {
+    /// Queues `data` for the guest.
+    pub fn push(&self, data: &[u8]) {
+        self.0.lock().extend(data);
+    }
+
+    /// Bytes waiting.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.lock().len()
+    }
+
+    /// Whether no byte is waiting.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().is_empty()
+    }
+
+    /// The bytes waiting, in order (a snapshot's copy).
+    pub(crate) fn pending(&self) -> Vec<u8> {
+        self.0.lock().iter().copied().collect()
+    }
+
+    /// Replaces the bytes waiting (a restore).
+    pub(crate) fn replace(&self, bytes: impl IntoIterator<Item = u8>) {
+        let mut q = self.0.lock();
+        q.clear();
+        q.extend(bytes);
+    }
+
+    /// Takes up to `buf.len()` bytes into `buf`; returns how many.
+    fn take_into(&self, buf: &mut [u8]) -> usize {
+        let mut q = self.0.lock();
+        let n = buf.len().min(q.len());
+        for (dst, b) in buf[..n].iter_mut().zip(q.drain(..n)) {
+            *dst = b;
+        }
+        n
+    }
+}
 
 /// Where guest output goes.
 pub type ConsoleSink = Box<dyn Write + Send>;
@@ -81,7 +137,7 @@ impl Console {
     fn receive(&mut self, q: &mut SplitQueue, mem: &dyn GuestMemory) -> Result<bool, QueueError> {
         let mut any = false;
         loop {
-            if self.input.lock().is_empty() || !q.ready() {
+            if self.input.is_empty() || !q.ready() {
                 return Ok(any);
             }
             let Some(chain) = q.pop(mem)? else {
@@ -89,14 +145,7 @@ impl Console {
             };
             let head = chain.head;
             let room = usize::try_from(chain.writable_len()).unwrap_or(usize::MAX).min(CHUNK);
-            let n = {
-                let mut input = self.input.lock();
-                let n = room.min(input.len());
-                for (dst, b) in self.buf[..n].iter_mut().zip(input.drain(..n)) {
-                    *dst = b;
-                }
-                n
-            };
+            let n = self.input.take_into(&mut self.buf[..room]);
             chain.for_each_segment(true, 0, n as u64, |addr, pos, k| {
                 mem.write(addr, &self.buf[pos..pos + k], AccessKey::ZERO)
                     .map_err(QueueError::Access)
@@ -130,7 +179,7 @@ impl VirtioDevice for Console {
 
     /// Input not yet delivered to the guest (hex).
     fn save_state(&mut self) -> Result<serde_json::Value, zcss_css::DeviceStateError> {
-        let pending: Vec<u8> = self.input.lock().iter().copied().collect();
+        let pending = self.input.pending();
         let mut hex = String::with_capacity(pending.len() * 2);
         for b in pending {
             hex.push_str(&format!("{b:02x}"));
@@ -142,9 +191,7 @@ impl VirtioDevice for Console {
         let hex = state.get("input").and_then(serde_json::Value::as_str).unwrap_or("");
         let bytes = zcss_css::snapshot::hex::decode(hex)
             .ok_or_else(|| zcss_css::DeviceStateError::Invalid("console input is not hex".into()))?;
-        let mut input = self.input.lock();
-        input.clear();
-        input.extend(bytes);
+        self.input.replace(bytes);
         Ok(())
     }
 
@@ -168,6 +215,11 @@ impl VirtioDevice for Console {
             RECEIVEQ => self.poll(queues, mem),
             _ => Ok(0),
         }
+    }
+
+    fn host_input(&mut self, data: &[u8]) -> bool {
+        self.input.push(data);
+        true
     }
 
     fn poll(&mut self, queues: &mut [SplitQueue], mem: &dyn GuestMemory) -> Result<u64, QueueError> {
@@ -233,10 +285,10 @@ mod tests {
         m.store(0x1802, &1u16.to_le_bytes()).unwrap();
         // No input yet: the buffer stays available.
         assert_eq!(dev.poll(&mut qs, &m), Ok(0));
-        input.lock().extend(b"abcdef");
+        input.push(b"abcdef");
         assert_eq!(dev.poll(&mut qs, &m), Ok(1));
         assert_eq!(m.fetch(0x6000, 4).unwrap(), b"abcd".to_vec());
         assert_eq!(m.fetch(0x1c08, 4).unwrap(), vec![4, 0, 0, 0]);
-        assert_eq!(input.lock().len(), 2);
+        assert_eq!(input.len(), 2);
     }
 }

@@ -48,7 +48,7 @@ pub enum ActivateError {
 /// The transport owns the [`SplitQueue`]s (one per entry of
 /// [`VirtioDevice::queue_max_sizes`]) and hands them to the back-end when the
 /// driver notifies a queue or the embedder polls the device.
-pub trait VirtioDevice: Send {
+pub trait VirtioDevice: Send + std::any::Any {
     /// The virtio device id (virtio 1.x §5), e.g. [`id::BLOCK`].
     fn device_type(&self) -> u8;
 
@@ -110,6 +110,13 @@ pub trait VirtioDevice: Send {
     /// A state that does not fit the back-end.
     fn restore_state(&mut self, _state: &serde_json::Value) -> Result<(), DeviceStateError> {
         Ok(())
+    }
+
+    /// Host input (console input typed on the host): the device keeps
+    /// `data` for the guest; the transport then polls it. `false` when the
+    /// device takes no input.
+    fn host_input(&mut self, _data: &[u8]) -> bool {
+        false
     }
 
     /// Host-side work (console input, …), called by the embedder. Returns the

@@ -52,7 +52,7 @@ fn write_read_verify(drv: &mut LinuxDriver) {
 
 #[test]
 fn linux_probe_negotiates_revision_2_with_adapter_interrupts_and_blk_roundtrips() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     assert_eq!(drv.revision(), 2);
     assert!(drv.airq());
@@ -64,7 +64,7 @@ fn linux_probe_negotiates_revision_2_with_adapter_interrupts_and_blk_roundtrips(
 
 #[test]
 fn linux_probe_issues_the_documented_command_sequence() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     let want = [
         CCW_CMD_SENSE_ID,
@@ -96,7 +96,7 @@ fn linux_probe_issues_the_documented_command_sequence() {
 
 #[test]
 fn linux_probe_falls_back_to_revision_1_and_classic_indicators() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d.with_max_revision(1));
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d.with_max_revision(1));
     drv.want_airq = false;
     bring_up_blk(&mut drv);
     assert_eq!(drv.revision(), 1);
@@ -108,7 +108,7 @@ fn linux_probe_falls_back_to_revision_1_and_classic_indicators() {
 
 #[test]
 fn linux_probe_falls_back_to_legacy_revision_0_with_big_endian_rings() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d.with_max_revision(0));
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d.with_max_revision(0));
     bring_up_blk(&mut drv);
     assert_eq!(drv.revision(), 0);
     // SET_IND_ADAPTER is refused in revision 0: classic indicators.
@@ -119,7 +119,7 @@ fn linux_probe_falls_back_to_legacy_revision_0_with_big_endian_rings() {
 
 #[test]
 fn linux_probe_on_modern_only_device_uses_revision_2() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), VirtioCcwDevice::modern_only);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), VirtioCcwDevice::modern_only);
     bring_up_blk(&mut drv);
     assert_eq!(drv.revision(), 2);
     write_read_verify(&mut drv);
@@ -165,7 +165,7 @@ fn linux_driver_writes_console_output() {
 
 #[test]
 fn notify_for_missing_queue_returns_einval_through_css() {
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     bring_up_blk_small(&mut drv);
     assert_eq!(drv.notify(5), Err(DriverError::Notify(-22)));
 }
@@ -190,7 +190,7 @@ fn raw(
 
 #[test]
 fn count_longer_than_payload_without_sli_gives_incorrect_length() {
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     let r = raw(&mut drv, CCW_CMD_WRITE_FEAT, 0, 6, &[1, 0, 0, 0, 0, 0]);
     assert!(
@@ -208,7 +208,7 @@ fn count_longer_than_payload_without_sli_gives_incorrect_length() {
 
 #[test]
 fn count_longer_than_payload_with_sli_completes_with_residual() {
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     let s = raw(&mut drv, CCW_CMD_WRITE_FEAT, 0x20, 8, &[1, 0, 0, 0, 0, 0, 0, 0]).unwrap();
     assert_eq!(s.count, 3);
@@ -216,7 +216,7 @@ fn count_longer_than_payload_with_sli_completes_with_residual() {
 
 #[test]
 fn count_shorter_than_payload_is_command_reject() {
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     let r = raw(&mut drv, CCW_CMD_SET_IND_ADAPTER, 0x20, 20, &[0; 25]);
     assert_eq!(r, Err(DriverError::Rejected(CCW_CMD_SET_IND_ADAPTER)));
@@ -224,7 +224,7 @@ fn count_shorter_than_payload_is_command_reject() {
 
 #[test]
 fn read_conf_beyond_config_space_without_sli_gives_incorrect_length() {
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     let partial = raw(&mut drv, CCW_CMD_READ_CONF, 0, 8, &[0; 8]).unwrap();
     assert_eq!(partial.count, 0);
@@ -236,7 +236,7 @@ fn read_conf_beyond_config_space_without_sli_gives_incorrect_length() {
 fn read_feat_and_read_vq_conf_through_indirect_addressing_read_the_index() {
     // The device has no guest storage of its own: the index comes through
     // the channel's DataStream::peek, whatever the addressing.
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     // Format-1 IDAL (ORB C64 = 0): one IDAW pointing at the payload.
     drv.mem.store(0x3800, &0x3000u32.to_be_bytes()).unwrap();
@@ -257,7 +257,7 @@ fn read_feat_index_across_an_idaw_boundary_is_rejected() {
     // The first IDAW ends 2 bytes into the area (2 KiB boundary), so the
     // 5-byte payload is not one contiguous run: DataStream::peek refuses
     // it and the device cannot see the index.
-    let mut drv = machine(Box::new(Block::in_memory(8)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(8).unwrap()), |d| d);
     raw(&mut drv, CCW_CMD_SET_VIRTIO_REV, 0, 4, &[0, 1, 0, 0]).unwrap();
     drv.mem.store(0x3800, &0x37feu32.to_be_bytes()).unwrap();
     drv.mem.store(0x3804, &0x5000u32.to_be_bytes()).unwrap();
@@ -285,7 +285,7 @@ fn offer_blk_read(drv: &mut LinuxDriver) {
 
 #[test]
 fn notify_of_an_old_queue_after_io_system_reset_writes_no_storage() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     let mut data = vec![0xa5u8; 512];
     assert_eq!(drv.blk(true, 0, &mut data).unwrap(), VIRTIO_BLK_S_OK);
@@ -302,7 +302,7 @@ fn notify_of_an_old_queue_after_io_system_reset_writes_no_storage() {
 
 #[test]
 fn io_system_reset_unlocks_the_revision_for_the_rebooted_guest() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     assert_eq!(drv.revision(), 2);
     drv.css.reset();
@@ -317,7 +317,7 @@ fn io_system_reset_unlocks_the_revision_for_the_rebooted_guest() {
 
 #[test]
 fn clear_subchannel_keeps_virtio_state_unlike_io_system_reset() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     let ctx = zcss_css::IoCtx::new(drv.mem.as_ref());
     assert_eq!(drv.css.csch(&ctx, drv.gr1), Ok(zcss_css::Cc::Zero));
@@ -329,7 +329,7 @@ fn clear_subchannel_keeps_virtio_state_unlike_io_system_reset() {
 
 #[test]
 fn restore_into_a_fresh_css_continues_the_driver_with_disk_queues_and_indicators() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     let mut data: Vec<u8> = (0..1024u32).map(|i| (i % 253) as u8).collect();
     assert_eq!(drv.blk(true, 5, &mut data).unwrap(), VIRTIO_BLK_S_OK);
@@ -339,7 +339,7 @@ fn restore_into_a_fresh_css_continues_the_driver_with_disk_queues_and_indicators
         .attach_cold(
             SID,
             0x0001,
-            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(128)))),
+            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(128).unwrap()))),
         )
         .unwrap();
     fresh
@@ -357,7 +357,7 @@ fn restore_into_a_fresh_css_continues_the_driver_with_disk_queues_and_indicators
 
 #[test]
 fn restore_of_a_disk_of_another_size_is_refused() {
-    let mut drv = machine(Box::new(Block::in_memory(128)), |d| d);
+    let mut drv = machine(Box::new(Block::in_memory(128).unwrap()), |d| d);
     bring_up_blk(&mut drv);
     let snap = drv.css.snapshot().unwrap();
     let fresh = Css::new(CssConfig::default());
@@ -365,7 +365,7 @@ fn restore_of_a_disk_of_another_size_is_refused() {
         .attach_cold(
             SID,
             0x0001,
-            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(64)))),
+            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(64).unwrap()))),
         )
         .unwrap();
     let e = fresh.restore(&snap).unwrap_err();

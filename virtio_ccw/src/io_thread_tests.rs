@@ -90,7 +90,7 @@ fn offer_read(drv: &mut LinuxDriver) {
 
 #[test]
 fn async_blk_roundtrips_like_the_synchronous_device() {
-    let (mut drv, idle) = machine(Box::new(Block::in_memory(128)));
+    let (mut drv, idle) = machine(Box::new(Block::in_memory(128).unwrap()));
     let mut data = vec![0x3cu8; 2048];
     assert_eq!(drv.blk(true, 4, &mut data).unwrap(), VIRTIO_BLK_S_OK);
     let mut back = vec![0u8; 2048];
@@ -103,7 +103,7 @@ fn async_blk_roundtrips_like_the_synchronous_device() {
 fn notify_returns_before_the_request_completes_and_the_io_thread_interrupts() {
     let (open, gate) = crossbeam_channel::unbounded();
     let (mut drv, idle) = machine(Box::new(Gated {
-        blk: Block::in_memory(128),
+        blk: Block::in_memory(128).unwrap(),
         gate,
     }));
     offer_read(&mut drv);
@@ -124,13 +124,13 @@ fn notify_returns_before_the_request_completes_and_the_io_thread_interrupts() {
 
 #[test]
 fn notify_of_a_queue_not_set_up_is_einval_at_once() {
-    let (mut drv, _) = machine(Box::new(Block::in_memory(128)));
+    let (mut drv, _) = machine(Box::new(Block::in_memory(128).unwrap()));
     assert_eq!(drv.notify(1), Err(DriverError::Notify(-22)));
 }
 
 #[test]
 fn notify_after_io_system_reset_is_einval_and_writes_no_storage() {
-    let (mut drv, idle) = machine(Box::new(Block::in_memory(128)));
+    let (mut drv, idle) = machine(Box::new(Block::in_memory(128).unwrap()));
     offer_read(&mut drv);
     drv.css().reset();
     drv.enable().unwrap();
@@ -144,7 +144,7 @@ fn notify_after_io_system_reset_is_einval_and_writes_no_storage() {
 fn snapshot_waits_for_the_io_thread_and_restores_into_a_synchronous_device() {
     let (open, gate) = crossbeam_channel::unbounded();
     let (mut drv, _) = machine(Box::new(Gated {
-        blk: Block::in_memory(128),
+        blk: Block::in_memory(128).unwrap(),
         gate,
     }));
     offer_read(&mut drv);
@@ -165,7 +165,7 @@ fn snapshot_waits_for_the_io_thread_and_restores_into_a_synchronous_device() {
         .attach_cold(
             SID,
             0x0001,
-            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(128)))),
+            Box::new(VirtioCcwDevice::new(Box::new(Block::in_memory(128).unwrap()))),
         )
         .unwrap();
     fresh.restore(&snap).unwrap();

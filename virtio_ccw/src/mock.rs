@@ -132,10 +132,12 @@ pub fn run_hostile(which: u8, ops: &[HostileOp]) -> usize {
     let mem = RecordingMemory::new(HOSTILE_STORAGE);
     let input = ConsoleInput::default();
     let dev: Box<dyn crate::VirtioDevice> = match which % 4 {
-        0 => Box::new(Block::in_memory(64)),
+        0 => Box::new(Block::in_memory(64).unwrap()),
         1 => Box::new(Rng::with_source(Some(Box::new(std::io::repeat(0xa5))))),
         2 => Box::new(Console::new(Box::new(std::io::sink()), input.clone())),
-        _ => Box::new(Block::new(crate::BlockBackend::Memory(vec![0; 8192]), true).unwrap_or(Block::in_memory(8))),
+        _ => Box::new(
+            Block::new(crate::BlockBackend::Memory(vec![0; 8192]), true).unwrap_or(Block::in_memory(8).unwrap()),
+        ),
     };
     let mut d = VirtioCcwDevice::new(dev);
     let sink = Arc::new(RecordingSink::default());
@@ -171,7 +173,7 @@ pub fn run_hostile(which: u8, ops: &[HostileOp]) -> usize {
                 stores += check(&mem, &allowed);
             }
             HostileOp::Input { bytes } => {
-                input.lock().extend(bytes.iter().take(4096));
+                input.push(&bytes[..bytes.len().min(4096)]);
                 let allowed = permitted(&d, &mem.inner);
                 mem.writes.lock().clear();
                 d.poll(&mem);

@@ -197,6 +197,20 @@ impl VirtioCcwDevice {
         self.dev.as_ref()
     }
 
+    /// The back-end as its concrete type (a [`crate::Block`] to look at its
+    /// image), if it is a `T`.
+    #[must_use]
+    pub fn device_as<T: VirtioDevice>(&self) -> Option<&T> {
+        let d: &dyn std::any::Any = self.dev.as_ref();
+        d.downcast_ref()
+    }
+
+    /// The back-end as its concrete type, mutably.
+    pub fn device_as_mut<T: VirtioDevice>(&mut self) -> Option<&mut T> {
+        let d: &mut dyn std::any::Any = self.dev.as_mut();
+        d.downcast_mut()
+    }
+
     /// The pending sense data (after a command reject).
     #[must_use]
     pub const fn pending_sense(&self) -> Option<Sense> {
@@ -233,7 +247,14 @@ impl VirtioCcwDevice {
     /// description of chapter 17), which is also what QEMU's virtio-ccw
     /// presents. The channel ends the chain and judges no length without
     /// channel end.
-    fn reject(&mut self) -> DeviceResult {
+    fn reject(&mut self, cmd: u8) -> DeviceResult {
+        tracing::debug!(
+            sid = %self.sid_name(),
+            cmd = format_args!("{cmd:#04x}"),
+            revision = ?self.revision,
+            status = format_args!("{:#04x}", self.status),
+            "virtio-ccw command reject"
+        );
         let s = Sense::byte0(Sense::COMMAND_REJECT);
         self.sense = Some(s);
         COMMAND_REJECT
@@ -284,14 +305,14 @@ impl VirtioCcwDevice {
             _ => {}
         }
         if !is_virtio_command(cmd) {
-            return self.reject();
+            return self.reject(cmd);
         }
         if cmd == CCW_CMD_SET_VIRTIO_REV {
             return self.set_virtio_rev(io);
         }
         if self.revision.is_none() {
             if !self.legacy {
-                return self.reject();
+                return self.reject(cmd);
             }
             self.revision = Some(0);
         }
@@ -325,7 +346,7 @@ impl VirtioCcwDevice {
             // is immaterial.
             DeviceResult::OK
         } else {
-            self.reject()
+            self.reject(cmd)
         }
     }
 
@@ -335,10 +356,22 @@ impl VirtioCcwDevice {
         io.read(buf) == buf.len() && !io.failed()
     }
 
+    /// The subchannel, for events (`-` before the device is attached).
+    fn sid_name(&self) -> String {
+        self.handle
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |h| h.sid().to_string())
+    }
+
     fn set_virtio_rev(&mut self, io: &mut dyn Transfer) -> DeviceResult {
+        let cmd = CCW_CMD_SET_VIRTIO_REV;
         let mut b = [0u8; REV_INFO_LEN];
         if !Self::fetch(io, &mut b) {
-            return if io.failed() { DeviceResult::OK } else { self.reject() };
+            return if io.failed() {
+                DeviceResult::OK
+            } else {
+                self.reject(cmd)
+            };
         }
         let rev = be16(&b, 0);
         let len = be16(&b, 2);
@@ -346,7 +379,7 @@ impl VirtioCcwDevice {
         let acceptable =
             self.revision.is_none() && rev <= u16::from(self.max_revision) && (rev != 0 || self.legacy) && len == 0;
         if !acceptable {
-            return self.reject();
+            return self.reject(cmd);
         }
         self.revision = u8::try_from(rev).ok();
         DeviceResult::OK
@@ -573,14 +606,25 @@ impl VirtioCcwDevice {
     /// guest. Returns the value for GR2: a cookie ≥ 0, or -EINVAL for a queue
     /// that does not exist or is not set up.
     pub fn notify_queue(&mut self, mem: &dyn GuestMemory, queue: u64) -> NotifyResult {
-        let Some(index) = usize::try_from(queue).ok().filter(|&i| i < self.queues.len()) else {
+        let Some(index) = usize::try_from(queue)
+            .ok()
+            .filter(|&i| i < self.queues.len() && self.queues[i].ready())
+        else {
+            tracing::debug!(
+                sid = %self.sid_name(),
+                queue = format_args!("{queue:#x}"),
+                "virtio-ccw notification refused: no such queue, or not set up (-EINVAL)"
+            );
             return -EINVAL;
         };
-        if !self.queues[index].ready() {
-            return -EINVAL;
-        }
         if self.status & STATUS_DRIVER_OK == 0 || self.status & STATUS_DEVICE_NEEDS_RESET != 0 {
             // Notifications before DRIVER_OK (or while broken) are ignored.
+            tracing::debug!(
+                sid = %self.sid_name(),
+                queue = format_args!("{queue:#x}"),
+                status = format_args!("{:#04x}", self.status),
+                "virtio-ccw notification ignored: no DRIVER_OK, or DEVICE_NEEDS_RESET"
+            );
             return 0;
         }
         match self.dev.process_queue(index, &mut self.queues, mem) {
@@ -604,6 +648,11 @@ impl VirtioCcwDevice {
     /// Marks the device as needing reset and tells the driver through the
     /// configuration-change indication (virtio 1.x §2.1.2).
     fn needs_reset(&mut self, mem: &dyn GuestMemory) {
+        tracing::warn!(
+            sid = %self.sid_name(),
+            status = format_args!("{:#04x}", self.status),
+            "virtio-ccw device sets DEVICE_NEEDS_RESET (malformed queue or unreachable indicator)"
+        );
         self.status |= STATUS_DEVICE_NEEDS_RESET;
         self.signal_config(mem);
     }
@@ -762,6 +811,14 @@ impl Device for VirtioCcwDevice {
         self.ind = s.indicators;
         self.sense = sense;
         Ok(())
+    }
+
+    fn host_input(&mut self, mem: &dyn GuestMemory, data: &[u8]) -> bool {
+        if !self.dev.host_input(data) {
+            return false;
+        }
+        self.poll(mem);
+        true
     }
 }
 

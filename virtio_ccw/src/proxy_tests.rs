@@ -84,7 +84,7 @@ fn rejected(d: &mut VirtioCcwDevice, cmd: u8, data: &[u8]) -> bool {
 }
 
 fn blk() -> VirtioCcwDevice {
-    VirtioCcwDevice::new(Box::new(Block::in_memory(64)))
+    VirtioCcwDevice::new(Box::new(Block::in_memory(64).unwrap()))
 }
 
 fn rev(d: &mut VirtioCcwDevice, r: u16) {
@@ -1039,7 +1039,7 @@ fn poll_delivers_console_input_and_sets_indicator() {
     m.store(0x11002, &1u16.to_le_bytes()).unwrap();
     d.poll(&m);
     assert!(rec.unsolicited.lock().is_empty());
-    input.lock().extend(b"ls -l\n");
+    input.push(b"ls -l\n");
     d.poll(&m);
     assert_eq!(m.fetch(0x20000, 6).unwrap(), b"ls -l\n".to_vec());
     assert_eq!(m.fetch(0x12008, 4).unwrap(), vec![6, 0, 0, 0]);

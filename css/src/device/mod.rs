@@ -18,9 +18,11 @@
 //! through its [`SubchannelHandle`] at any time (from `execute`, `notify`, or
 //! a worker thread) without deadlock.
 
+mod handle;
 pub mod passthrough;
 mod paths;
 
+use std::any::Any;
 use std::sync::Arc;
 
 use zcss_ccw::crw::Crw;
@@ -29,6 +31,7 @@ use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{CcwDevice, DeviceStatus, Sense};
 
 pub use crate::snapshot::{DeviceState, DeviceStateError};
+pub use handle::DeviceHandle;
 pub use passthrough::{PassthroughDevice, PassthroughError, PassthroughEvent, PassthroughReply, PathState};
 pub use paths::{chpid_type, ChannelPaths, PathsError};
 
@@ -68,7 +71,11 @@ pub type NotifyResult = i64;
 
 /// A device interpreted CCW by CCW by the channel-program engine, completed
 /// before START SUBCHANNEL returns (virtio-ccw, emulated DASD, test devices).
-pub trait Device: CcwDevice {
+///
+/// A device is [`Any`], so an embedder reaches the concrete type it
+/// attached: [`crate::Css::with_device_as`], or the [`DeviceHandle`] that
+/// [`crate::Css::attach_device`] returns.
+pub trait Device: CcwDevice + Any {
     /// Identity for SENSE ID / the SCHIB.
     fn info(&self) -> DeviceInfo;
 
@@ -126,6 +133,15 @@ pub trait Device: CcwDevice {
     /// returns -EINVAL = -22).
     fn notify(&mut self, _mem: &dyn GuestMemory, _queue: u64, _cookie: u64) -> Option<NotifyResult> {
         None
+    }
+
+    /// Host input for the device (console input typed on the host): the
+    /// device keeps the bytes and hands them to the guest through `mem`
+    /// when the driver has offered buffers for them (now, or when it offers
+    /// them). Returns `false` when the device takes no input. Called by
+    /// [`crate::Css::device_input`].
+    fn host_input(&mut self, _mem: &dyn GuestMemory, _data: &[u8]) -> bool {
+        false
     }
 }
 

@@ -91,7 +91,7 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn chsc(&self, ctx: &IoCtx<'_>, addr: u64) -> InsnResult {
-        let _span = tracing::trace_span!("chsc", addr).entered();
+        let _span = tracing::trace_span!("chsc", addr = format_args!("{addr:#x}")).entered();
         self.observed(Insn::Chsc { addr }, ctx, |sh, ctx| {
             ctx.privileged()?;
             aligned(addr, CHSC_AREA_LEN as u64)?;
@@ -101,7 +101,11 @@ impl Css {
             match execute(&mut area, &mut Ctx { sh }) {
                 ChscOutcome::OperandException => Err(ProgramCheck::Operand),
                 ChscOutcome::Complete(r) => {
-                    tracing::trace!(command = r.command, code = r.code, "chsc");
+                    tracing::trace!(
+                        command = format_args!("{:#06x}", r.command),
+                        code = format_args!("{:#06x}", r.code),
+                        "chsc"
+                    );
                     ctx.store(addr + r.offset as u64, r.bytes(&area))?;
                     Ok(Cc::Zero)
                 }

@@ -28,7 +28,12 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn msch(&self, ctx: &IoCtx<'_>, gr1: u32, schib_addr: u64) -> InsnResult {
-        let _span = tracing::trace_span!("msch", gr1, schib_addr).entered();
+        let _span = tracing::trace_span!(
+            "msch",
+            gr1 = format_args!("{gr1:#x}"),
+            schib_addr = format_args!("{schib_addr:#x}")
+        )
+        .entered();
         self.observed(Insn::Msch { gr1, schib_addr }, ctx, |sh, ctx| {
             ctx.privileged()?;
             aligned(schib_addr, 4)?;

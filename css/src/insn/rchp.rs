@@ -25,7 +25,7 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn rchp(&self, ctx: &IoCtx<'_>, gr1: u32) -> InsnResult {
-        let _span = tracing::trace_span!("rchp", gr1).entered();
+        let _span = tracing::trace_span!("rchp", gr1 = format_args!("{gr1:#x}")).entered();
         self.observed(Insn::Rchp { gr1 }, ctx, |sh, ctx| {
             ctx.privileged()?;
             if gr1 & 0xff00_ff00 != 0 {
@@ -58,7 +58,7 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn sal(&self, ctx: &IoCtx<'_>, gr1: u32) -> Result<(), ProgramCheck> {
-        let _span = tracing::trace_span!("sal", gr1).entered();
+        let _span = tracing::trace_span!("sal", gr1 = format_args!("{gr1:#x}")).entered();
         self.observed(Insn::Sal { gr1 }, ctx, |_, ctx| {
             ctx.privileged()?;
             if gr1 & 0x8000_ffff != 0 {

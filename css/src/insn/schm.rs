@@ -15,7 +15,8 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn schm(&self, ctx: &IoCtx<'_>, gr1: u32, gr2: u64) -> Result<(), ProgramCheck> {
-        let _span = tracing::trace_span!("schm", gr1, gr2).entered();
+        let _span =
+            tracing::trace_span!("schm", gr1 = format_args!("{gr1:#x}"), gr2 = format_args!("{gr2:#x}")).entered();
         self.observed(Insn::Schm { gr1, gr2 }, ctx, |sh, ctx| {
             ctx.privileged()?;
             sh.ext

@@ -14,7 +14,8 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn sic(&self, ctx: &IoCtx<'_>, gr1: u64, gr3: u64) -> Result<(), ProgramCheck> {
-        let _span = tracing::trace_span!("sic", gr1, gr3).entered();
+        let _span =
+            tracing::trace_span!("sic", gr1 = format_args!("{gr1:#x}"), gr3 = format_args!("{gr3:#x}")).entered();
         self.observed(Insn::Sic { gr1, gr3 }, ctx, |sh, ctx| {
             ctx.privileged()?;
             sh.adapters.sic(gr1, gr3).map_err(|_| ProgramCheck::Operand)

@@ -24,7 +24,12 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn ssch(&self, ctx: &IoCtx<'_>, gr1: u32, orb_addr: u64) -> InsnResult {
-        let _span = tracing::trace_span!("ssch", gr1, orb_addr).entered();
+        let _span = tracing::trace_span!(
+            "ssch",
+            gr1 = format_args!("{gr1:#x}"),
+            orb_addr = format_args!("{orb_addr:#x}")
+        )
+        .entered();
         self.observed(Insn::Ssch { gr1, orb_addr }, ctx, |sh, ctx| {
             ctx.privileged()?;
             aligned(orb_addr, 4)?;

@@ -18,7 +18,7 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn stcrw(&self, ctx: &IoCtx<'_>, addr: u64) -> InsnResult {
-        let _span = tracing::trace_span!("stcrw", addr).entered();
+        let _span = tracing::trace_span!("stcrw", addr = format_args!("{addr:#x}")).entered();
         self.observed(Insn::Stcrw { addr }, ctx, |sh, ctx| {
             ctx.privileged()?;
             aligned(addr, 4)?;

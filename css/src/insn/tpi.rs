@@ -29,7 +29,12 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn tpi(&self, ctx: &IoCtx<'_>, addr: u64, isc_mask: u8) -> InsnResult {
-        let _span = tracing::trace_span!("tpi", addr, isc_mask).entered();
+        let _span = tracing::trace_span!(
+            "tpi",
+            addr = format_args!("{addr:#x}"),
+            isc_mask = format_args!("{isc_mask:#x}")
+        )
+        .entered();
         self.observed(Insn::Tpi { addr, isc_mask }, ctx, |sh, ctx| {
             ctx.privileged()?;
             let (target, len, key) = if addr == 0 {

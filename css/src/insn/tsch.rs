@@ -23,7 +23,12 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn tsch(&self, ctx: &IoCtx<'_>, gr1: u32, irb_addr: u64) -> InsnResult {
-        let _span = tracing::trace_span!("tsch", gr1, irb_addr).entered();
+        let _span = tracing::trace_span!(
+            "tsch",
+            gr1 = format_args!("{gr1:#x}"),
+            irb_addr = format_args!("{irb_addr:#x}")
+        )
+        .entered();
         self.observed(Insn::Tsch { gr1, irb_addr }, ctx, |sh, ctx| {
             ctx.privileged()?;
             let sch = sh.lookup(gr1)?;

@@ -23,7 +23,7 @@ impl Css {
     /// # Errors
     /// The program exception the instruction recognizes.
     pub fn xsch(&self, ctx: &IoCtx<'_>, gr1: u32) -> InsnResult {
-        let _span = tracing::trace_span!("xsch", gr1).entered();
+        let _span = tracing::trace_span!("xsch", gr1 = format_args!("{gr1:#x}")).entered();
         self.observed(Insn::Xsch { gr1 }, ctx, |sh, ctx| {
             ctx.privileged()?;
             let Some((sch, mut st)) = sh.operational(gr1)? else {
