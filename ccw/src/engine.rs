@@ -249,28 +249,25 @@ impl Engine {
         // Unit check (0x02) or any channel status: what a person debugging
         // a guest looks for first, at DEBUG; every other ending at TRACE.
         // (`replay --verbose` reads these fields: keep the message.)
+        macro_rules! ended {
+            ($level:expr) => {
+                tracing::event!(
+                    $level,
+                    cpa = format_args!("{:#x}", c.cpa),
+                    count = c.count,
+                    dstat = format_args!("{:#04x}", c.dstat.into_bits()),
+                    cstat = format_args!("{:#04x}", c.cstat.into_bits()),
+                    ccws = c.ccws,
+                    ending = ?c.ending,
+                    check = ?c.check,
+                    "channel program ended"
+                )
+            };
+        }
         if c.dstat.into_bits() & 0x02 != 0 || c.cstat.into_bits() != 0 {
-            tracing::debug!(
-                cpa = format_args!("{:#x}", c.cpa),
-                count = c.count,
-                dstat = format_args!("{:#04x}", c.dstat.into_bits()),
-                cstat = format_args!("{:#04x}", c.cstat.into_bits()),
-                ccws = c.ccws,
-                ending = ?c.ending,
-                check = ?c.check,
-                "channel program ended"
-            );
+            ended!(tracing::Level::DEBUG);
         } else {
-            tracing::trace!(
-                cpa = format_args!("{:#x}", c.cpa),
-                count = c.count,
-                dstat = format_args!("{:#04x}", c.dstat.into_bits()),
-                cstat = format_args!("{:#04x}", c.cstat.into_bits()),
-                ccws = c.ccws,
-                ending = ?c.ending,
-                check = ?c.check,
-                "channel program ended"
-            );
+            ended!(tracing::Level::TRACE);
         }
         c
     }
