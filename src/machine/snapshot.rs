@@ -204,3 +204,60 @@ pub fn restore_target(trace: &Trace, base: &Path, position: usize) -> Result<Mac
     }
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::parse;
+    use zcss_ccw::sid::SubchannelId;
+
+    const TRACE: &str = "zcss-trace 1\n\
+        device fe.0.0000 devno=0000 virtio-rng\n\
+        stsch fe.0.0000 0x1000 => cc=0\n\
+        device fe.0.0001 devno=0001 virtio-console\n\
+        console-input fe.0.0001 6869\n\
+        detach fe.0.0000\n\
+        reset\n\
+        stsch fe.0.0001 0x1000 => cc=0\n";
+
+    fn devices(m: &Machine) -> [bool; 2] {
+        [0, 1].map(|schno| {
+            m.css.has_device(SubchannelId {
+                cssid: 0xfe,
+                ssid: 0,
+                schno,
+            })
+        })
+    }
+
+    #[test]
+    fn restore_target_at_each_position_has_the_devices_of_the_run_there() {
+        let t = parse(TRACE).unwrap();
+        let base = Path::new(".");
+        let mut run = Machine::from_trace(&t, base).unwrap();
+        for p in 0..=t.lines.len() {
+            let target = restore_target(&t, base, p).unwrap();
+            assert_eq!(devices(&target), devices(&run), "before line {}", p + 1);
+            assert_eq!(target.mem.fetch(0x1000, 4).unwrap(), vec![0; 4], "no instruction ran");
+            run_statements(&mut run, &t, base, p..p + 1);
+        }
+        assert_eq!(devices(&run), [false, true]);
+    }
+
+    #[test]
+    fn run_statements_reports_host_events_and_their_failures() {
+        let t = parse(TRACE).unwrap();
+        let base = Path::new(".");
+        let mut m = Machine::from_trace(&t, base).unwrap();
+        let got = run_statements(&mut m, &t, base, 0..t.lines.len());
+        let host: Vec<usize> = got
+            .iter()
+            .filter(|(_, o)| *o == Observed::Host(Ok(())))
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(host, vec![3, 4, 5, 6], "hot plug, console input, detach, reset");
+        // Again from the detach on: the device is gone now.
+        let again = run_statements(&mut m, &t, base, 5..6);
+        assert!(matches!(&again[..], [(5, Observed::Host(Err(_)))]), "{again:?}");
+    }
+}
