@@ -9,16 +9,20 @@
 //!
 //! [`run_statements`] runs a slice of a trace's statements on a machine and
 //! returns what each one gave, so that a run split by a snapshot and
-//! restore can be compared with an uninterrupted one.
+//! restore can be compared with an uninterrupted one; [`restore_target`]
+//! builds the machine to restore into at a position after host events
+//! (hot plug, detach) changed the devices.
 
 use std::ops::Range;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 use zcss_css::{CssSnapshot, SnapshotError};
 
-use super::Machine;
-use crate::trace::{Outcome, Statement, Trace};
+use super::{Machine, MachineError};
+use crate::trace::exec::{Executed, Executor};
+use crate::trace::{Outcome, Trace};
 
 /// Name in [`MachineSnapshot::format`].
 pub const MACHINE_SNAPSHOT_FORMAT: &str = "zcss-machine-snapshot";
@@ -137,34 +141,123 @@ impl Machine {
 pub enum Observed {
     /// An instruction's result.
     Insn(Outcome),
-    /// The bytes at an `expect`'s address (all of them, wildcards too).
+    /// Whether a `store` (or a storing symbolic statement: CCW, ORB, IDAL,
+    /// MIDAW) was inside guest storage.
+    Stored(bool),
+    /// The bytes an `expect` compares (all of them, wildcards too; the
+    /// whole IRB or SCHIB of an `expect irb|schib`); empty outside guest
+    /// storage.
     Storage(Vec<u8>),
+    /// A host event (hot plug, `detach`, `reset`, `console-input`): done,
+    /// or why not.
+    Host(Result<(), String>),
     /// Whether a `wait` saw the asynchronous work finish.
     Wait(bool),
 }
 
 /// Runs the statements of `trace` on lines `range` (0-based line
-/// indices) on `m`: stores, instructions, `expect`s (the bytes there are
-/// read, not judged) and `wait`s; other statements are skipped. Returns
-/// the line index and what it gave, for each instruction, `expect` and
-/// `wait`.
-pub fn run_statements(m: &Machine, trace: &Trace, range: Range<usize>) -> Vec<(usize, Observed)> {
+/// indices) on `m`, everything replay runs ([`Executor`]): stores
+/// (symbolic ones too), instructions, `expect`s (the bytes there are read,
+/// not judged), `wait`s and the host events (hot plug, `detach`, `reset`,
+/// `console-input`). The statements before `range` are taken to have run
+/// on `m` (a `device` after the first instruction is a hot plug). Image
+/// paths of hot-plugged devices are relative to `base`. Returns the line
+/// index and what it gave, for each statement that did something.
+pub fn run_statements(m: &mut Machine, trace: &Trace, base: &Path, range: Range<usize>) -> Vec<(usize, Observed)> {
     let mut out = Vec::new();
     let end = range.end.min(trace.lines.len());
-    for idx in range.start.min(end)..end {
+    let start = range.start.min(end);
+    let mut exec = Executor::at(trace, start, base);
+    for idx in start..end {
         let Some(stmt) = &trace.lines[idx].stmt else { continue };
-        match stmt {
-            Statement::Store { addr, data } => {
-                let _ = m.mem.store(addr.value, &data.bytes);
-            }
-            Statement::Expect { addr, data } => {
-                let got = m.mem.fetch(addr.value, data.bytes.len()).unwrap_or_default();
-                out.push((idx, Observed::Storage(got)));
-            }
-            Statement::Insn(s) => out.push((idx, Observed::Insn(m.execute(&s.insn)))),
-            Statement::Wait => out.push((idx, Observed::Wait(m.wait(crate::trace::replay::WAIT_TIMEOUT)))),
-            _ => {}
-        }
+        let o = match exec.step(m, stmt) {
+            Executed::Nothing => continue,
+            Executed::Insn(o) => Observed::Insn(o),
+            Executed::Stored(r) => Observed::Stored(r.is_ok()),
+            Executed::Fetched(r) => Observed::Storage(r.unwrap_or_default()),
+            Executed::Host(r) => Observed::Host(r.map_err(|e| e.to_string())),
+            Executed::Waited(w) => Observed::Wait(w),
+        };
+        out.push((idx, o));
     }
     out
+}
+
+/// A freshly built machine of `trace` with the devices the trace has
+/// before line index `position`: the hot plugs (`device` after the first
+/// instruction) and `detach`es before it are applied, nothing else runs.
+/// A snapshot taken at `position` restores into it
+/// ([`Machine::restore`]); the other host events (`reset`,
+/// `console-input`) change only state the snapshot carries.
+///
+/// # Errors
+/// The line (1-based) of the statement that cannot be built or applied,
+/// and why.
+pub fn restore_target(trace: &Trace, base: &Path, position: usize) -> Result<Machine, (usize, MachineError)> {
+    let mut m = Machine::from_trace(trace, base)?;
+    let mut exec = Executor::new(base);
+    for (idx, l) in trace.lines.iter().enumerate().take(position) {
+        let Some(stmt) = &l.stmt else { continue };
+        if let Executed::Host(Err(e)) = exec.step_device_set(&mut m, stmt) {
+            return Err((idx + 1, e));
+        }
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::parse;
+    use zcss_ccw::sid::SubchannelId;
+
+    const TRACE: &str = "zcss-trace 1\n\
+        device fe.0.0000 devno=0000 virtio-rng\n\
+        stsch fe.0.0000 0x1000 => cc=0\n\
+        device fe.0.0001 devno=0001 virtio-console\n\
+        console-input fe.0.0001 6869\n\
+        detach fe.0.0000\n\
+        reset\n\
+        stsch fe.0.0001 0x1000 => cc=0\n";
+
+    fn devices(m: &Machine) -> [bool; 2] {
+        [0, 1].map(|schno| {
+            m.css.has_device(SubchannelId {
+                cssid: 0xfe,
+                ssid: 0,
+                schno,
+            })
+        })
+    }
+
+    #[test]
+    fn restore_target_at_each_position_has_the_devices_of_the_run_there() {
+        let t = parse(TRACE).unwrap();
+        let base = Path::new(".");
+        let mut run = Machine::from_trace(&t, base).unwrap();
+        for p in 0..=t.lines.len() {
+            let target = restore_target(&t, base, p).unwrap();
+            assert_eq!(devices(&target), devices(&run), "before line {}", p + 1);
+            assert_eq!(target.mem.fetch(0x1000, 4).unwrap(), vec![0; 4], "no instruction ran");
+            run_statements(&mut run, &t, base, p..p + 1);
+        }
+        assert_eq!(devices(&run), [false, true]);
+    }
+
+    #[test]
+    fn run_statements_reports_host_events_and_their_failures() {
+        let t = parse(TRACE).unwrap();
+        let base = Path::new(".");
+        let mut m = Machine::from_trace(&t, base).unwrap();
+        let got = run_statements(&mut m, &t, base, 0..t.lines.len());
+        let host: Vec<usize> = got
+            .iter()
+            .filter(|(_, o)| *o == Observed::Host(Ok(())))
+            .map(|(i, _)| *i)
+            .collect();
+        assert_eq!(host, vec![3, 4, 5, 6], "hot plug, console input, detach, reset");
+        // Again from the detach on: the device is gone now.
+        let again = run_statements(&mut m, &t, base, 5..6);
+        assert!(matches!(&again[..], [(5, Observed::Host(Err(_)))]), "{again:?}");
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod ast;
 pub mod bless;
+pub mod exec;
 pub mod parse;
 pub mod print;
 pub mod program_log;

@@ -17,6 +17,7 @@ use zcss_ccw::status::{DeviceStatus, SubchannelStatus};
 use zcss_ccw::{Ccw, CcwAddress, CcwFlags, Chaining, Limits, Orb, ProgramControls, ProgramWalker};
 
 use super::ast::{DeviceKind, Insn, Outcome, Pattern, Statement, Trace};
+use super::exec::{host_event_name, Executed, Executor};
 use super::program_log::{capture, ProgramEvent};
 use super::symbolic::SymStmt;
 use crate::decode::command_name_for;
@@ -191,15 +192,12 @@ impl Stored {
 /// Most rows of 16 bytes a storage difference shows.
 pub const MAX_DUMP_ROWS: usize = 8;
 
-/// Upper bound on the wait for asynchronous device work.
-pub const WAIT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use super::exec::WAIT_TIMEOUT;
 
 struct Run<'a> {
     m: Machine,
-    /// Where image paths are relative to (hot-plugged devices).
-    base: &'a Path,
-    /// An instruction was replayed: a `device` is a hot plug now.
-    started: bool,
+    /// Runs the statements (and knows whether a `device` is a hot plug).
+    exec: Executor<'a>,
     opts: ReplayOptions,
     out: &'a mut dyn Write,
     report: FileReport,
@@ -238,18 +236,17 @@ impl Run<'_> {
         });
     }
 
-    fn store(&mut self, line: usize, addr: u64, data: &[u8]) {
-        if let Err(e) = self.m.mem.store(addr, data) {
-            self.report.failed_checks += 1;
-            let got = e.to_string();
-            self.mismatch(line, "store", "", &got, format!("store outside guest storage ({e})"));
-        }
+    fn store_failed(&mut self, line: usize, e: &zcss_ccw::AccessError) {
+        self.report.failed_checks += 1;
+        let got = e.to_string();
+        self.mismatch(line, "store", "", &got, format!("store outside guest storage ({e})"));
     }
 
-    fn expect(&mut self, idx: usize, addr: u64, pat: &Pattern) {
+    /// Judges an `expect` by the bytes `fetched` at `addr`.
+    fn expect(&mut self, idx: usize, addr: u64, pat: &Pattern, fetched: Result<Vec<u8>, zcss_ccw::AccessError>) {
         let line = idx + 1;
         self.report.checks += 1;
-        let actual = match self.m.mem.fetch(addr, pat.bytes.len()) {
+        let actual = match fetched {
             Ok(a) => a,
             Err(e) => {
                 self.report.failed_checks += 1;
@@ -314,14 +311,18 @@ impl Run<'_> {
         }
     }
 
-    /// `expect irb|schib <addr> <field>=<value>…`: only the named fields
-    /// are compared.
-    fn expect_fields(&mut self, idx: usize, s: &super::symbolic::SymStmt) {
+    /// `expect irb|schib <addr> <field>=<value>…`, judged by the
+    /// structure's bytes `fetched`: only the named fields are compared.
+    fn expect_fields(
+        &mut self,
+        idx: usize,
+        s: &super::symbolic::SymStmt,
+        fetched: Result<Vec<u8>, zcss_ccw::AccessError>,
+    ) {
         use super::symbolic as sym;
         let line = idx + 1;
         self.report.checks += 1;
-        let len = sym::stored_len(s.kind);
-        let actual = match self.m.mem.fetch(s.addr.value, len) {
+        let actual = match fetched {
             Ok(a) => sym::stored_fields(s.kind, &a),
             Err(e) => {
                 self.report.failed_checks += 1;
@@ -464,17 +465,14 @@ impl Run<'_> {
         self.mismatch(line, &format!("storage at {at:#x}"), &exp_all, &got_all, msg);
     }
 
-    fn insn(&mut self, idx: usize, insn: &Insn, expected: Option<Outcome>) {
+    /// Judges an instruction that gave `got` (with the channel-program
+    /// `events` captured for `--verbose`).
+    fn insn(&mut self, idx: usize, insn: &Insn, expected: Option<Outcome>, got: Outcome, events: &[ProgramEvent]) {
         let line = idx + 1;
         self.report.instructions += 1;
-        let got = if self.opts.verbose {
-            self.before_insn(insn);
-            let (got, events) = capture(|| self.m.execute(insn));
-            self.after_insn(insn, got, &events);
-            got
-        } else {
-            self.m.execute(insn)
-        };
+        if self.opts.verbose {
+            self.after_insn(insn, got, events);
+        }
         self.stored = match (*insn, got) {
             (Insn::Tsch { irb, .. }, Outcome::Cc(0 | 1)) => Some(Stored::Irb(irb.value)),
             (Insn::Stsch { schib, .. }, Outcome::Cc(0)) => Some(Stored::Schib(schib.value)),
@@ -854,8 +852,7 @@ pub fn replay_with_machine(
     let m = Machine::build(&cfg, base, None).map_err(|(line, error)| ReplayError::Machine { line, error })?;
     let mut run = Run {
         m,
-        base,
-        started: false,
+        exec: Executor::new(base),
         opts: *opts,
         out,
         report: FileReport::default(),
@@ -883,56 +880,39 @@ pub fn replay_with_machine(
             let _ = writeln!(run.out, "{:>5}  {l}", idx + 1);
         }
         let before = run.report.mismatches.len();
-        match stmt {
-            Statement::Header(_) | Statement::Machine(_) => {}
-            Statement::Device(d) if run.started => {
-                if let Err(e) = run.m.hot_plug(d, run.base) {
-                    run.report.failed_checks += 1;
-                    run.mismatch(idx + 1, "hot-plug", "done", &e.to_string(), format!("hot plug: {e}"));
-                }
+        let insn = match stmt {
+            Statement::Insn(s) => Some(s),
+            _ => None,
+        };
+        let (done, events) = match insn {
+            Some(s) if run.opts.verbose => {
+                run.before_insn(&s.insn);
+                capture(|| run.exec.step(&mut run.m, stmt))
             }
-            Statement::Device(_) => {}
-            Statement::Detach(sch) => {
-                if let Err(e) = run.m.detach(*sch) {
-                    run.report.failed_checks += 1;
-                    run.mismatch(idx + 1, "detach", "done", &e.to_string(), format!("detach: {e}"));
-                }
+            _ => (run.exec.step(&mut run.m, stmt), Vec::new()),
+        };
+        match (done, stmt) {
+            (Executed::Insn(got), Statement::Insn(s)) => run.insn(idx, &s.insn, s.outcome, got, &events),
+            (Executed::Stored(Err(e)), _) => run.store_failed(idx + 1, &e),
+            (Executed::Fetched(r), Statement::Expect { addr, data }) => run.expect(idx, addr.value, data, r),
+            (Executed::Fetched(r), Statement::Symbolic(s)) => run.expect_fields(idx, s, r),
+            (Executed::Host(Err(e)), _) => {
+                run.report.failed_checks += 1;
+                let name = host_event_name(stmt).unwrap_or("host event");
+                let label = if name == "hot-plug" { "hot plug" } else { name };
+                run.mismatch(idx + 1, name, "done", &e.to_string(), format!("{label}: {e}"));
             }
-            Statement::Reset => run.m.reset(),
-            Statement::ConsoleInput { sch, data } => {
-                if let Err(e) = run.m.console_input(*sch, &data.bytes) {
-                    run.report.failed_checks += 1;
-                    run.mismatch(
-                        idx + 1,
-                        "console-input",
-                        "done",
-                        &e.to_string(),
-                        format!("console-input: {e}"),
-                    );
-                }
+            (Executed::Waited(false), _) => {
+                run.report.failed_checks += 1;
+                run.mismatch(
+                    idx + 1,
+                    "wait",
+                    "done",
+                    "timeout",
+                    format!("wait: asynchronous work did not finish in {} s", WAIT_TIMEOUT.as_secs()),
+                );
             }
-            Statement::Store { addr, data } => run.store(idx + 1, addr.value, &data.bytes),
-            Statement::Expect { addr, data } => run.expect(idx, addr.value, data),
-            Statement::Insn(s) => {
-                run.started = true;
-                run.insn(idx, &s.insn, s.outcome);
-            }
-            Statement::Symbolic(s) => match s.bytes() {
-                Some(b) => run.store(idx + 1, s.addr.value, &b),
-                None => run.expect_fields(idx, s),
-            },
-            Statement::Wait => {
-                if !run.m.wait(WAIT_TIMEOUT) {
-                    run.report.failed_checks += 1;
-                    run.mismatch(
-                        idx + 1,
-                        "wait",
-                        "done",
-                        "timeout",
-                        format!("wait: asynchronous work did not finish in {} s", WAIT_TIMEOUT.as_secs()),
-                    );
-                }
-            }
+            _ => {}
         }
         if run.opts.stop_at_first && run.report.mismatches.len() > before {
             if run.opts.verbose {
