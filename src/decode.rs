@@ -159,7 +159,7 @@ pub enum DecodeError {
     #[error("`{0}` is not hex bytes")]
     NotHex(String),
     /// Not a length the structure comes in.
-    #[error("{lengths}; got {}", crate::trace::replay::plural(*.got as u64, "byte"))]
+    #[error("{lengths}; got {}", plural(*.got as u64, "byte"))]
     Length {
         /// The structure name.
         structure: &'static str,
@@ -516,6 +516,17 @@ pub fn command_name(cmd: u8) -> Option<&'static str> {
         v::CCW_CMD_SET_VIRTIO_REV => "SET_VIRTIO_REV",
         _ => return None,
     })
+}
+
+/// `n` and `noun`, in the plural unless `n` is 1 (`1 mismatch`, `2
+/// mismatches`, `0 files`).
+#[must_use]
+pub fn plural(n: u64, noun: &str) -> String {
+    match (n, noun.ends_with("ch") || noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use zcss_virtio_ccw::{Block, BlockBackend, Console, ConsoleInput, IoIdle, IoThre
 
 use zcss_vfio_ccw::SimHost;
 
-use crate::trace::record::{trace_program_check, Recorder};
+use crate::trace::ast::trace_program_check;
+use crate::trace::record::Recorder;
 use crate::trace::{DeviceKind, DeviceStmt, Insn, Outcome, SchAddr, Trace, TIMING_KEY};
 
 pub mod config;

@@ -10,6 +10,7 @@
 pub mod ast;
 pub mod bless;
 pub mod exec;
+pub mod num;
 pub mod parse;
 pub mod print;
 pub mod program_log;

@@ -43,7 +43,7 @@ use zcss_virtio_ccw::{Block, VirtioCcwDevice};
 
 use super::ast::HexBytes;
 use super::ast::{
-    DeviceKind, DeviceStmt, Insn, InsnStmt, Line, Num, Outcome, Param, Pattern, PgmName, SchAddr, Statement, Trace,
+    DeviceKind, DeviceStmt, Insn, InsnStmt, Line, Num, Outcome, Param, Pattern, SchAddr, Statement, Trace,
 };
 use crate::machine::config::MachineConfig;
 
@@ -476,18 +476,7 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
-/// The trace name of a css program check.
-#[must_use]
-pub fn trace_program_check(p: zcss_css::ProgramCheck) -> PgmName {
-    use zcss_css::ProgramCheck as P;
-    match p {
-        P::Operand => PgmName::Operand,
-        P::Specification => PgmName::Specification,
-        P::Addressing => PgmName::Addressing,
-        P::Protection => PgmName::Protection,
-        P::PrivilegedOperation => PgmName::PrivilegedOperation,
-    }
-}
+pub use super::ast::trace_program_check;
 
 /// The trace form of an instruction the css reports.
 #[must_use]

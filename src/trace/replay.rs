@@ -109,16 +109,7 @@ impl FileReport {
     }
 }
 
-/// `n` and `noun`, in the plural unless `n` is 1 (`1 mismatch`, `2
-/// mismatches`, `0 files`).
-#[must_use]
-pub fn plural(n: u64, noun: &str) -> String {
-    match (n, noun.ends_with("ch") || noun.ends_with('s')) {
-        (1, _) => format!("1 {noun}"),
-        (_, true) => format!("{n} {noun}es"),
-        (_, false) => format!("{n} {noun}s"),
-    }
-}
+pub use crate::decode::plural;
 
 /// Why a file could not be replayed at all.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use zcss_ccw::fields::{collect_fields, FieldList};
 use zcss_ccw::irb::Irb;
 use zcss_ccw::schib::Schib;
 
-use super::ast::Num;
+use super::num::{Num, NumStyle};
 
 /// What a symbolic statement describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -303,7 +303,7 @@ fn natural_hex(v: u64) -> Num {
     let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
     Num {
         value: v,
-        style: super::ast::NumStyle::Hex(u8::try_from(digits).unwrap_or(16)),
+        style: NumStyle::Hex(u8::try_from(digits).unwrap_or(16)),
     }
 }
 
@@ -332,7 +332,7 @@ impl SymStmt {
                     "cmd",
                     SymValue::Num(Num {
                         value: u64::from(ccw.cmd),
-                        style: super::ast::NumStyle::Hex(2),
+                        style: NumStyle::Hex(2),
                     }),
                 ),
                 param(
@@ -365,7 +365,7 @@ impl SymStmt {
                 "lpm",
                 SymValue::Num(Num {
                     value: u64::from(orb.ctrl.lpm()),
-                    style: super::ast::NumStyle::Hex(2),
+                    style: NumStyle::Hex(2),
                 }),
             ),
             param("cpa", hex(u64::from(orb.cpa))),
@@ -398,7 +398,7 @@ impl SymStmt {
                 .iter()
                 .map(|&value| Num {
                     value,
-                    style: super::ast::NumStyle::Hex(width),
+                    style: NumStyle::Hex(width),
                 })
                 .collect(),
             params: Vec::new(),

@@ -11,7 +11,7 @@ use zcss_ccw::{Ccw, CcwFormat, Orb};
 
 use super::ast::{HexBytes, Insn, Line, Num, SchAddr, Statement, Trace};
 use super::symbolic::SymStmt;
-use crate::machine::MachineConfig;
+use crate::machine::config::MachineConfig;
 
 /// What a `store` line turns into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,10 +30,11 @@ use zcss_ccw::memory::GuestMemory;
 use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{CcwDevice, DeviceStatus, Sense};
 
-pub use crate::snapshot::{DeviceState, DeviceStateError};
+mod state;
 pub use handle::DeviceHandle;
 pub use passthrough::{PassthroughDevice, PassthroughError, PassthroughEvent, PassthroughReply, PathState};
 pub use paths::{chpid_type, ChannelPaths, PathsError};
+pub use state::{DeviceState, DeviceStateError};
 
 /// Identity a device reports: what SENSE ID and the SCHIB show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
