@@ -113,7 +113,7 @@ impl Css {
     }
 
     /// Attaches under the recording lock and reports the attach.
-    fn attach_observed(&self, sid: SubchannelId, devno: u16, slot: DevSlot, hot: bool) -> Result<u64, CssError> {
+    fn attach_observed(&self, sid: SubchannelId, devno: u16, slot: DevSlot, hot: bool) -> Result<u32, CssError> {
         self.host_observed(
             None,
             |css, _, emit| {
@@ -311,7 +311,7 @@ impl Shared {
 
     /// Attaches; returns the token of the device (see
     /// [`crate::subchannel::Subchannel::token`]).
-    pub(crate) fn attach(&self, sid: SubchannelId, devno: u16, mut slot: DevSlot, hot: bool) -> Result<u64, CssError> {
+    pub(crate) fn attach(&self, sid: SubchannelId, devno: u16, mut slot: DevSlot, hot: bool) -> Result<u32, CssError> {
         if sid.cssid == 0xff {
             return Err(CssError::ReservedCssid);
         }
@@ -345,7 +345,13 @@ impl Shared {
             });
             PassthroughReply::new(sid, self.pt_tx.clone(), wake)
         });
-        let token = self.device_tokens.fetch_add(1, Ordering::Relaxed);
+        // 0 means "no device": skipped when the counter wraps (after 2^32
+        // attaches; a handle kept that long compares against a live token
+        // only if exactly 2^32 − 1 attaches happened in between).
+        let token = match self.device_tokens.fetch_add(1, Ordering::Relaxed) {
+            0 => self.device_tokens.fetch_add(1, Ordering::Relaxed),
+            t => t,
+        };
         {
             let mut d = sch.dev.lock();
             *d = slot;

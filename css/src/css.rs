@@ -4,7 +4,7 @@
 //! Operation, chapters 13–17).
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, MutexGuard, ReentrantMutex, RwLock};
@@ -79,7 +79,7 @@ pub(crate) struct Shared {
     /// reentrant, so a waker may call into the css on the same thread.
     pub record_lock: ReentrantMutex<()>,
     /// The next device token (see [`crate::subchannel::Subchannel::token`]).
-    pub device_tokens: AtomicU64,
+    pub device_tokens: AtomicU32,
     /// Serializes attach and detach; the device numbers in use.
     pub book: Mutex<HashSet<(u8, u8, u16)>>,
     /// Installed channel paths: (cssid, chpid) → channel-path type.
@@ -149,7 +149,7 @@ impl Css {
             observer: RwLock::new(None),
             has_observer: AtomicBool::new(false),
             record_lock: ReentrantMutex::new(()),
-            device_tokens: AtomicU64::new(1),
+            device_tokens: AtomicU32::new(1),
             book: Mutex::new(HashSet::new()),
             paths: Mutex::new(std::collections::BTreeMap::new()),
             pt_tx,

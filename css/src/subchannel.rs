@@ -7,7 +7,7 @@
 //! second lock. The css never holds the state lock while it calls into the
 //! device (see [`crate::device`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use parking_lot::Mutex;
 use zcss_ccw::engine::{Completion, Ending};
@@ -54,7 +54,7 @@ pub(crate) struct Subchannel {
     /// Identifies the device attached now (0: none): set after the device
     /// is placed, cleared before it is taken, so a [`crate::DeviceHandle`]
     /// never reaches a later device on the same subchannel.
-    pub token: AtomicU64,
+    pub token: AtomicU32,
 }
 
 impl Subchannel {
@@ -66,7 +66,7 @@ impl Subchannel {
             stop: AtomicU8::new(STOP_NONE),
             queued: AtomicU32::new(0),
             resume: AtomicBool::new(false),
-            token: AtomicU64::new(0),
+            token: AtomicU32::new(0),
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::device::Device;
 pub struct DeviceHandle<T> {
     sh: Weak<Shared>,
     sid: SubchannelId,
-    token: u64,
+    token: u32,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -51,7 +51,7 @@ impl<T> std::fmt::Debug for DeviceHandle<T> {
 }
 
 impl<T: Device> DeviceHandle<T> {
-    pub(crate) fn new(sh: Weak<Shared>, sid: SubchannelId, token: u64) -> Self {
+    pub(crate) fn new(sh: Weak<Shared>, sid: SubchannelId, token: u32) -> Self {
         Self {
             sh,
             sid,
