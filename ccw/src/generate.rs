@@ -19,11 +19,12 @@
 //! names — the only places its input may store into.
 //!
 //! ```
-//! use arbitrary::{Arbitrary, Unstructured};
-//! use zcss_ccw::generate::{Layout, StartDesc};
+//! use arbitrary::Unstructured;
+//! use zcss_ccw::generate::{GenConfig, Layout, StartDesc};
 //!
 //! let bytes = [7u8; 256];
-//! let desc = StartDesc::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
+//! let valid = GenConfig { malformed_per_256: 0 };
+//! let desc = StartDesc::arbitrary_with(&mut Unstructured::new(&bytes), valid).unwrap();
 //! let laid = desc.layout(&Layout::default());
 //! assert_eq!(laid.orb.cpa, u32::try_from(laid.ccw_addrs[0]).unwrap());
 //! assert!(laid.data_areas.iter().all(|a| a.end <= Layout::default().storage));

@@ -231,9 +231,16 @@ impl Scenario {
 }
 
 impl std::fmt::Debug for Scenario {
-    /// The trace ([`Scenario::trace`]) with the device kind `mock`.
+    /// The trace ([`Scenario::trace`]) with the device kind `mock` standing
+    /// in for the device under test (a comment says so): `zcss replay`
+    /// runs the channel side of it; the harness replays it with the device.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.trace("mock"))
+        let t = self.trace("mock");
+        let (header, rest) = t.split_once('\n').unwrap_or((&t, ""));
+        write!(
+            f,
+            "{header}\n# the device under test is the fuzz target's own; `mock` stands in for it\n{rest}"
+        )
     }
 }
 
@@ -459,6 +466,7 @@ impl<F: FnMut(usize) -> DeviceUnderTest> Harness<F> {
         }
         let mut shadow = vec![0u8; usize::try_from(STORAGE).unwrap_or(0)];
         let _ = mem.read(0, &mut shadow, AccessKey::ZERO);
+        let mut now = shadow.clone();
         let mut allowed: Vec<Range<u64>> = self.writable.clone();
         allowed.push(IRB_ADDR..IRB_ADDR + 96);
         allowed.push(TPI_ADDR..TPI_ADDR + 12);
@@ -531,7 +539,6 @@ impl<F: FnMut(usize) -> DeviceUnderTest> Harness<F> {
             if let Err(e) = css.check_invariants() {
                 panic!("step {k} ({step:?}): css invariant broken: {e}");
             }
-            let mut now = vec![0u8; shadow.len()];
             let _ = mem.read(0, &mut now, AccessKey::ZERO);
             if let Some(off) = first_stray(&shadow, &now, &allowed) {
                 panic!(
@@ -540,7 +547,7 @@ impl<F: FnMut(usize) -> DeviceUnderTest> Harness<F> {
                     now[usize::try_from(off).unwrap_or(0)]
                 );
             }
-            shadow = now;
+            std::mem::swap(&mut shadow, &mut now);
             report.steps += 1;
         }
         report
