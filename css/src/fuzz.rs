@@ -490,8 +490,14 @@ impl<F: FnMut(usize) -> DeviceUnderTest> Harness<F> {
                     let _ = mem.read(0, &mut shadow, AccessKey::ZERO);
                     if css.ssch(&ctx, Scenario::gr1(i), at.orb) == Ok(Cc::Zero) {
                         report.started += 1;
+                        subs[i].last = Some((laid, d.malformation.is_none()));
+                    } else if let Some(last) = &mut subs[i].last {
+                        // The start was refused but its CCWs overwrote the
+                        // program of the status pending or suspended: the
+                        // CCW address and count no longer have a program
+                        // to be checked against.
+                        last.1 = false;
                     }
-                    subs[i].last = Some((laid, d.malformation.is_none()));
                 }
                 Step::Test(s) => {
                     let i = idx(s);
