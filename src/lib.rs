@@ -17,6 +17,7 @@ pub use zcss_vfio_ccw as vfio_ccw;
 pub use zcss_virtio_ccw as virtio_ccw;
 
 pub mod decode;
+pub mod fuzz_replay;
 pub mod machine;
 pub mod trace;
 

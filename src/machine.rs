@@ -457,6 +457,7 @@ impl Machine {
                 return Ok(Box::new(spec.build(d.devno, None, write_images)?));
             }
             DeviceKind::VfioDasd => return Err(MachineError::KindNotAvailable(d.kind.name())),
+            DeviceKind::Mock => return Ok(Box::new(Self::mock(d))),
         };
         let dev = VirtioCcwDevice::new(backend);
         if io_async {
@@ -468,6 +469,28 @@ impl Machine {
             return Ok(Box::new(t));
         }
         Ok(Box::new(dev))
+    }
+
+    /// The scriptable test device of a `mock` statement: control unit 3832
+    /// model 1, its `replies=` installed.
+    fn mock(d: &DeviceStmt) -> zcss_css::mock::MockDevice {
+        use zcss_css::mock::MockReply as R;
+        let dev = zcss_css::mock::MockDevice::new(0x3832, 1);
+        let ctl = dev.control();
+        let replies = d
+            .param("replies")
+            .and_then(|v| crate::trace::ast::parse_mock_replies(v).ok());
+        for (cmd, r) in replies.unwrap_or_default() {
+            ctl.set_reply(
+                cmd,
+                match r {
+                    crate::trace::ast::MockReply::Busy => R::Busy,
+                    crate::trace::ast::MockReply::UnitCheck(b) => R::UnitCheck(zcss_ccw::Sense::byte0(b)),
+                    crate::trace::ast::MockReply::Status(b) => R::Status(zcss_ccw::DeviceStatus::from_bits(b)),
+                },
+            );
+        }
+        dev
     }
 
     fn block(d: &DeviceStmt, base: &Path) -> Result<Block, MachineError> {
@@ -762,6 +785,21 @@ mod tests {
 
     fn build(text: &str) -> Result<Machine, (usize, MachineError)> {
         Machine::from_trace(&parse(text).unwrap(), Path::new("."))
+    }
+
+    #[test]
+    fn build_mock_device_with_replies_parses_its_script() {
+        let m = build("zcss-trace 1\ndevice fe.0.0000 devno=0000 mock replies=e4:busy,03:uc80\n").unwrap();
+        assert_eq!(m.kind_of(0x0001_0000), Some(DeviceKind::Mock));
+        assert_eq!(
+            crate::trace::ast::parse_mock_replies("e4:busy,03:uc80,02:st0c"),
+            Ok(vec![
+                (0xe4, crate::trace::ast::MockReply::Busy),
+                (0x03, crate::trace::ast::MockReply::UnitCheck(0x80)),
+                (0x02, crate::trace::ast::MockReply::Status(0x0c)),
+            ])
+        );
+        assert!(crate::trace::ast::parse_mock_replies("e4:maybe").is_err());
     }
 
     #[test]

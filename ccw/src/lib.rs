@@ -37,6 +37,8 @@ pub mod device;
 pub mod engine;
 pub mod esw;
 pub mod fields;
+#[cfg(feature = "arbitrary")]
+pub mod generate;
 pub mod hooks;
 pub mod idal;
 pub mod idaw;

@@ -113,6 +113,8 @@ pub mod device;
 mod error;
 mod execute;
 mod executor;
+#[cfg(feature = "arbitrary")]
+pub mod fuzz;
 #[cfg(any(test, feature = "test-utils"))]
 #[doc(hidden)]
 pub mod fuzzing;

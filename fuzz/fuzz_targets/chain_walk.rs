@@ -1,186 +1,79 @@
-//! `chain_walk`: arbitrary ORB, 64 KiB of guest storage, storage keys and a
-//! scripted device, run through the channel-program engine.
+//! `chain_walk`: structured channel programs (`zcss_ccw::generate`) on up to
+//! four subchannels with HSCH/CSCH/XSCH/RSCH, TSCH, TPI and unsolicited
+//! status interleaved, against the scriptable mock device
+//! (`zcss_css::mock::MockDevice`, replies scripted per command), through
+//! the `zcss_css::fuzz` harness and its invariants.
 //!
-//! Asserts: no panic; bounded work (`Completion::ccws` within the limits, the
-//! device called at most once per CCW); the CCW address is the architected
-//! one (past a CCW inside storage, except for checks raised while fetching a
-//! CCW at a bad address or when the work bound hits); the residual count is
-//! at most the count of the CCW it belongs to; PCI status iff a PCI hook ran.
+//! `cargo fuzz fmt chain_walk <input>` prints the input as a `.zct` trace
+//! that `zcss replay` runs (device kind `mock`).
 #![no_main]
-
-use std::sync::Arc;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use zcss_ccw::mock::{Action, ScriptedDevice, Step};
-use zcss_ccw::{
-    Ccw, CheckCause, DeviceResult, DeviceStatus, Ending, Engine, EngineHooks, GuestMemory, Limits, Orb, OrbControls, ProgramEnd,
-    Sense, StorageKey, VecMemory,
-};
+use zcss_ccw::device::Sense;
+use zcss_ccw::status::DeviceStatus;
+use zcss_css::fuzz::{DeviceUnderTest, Harness, Scenario};
+use zcss_css::mock::{MockDevice, MockReply};
 
-const SIZE: u64 = 64 * 1024;
-
-#[derive(Arbitrary, Debug)]
-enum FuzzAction {
-    Read(u16),
-    Write(u16, u8),
-    Touch,
-    Poke(u16, [u8; 8]),
+/// How the mock ends a command (the trace's `replies=` values).
+#[derive(Arbitrary, Clone, Copy)]
+enum Reply {
+    Busy,
+    UnitCheck(u8),
+    Status(u8),
 }
 
-#[derive(Arbitrary, Debug)]
-struct FuzzStep {
-    actions: Vec<FuzzAction>,
-    status: u8,
-    sense: Option<u8>,
-}
-
-#[derive(Arbitrary, Debug)]
+#[derive(Arbitrary)]
 struct Input {
-    /// ORB word 1; reserved bits and B are cleared (Orb::validate would reject them).
-    ctrl: u32,
-    /// ORB word 2; taken modulo the storage size unless `raw_cpa`.
-    cpa: u32,
-    raw_cpa: bool,
-    /// Storage image, placed at `image_at`.
-    image: Vec<u8>,
-    image_at: u16,
-    /// Second image (IDALs, data) at `image2_at`.
-    image2: Vec<u8>,
-    image2_at: u16,
-    /// Storage keys of the 16 frames (used when `keyed`).
-    keys: [u8; 16],
-    keyed: bool,
-    steps: Vec<FuzzStep>,
-    /// Ask to stop after this many polls.
-    stop_after: Option<u8>,
+    /// Per command code, a reply other than the default (transfer, CE|DE).
+    replies: Vec<(u8, Reply)>,
+    scenario: Scenario,
 }
 
-struct Hooks {
-    pcis: u32,
-    polls: u32,
-    stop_after: Option<u8>,
-}
-
-impl EngineHooks for Hooks {
-    fn pci(&mut self, _cpa: u32) {
-        self.pcis += 1;
+impl Input {
+    fn replies(&self) -> impl Iterator<Item = (u8, Reply)> + '_ {
+        self.replies.iter().take(8).copied()
     }
 
-    fn stop_requested(&mut self) -> Option<ProgramEnd> {
-        self.polls += 1;
-        match self.stop_after {
-            Some(n) if self.polls >= u32::from(n) => Some(ProgramEnd::Halted),
-            _ => None,
+    /// The trace's device kind and keys.
+    fn device(&self) -> String {
+        let r: Vec<String> = self
+            .replies()
+            .map(|(c, r)| match r {
+                Reply::Busy => format!("{c:02x}:busy"),
+                Reply::UnitCheck(s) => format!("{c:02x}:uc{s:02x}"),
+                Reply::Status(s) => format!("{c:02x}:st{s:02x}"),
+            })
+            .collect();
+        if r.is_empty() {
+            "mock".into()
+        } else {
+            format!("mock replies={}", r.join(","))
         }
     }
 }
 
-fn place(mem: &VecMemory, at: u16, bytes: &[u8]) {
-    let at = u64::from(at);
-    let n = bytes.len().min(usize::try_from(SIZE - at).unwrap_or(0));
-    mem.store(at, &bytes[..n]).unwrap();
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.scenario.trace(&self.device()))
+    }
 }
 
 fuzz_target!(|input: Input| {
-    let mem = Arc::new(if input.keyed {
-        VecMemory::with_storage_keys(SIZE)
-    } else {
-        VecMemory::new(SIZE)
-    });
-    place(&mem, input.image_at, &input.image);
-    place(&mem, input.image2_at, &input.image2);
-    if input.keyed {
-        for (i, k) in input.keys.iter().enumerate() {
-            mem.set_storage_key(i as u64 * 4096, StorageKey::from_byte(*k));
+    Harness::new(|_| {
+        let d = MockDevice::new(0x3832, 1);
+        let c = d.control();
+        for (cmd, r) in input.replies() {
+            c.set_reply(
+                cmd,
+                match r {
+                    Reply::Busy => MockReply::Busy,
+                    Reply::UnitCheck(s) => MockReply::UnitCheck(Sense::byte0(s)),
+                    Reply::Status(s) => MockReply::Status(DeviceStatus::from_bits(s)),
+                },
+            );
         }
-    }
-    let ctrl = OrbControls::from_bits(input.ctrl)
-        .with_reserved(0)
-        .with_transport_mode(false);
-    let cpa = if input.raw_cpa {
-        input.cpa & 0x7fff_ffff
-    } else {
-        input.cpa % u32::try_from(SIZE).unwrap()
-    };
-    let orb = Orb {
-        ctrl,
-        cpa,
-        ..Orb::default()
-    };
-    let before = mem.fetch(0, usize::try_from(SIZE).unwrap()).unwrap();
-    let mut pokes = false;
-    let script: Vec<Step> = input
-        .steps
-        .iter()
-        .take(64)
-        .map(|s| Step {
-            actions: s
-                .actions
-                .iter()
-                .take(8)
-                .map(|a| match *a {
-                    FuzzAction::Read(n) => Action::Read(usize::from(n)),
-                    FuzzAction::Write(n, seed) => Action::WriteFill(usize::from(n), seed),
-                    FuzzAction::Touch => Action::Touch,
-                    FuzzAction::Poke(addr, bytes) => {
-                        pokes = true;
-                        Action::Poke {
-                            addr: u64::from(addr),
-                            bytes: bytes.to_vec(),
-                        }
-                    }
-                })
-                .collect(),
-            result: DeviceResult {
-                status: DeviceStatus::from_bits(s.status),
-                sense: s.sense.map(Sense::byte0),
-            },
-        })
-        .collect();
-    let mut dev = ScriptedDevice::new(script).with_memory(mem.clone());
-    let limits = Limits {
-        max_idle_ccws: 64,
-        max_ccws: 2048,
-    };
-    let mut hooks = Hooks {
-        pcis: 0,
-        polls: 0,
-        stop_after: input.stop_after,
-    };
-    let c = Engine::new(limits).start(&*mem, &orb, 0x80, &mut dev, &mut hooks);
-
-    // Bounded work: a program that loops within the limits; one that never
-    // comes back fetches each address once.
-    assert!(u64::from(c.ccws) <= u64::from(limits.max_ccws).max(SIZE / 8 + 1), "{c:?}");
-    assert!(dev.log.len() <= c.ccws as usize);
-    assert_eq!(dev.starts, 1);
-    assert_eq!(dev.ends.len(), 1);
-    // Checks and endings agree.
-    assert_eq!(c.check.is_some(), c.ending == Ending::Checked, "{c:?}");
-    if let Some(cause) = c.check {
-        assert_eq!(c.cstat.program_check(), !cause.is_protection());
-        assert_eq!(c.cstat.protection_check(), cause.is_protection());
-    }
-    assert_eq!(c.cstat.pci(), hooks.pcis > 0, "{c:?}");
-    // The CCW address: past a CCW inside storage, unless the check was about
-    // fetching a CCW at a bad address or the work bound hit.
-    let fetch_side = matches!(
-        c.check,
-        Some(CheckCause::InvalidCcwAddress | CheckCause::CcwAddressSpecification | CheckCause::WorkLimit)
-    );
-    if !fetch_side {
-        let at = u64::from(c.cpa.wrapping_sub(8));
-        assert!(at % 8 == 0 && at + 8 <= SIZE, "{c:?}");
-        // Residual count ≤ the count of that CCW, when the CCW is provably
-        // the one fetched: no pokes, and the device's data did not overwrite it.
-        let start = usize::try_from(at).unwrap();
-        let now = mem.fetch(at, 8).unwrap();
-        if !pokes && c.count != 0 && now[..] == before[start..start + 8] {
-            let raw: [u8; 8] = now.try_into().unwrap();
-            let ccw = Ccw::decode(orb.ccw_format(), raw);
-            assert!(c.count <= ccw.count, "{c:?} {ccw:?}");
-        }
-    }
-    let _ = mem.size();
+        DeviceUnderTest::Interpreted(Box::new(d))
+    })
+    .run(&input.scenario);
 });

@@ -98,16 +98,20 @@ pub enum DeviceKind {
     Dasd3390,
     /// `vfio-dasd`.
     VfioDasd,
+    /// `mock`: the scriptable test device (`zcss_css::mock::MockDevice`),
+    /// the device of the `chain_walk` fuzz target.
+    Mock,
 }
 
 impl DeviceKind {
     /// Every kind, in the order the format lists them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::VirtioBlk,
         Self::VirtioRng,
         Self::VirtioConsole,
         Self::Dasd3390,
         Self::VfioDasd,
+        Self::Mock,
     ];
 
     /// The name used in a trace.
@@ -119,6 +123,7 @@ impl DeviceKind {
             Self::VirtioConsole => "virtio-console",
             Self::Dasd3390 => "dasd-3390",
             Self::VfioDasd => "vfio-dasd",
+            Self::Mock => "mock",
         }
     }
 
@@ -138,6 +143,7 @@ impl DeviceKind {
             Self::VirtioRng | Self::VirtioConsole => &[],
             Self::Dasd3390 => &["model", "cu", "image", "cylinders"],
             Self::VfioDasd => &["host", "model", "cu", "image", "cylinders"],
+            Self::Mock => &["replies"],
         }
     }
 
@@ -189,6 +195,43 @@ impl DeviceStmt {
     pub fn chpids(&self) -> Option<Vec<u8>> {
         self.param("chpids").and_then(|v| parse_chpids(v).ok())
     }
+}
+
+/// Parses a `mock` device's `replies=` value: `<cmd>:<reply>` items
+/// separated by commas ([`MockReply`]).
+///
+/// # Errors
+/// What is wrong with the value.
+pub fn parse_mock_replies(v: &str) -> Result<Vec<(u8, MockReply)>, &'static str> {
+    const EXPECTED: &str = "<cmd>:<reply>[,…] with cmd two hex digits and reply busy, uc<hh> or st<hh>";
+    let hex2 = |t: &str| (t.len() == 2).then(|| u8::from_str_radix(t, 16).ok()).flatten();
+    v.split(',')
+        .map(|item| {
+            let (cmd, reply) = item.split_once(':').ok_or(EXPECTED)?;
+            let cmd = hex2(cmd).ok_or(EXPECTED)?;
+            let reply = match reply {
+                "busy" => MockReply::Busy,
+                r => match (r.get(..2), r.get(2..).and_then(hex2)) {
+                    (Some("uc"), Some(b)) => MockReply::UnitCheck(b),
+                    (Some("st"), Some(b)) => MockReply::Status(b),
+                    _ => return Err(EXPECTED),
+                },
+            };
+            Ok((cmd, reply))
+        })
+        .collect()
+}
+
+/// How a `mock` device ends a command (its `replies=` key); commands not
+/// named transfer data as their type asks and end with CE|DE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MockReply {
+    /// `busy`: busy status, nothing transferred.
+    Busy,
+    /// `uc<hh>`: CE|DE|UC with sense byte 0 `hh` (kept for SENSE).
+    UnitCheck(u8),
+    /// `st<hh>`: this device status, nothing transferred.
+    Status(u8),
 }
 
 /// Parses a `chpids=` value: one to eight distinct CHPIDs as hex bytes

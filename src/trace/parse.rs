@@ -78,7 +78,7 @@ pub enum SyntaxError {
         expected: &'static str,
     },
     /// An unknown device kind.
-    #[error("unknown device kind `{0}` (kinds: virtio-blk, virtio-rng, virtio-console, dasd-3390, vfio-dasd)")]
+    #[error("unknown device kind `{0}` (kinds: virtio-blk, virtio-rng, virtio-console, dasd-3390, vfio-dasd, mock)")]
     UnknownDeviceKind(String),
     /// An unknown result after `=>`.
     #[error("unknown result `{0}` (expected cc=<0..3>, ok, pgm=<name> or, for diag500, gr2=<n> or gr2=cookie)")]
@@ -561,6 +561,7 @@ fn device_value(kind: DeviceKind, key: &str, v: &str) -> Result<(), SyntaxError>
         },
         (DeviceKind::Dasd3390 | DeviceKind::VfioDasd, "cylinders") => num_value(v, "cylinders").map(|_| ()),
         (DeviceKind::VfioDasd, "host") => sch_value(v).map(|_| ()),
+        (DeviceKind::Mock, "replies") => crate::trace::ast::parse_mock_replies(v).map(|_| ()).or_else(bad),
         (_, "chpids") => crate::trace::ast::parse_chpids(v).map(|_| ()).or_else(bad),
         (_, TIMING_KEY) => on_off(key, v).map(|_| ()),
         _ => Ok(()),
