@@ -707,7 +707,7 @@ impl Machine {
                     .devices
                     .iter()
                     .filter(|(_, d)| d.kind.is_passthrough())
-                    .any(|(_, d)| css.schib(sid_of(d.sch)).is_some_and(|s| in_progress(&s.scsw)))
+                    .any(|(_, d)| css.schib(sid_of(d.sch)).is_some_and(|s| s.scsw.awaits_status()))
         })
     }
 
@@ -738,20 +738,6 @@ impl Machine {
     pub fn sid_word(&self, sch: SchAddr) -> u32 {
         sid_of(sch).to_word(self.css.mcss_enabled())
     }
-}
-
-/// Whether a subchannel has a function in progress that will end with a
-/// report: not status pending, and start, resume, halt or clear pending or
-/// the subchannel active (not merely suspended).
-fn in_progress(scsw: &zcss_ccw::scsw::Scsw) -> bool {
-    let a = scsw.ctrl.actl();
-    !scsw.ctrl.stctl().pending()
-        && (a.start_pending()
-            || a.resume_pending()
-            || a.halt_pending()
-            || a.clear_pending()
-            || a.subchannel_active()
-            || a.device_active())
 }
 
 fn hex4(b: &[u8]) -> String {

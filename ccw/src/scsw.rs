@@ -303,6 +303,22 @@ impl Scsw {
     pub const fn is_status_pending(&self) -> bool {
         self.ctrl.stctl().pending()
     }
+
+    /// Whether a function is in progress that will still end with status:
+    /// no status pending, and start, resume, halt or clear pending, or the
+    /// subchannel or device active (activity control, PoO chapter 16) — not
+    /// merely suspended.
+    #[must_use]
+    pub fn awaits_status(&self) -> bool {
+        let a = self.ctrl.actl();
+        !self.is_status_pending()
+            && (a.start_pending()
+                || a.resume_pending()
+                || a.halt_pending()
+                || a.clear_pending()
+                || a.subchannel_active()
+                || a.device_active())
+    }
 }
 
 #[cfg(test)]

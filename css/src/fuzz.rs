@@ -537,7 +537,7 @@ impl<F: FnMut(usize) -> DeviceUnderTest> Harness<F> {
             }
             if passthrough {
                 let _ = css.wait_until(Duration::from_secs(1), |c| {
-                    (0..n).all(|i| c.schib(Scenario::sid(i)).is_none_or(|s| !in_progress(&s.scsw)))
+                    (0..n).all(|i| c.schib(Scenario::sid(i)).is_none_or(|s| !s.scsw.awaits_status()))
                 });
             }
             let used = ccws.load(Ordering::Relaxed) - before;
@@ -579,18 +579,6 @@ fn first_stray(a: &[u8], b: &[u8], allowed: &[Range<u64>]) -> Option<u64> {
         .filter(|(_, (x, y))| x != y)
         .map(|(i, _)| u64::try_from(i).unwrap_or(u64::MAX))
         .find(|off| !allowed.iter().any(|r| r.contains(off)))
-}
-
-/// Whether a subchannel still has work the device has to report on.
-fn in_progress(scsw: &Scsw) -> bool {
-    let a = scsw.ctrl.actl();
-    !scsw.ctrl.stctl().pending()
-        && (a.start_pending()
-            || a.resume_pending()
-            || a.halt_pending()
-            || a.clear_pending()
-            || a.subchannel_active()
-            || a.device_active())
 }
 
 /// The architected consistency of an SCSW TEST SUBCHANNEL stored with
