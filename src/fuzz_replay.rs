@@ -14,28 +14,24 @@ use std::path::Path;
 use zcss_ccw::scsw::Scsw;
 
 use crate::machine::Machine;
+use crate::trace::exec::{Executed, Executor};
 use crate::trace::{Insn, Outcome, Statement, Trace};
 
 /// Runs `trace` (image paths relative to `base`) and checks the harness's
-/// invariants after every instruction. Returns the instructions run.
+/// invariants after every instruction and host event. Returns the
+/// instructions run.
 ///
 /// # Errors
 /// The line and the invariant that broke, or why the machine cannot be built.
 pub fn replay_checked(trace: &Trace, base: &Path) -> Result<usize, String> {
-    let m = Machine::from_trace(trace, base).map_err(|(line, e)| format!("line {line}: {e}"))?;
+    let mut m = Machine::from_trace(trace, base).map_err(|(line, e)| format!("line {line}: {e}"))?;
+    let mut x = Executor::new(base);
     let mut insns = 0;
-    for (idx, l) in trace.lines.iter().enumerate() {
-        let line = idx + 1;
-        match &l.stmt {
-            Some(Statement::Store { addr, data }) => {
-                m.mem
-                    .store(addr.value, &data.bytes)
-                    .map_err(|e| format!("line {line}: {e}"))?;
-            }
-            Some(Statement::Insn(s)) => {
+    for (line, stmt) in trace.statements() {
+        let done = x.step(&mut m, stmt);
+        match (&done, stmt) {
+            (Executed::Insn(outcome), Statement::Insn(s)) => {
                 insns += 1;
-                let outcome = m.execute(&s.insn);
-                m.css.check_invariants().map_err(|e| format!("line {line}: {e}"))?;
                 if let (Insn::Tsch { irb, .. }, Outcome::Cc(0)) = (s.insn, outcome) {
                     let b = m
                         .mem
@@ -45,11 +41,10 @@ pub fn replay_checked(trace: &Trace, base: &Path) -> Result<usize, String> {
                     zcss_css::fuzz::check_scsw(&scsw, None).map_err(|e| format!("line {line}: {e}"))?;
                 }
             }
-            Some(Statement::Wait) => {
-                let _ = m.wait(std::time::Duration::from_secs(5));
-            }
-            _ => {}
+            (Executed::Host(_) | Executed::Waited(_), _) => {}
+            _ => continue,
         }
+        m.css.check_invariants().map_err(|e| format!("line {line}: {e}"))?;
     }
     Ok(insns)
 }

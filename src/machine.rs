@@ -277,7 +277,11 @@ impl Machine {
         for (line, w) in cfg.warnings() {
             tracing::warn!(line, "{w}");
         }
-        let mem = Arc::new(VecMemory::new(cfg.memory));
+        let mem = Arc::new(if cfg.storage_keys {
+            VecMemory::with_storage_keys(cfg.memory)
+        } else {
+            VecMemory::new(cfg.memory)
+        });
         let io_mem: Arc<dyn GuestMemory> = match recorder {
             Some(r) => r.wrap_memory(mem.clone()),
             None => mem.clone(),
@@ -288,7 +292,7 @@ impl Machine {
             mss: cfg.mss,
             limits: zcss_ccw::Limits {
                 max_idle_ccws: cfg.ccw_loop_limit.unwrap_or(zcss_ccw::Limits::default().max_idle_ccws),
-                ..zcss_ccw::Limits::default()
+                max_ccws: cfg.ccw_limit.unwrap_or(zcss_ccw::Limits::default().max_ccws),
             },
         });
         let clock = Arc::new(StepClock::replay());
@@ -423,6 +427,38 @@ impl Machine {
     pub fn console_input(&self, sch: SchAddr, data: &[u8]) -> Result<(), MachineError> {
         self.css.device_input(sid_of(sch), &*self.io_mem, data)?;
         Ok(())
+    }
+
+    /// Unsolicited status from the device at `sch` (the trace statement
+    /// `unsolicited`); presented only if the subchannel is enabled, idle
+    /// and not status pending, as the device's own would be.
+    ///
+    /// # Errors
+    /// No interpreted device at `sch`.
+    pub fn unsolicited(&self, sch: SchAddr, dstat: u8, sense: Option<&[u8]>) -> Result<(), MachineError> {
+        let sense = sense.map(zcss_ccw::device::Sense::from_slice);
+        self.css.unsolicited(
+            sid_of(sch),
+            zcss_ccw::status::DeviceStatus::from_bits(dstat),
+            sense.as_ref(),
+        )?;
+        Ok(())
+    }
+
+    /// Sets the storage key of the 4K frame holding `addr` (the trace
+    /// statement `skey`).
+    ///
+    /// # Errors
+    /// The address is outside guest storage, or storage has no keys.
+    pub fn set_storage_key(&self, addr: u64, key: u8) -> Result<(), zcss_ccw::AccessError> {
+        if self
+            .mem
+            .set_storage_key(addr, zcss_ccw::memory::StorageKey::from_byte(key))
+        {
+            Ok(())
+        } else {
+            Err(zcss_ccw::AccessError::Addressing { addr })
+        }
     }
 
     fn device(

@@ -247,6 +247,43 @@ impl Css {
         )
     }
 
+    /// Unsolicited status from the interpreted device of `sid`, as if the
+    /// device presented it through its [`crate::SubchannelHandle`]: the
+    /// subchannel becomes status pending with alert status (and the sense
+    /// as concurrent sense when the PMCW asks for it) if it is enabled,
+    /// idle and not status pending. Returns whether it was presented. The
+    /// observer sees it as [`HostEvent::Unsolicited`] (a trace's
+    /// `unsolicited` statement).
+    ///
+    /// # Errors
+    /// [`CssError::NoDevice`] without an interpreted device there.
+    pub fn unsolicited(
+        &self,
+        sid: SubchannelId,
+        status: zcss_ccw::status::DeviceStatus,
+        sense: Option<&zcss_ccw::device::Sense>,
+    ) -> Result<bool, CssError> {
+        self.host_observed(
+            None,
+            |_, r: &Result<bool, CssError>, emit| {
+                if matches!(r, Ok(true)) {
+                    emit(&HostEvent::Unsolicited { sid, status, sense });
+                }
+            },
+            |css, _| {
+                let interpreted = css
+                    .sh
+                    .tables
+                    .get(sid)
+                    .is_some_and(|sch| sch.dev.lock().device_mut().is_some());
+                if !interpreted {
+                    return Err(CssError::NoDevice(sid));
+                }
+                Ok(css.sh.unsolicited(sid, status, sense))
+            },
+        )
+    }
+
     /// Runs a host event `f` (with `mem` wrapped for recording when an
     /// observer is registered) and, unless `f` failed, lets `report` hand
     /// the event to the observer, all under the recording lock.

@@ -251,6 +251,16 @@ pub enum HostEvent<'a> {
     },
     /// The I/O-system reset ([`crate::Css::reset`]).
     Reset,
+    /// The device of `sid` presented unsolicited status
+    /// ([`crate::Css::unsolicited`]; only when it was presented).
+    Unsolicited {
+        /// The subchannel.
+        sid: zcss_ccw::sid::SubchannelId,
+        /// The device status.
+        status: zcss_ccw::status::DeviceStatus,
+        /// The sense, with unit check.
+        sense: Option<&'a zcss_ccw::device::Sense>,
+    },
     /// Host input delivered to the device of `sid`
     /// ([`crate::Css::device_input`]).
     Input {
@@ -278,6 +288,12 @@ impl std::fmt::Debug for HostEvent<'_> {
                 .finish(),
             Self::Detach { sid, hot } => f.debug_struct("Detach").field("sid", sid).field("hot", hot).finish(),
             Self::Reset => f.write_str("Reset"),
+            Self::Unsolicited { sid, status, sense } => f
+                .debug_struct("Unsolicited")
+                .field("sid", sid)
+                .field("status", status)
+                .field("sense", &sense.is_some())
+                .finish(),
             Self::Input { sid, data } => f
                 .debug_struct("Input")
                 .field("sid", sid)

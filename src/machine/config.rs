@@ -32,6 +32,11 @@ pub struct MachineConfig {
     /// The bound on a looping channel program without data transfer
     /// (`ccw-loop-limit=`; `None`: the css default, 1024).
     pub ccw_loop_limit: Option<u32>,
+    /// `ccw-limit=<n>`: the most CCWs per start or resume of a looping
+    /// program (`None`: the library's default).
+    pub ccw_limit: Option<u32>,
+    /// `storage-keys=on`: guest storage with storage keys.
+    pub storage_keys: bool,
     /// The devices, with the line of their statement (0 if not from a file).
     pub devices: Vec<(usize, DeviceStmt)>,
     /// The line of the `machine` statement (0 if none or not from a file).
@@ -48,6 +53,8 @@ impl Default for MachineConfig {
             map_css: true,
             write_images: false,
             ccw_loop_limit: None,
+            ccw_limit: None,
+            storage_keys: false,
             devices: Vec::new(),
             line: 0,
         }
@@ -71,6 +78,8 @@ impl MachineConfig {
                 MachineKey::DefaultCss(n) => cfg.default_css = u8::try_from(n.value).unwrap_or(0xfe),
                 MachineKey::MapCss(b) => cfg.map_css = b,
                 MachineKey::CcwLoopLimit(n) => cfg.ccw_loop_limit = u32::try_from(n.value).ok(),
+                MachineKey::CcwLimit(n) => cfg.ccw_limit = u32::try_from(n.value).ok(),
+                MachineKey::StorageKeys(b) => cfg.storage_keys = b,
             }
         }
         cfg.devices = trace.initial_devices().map(|(n, d)| (n, d.clone())).collect();
@@ -121,6 +130,12 @@ impl MachineConfig {
         }
         if let Some(n) = self.ccw_loop_limit {
             keys.push(MachineKey::CcwLoopLimit(Num::dec(u64::from(n))));
+        }
+        if let Some(n) = self.ccw_limit {
+            keys.push(MachineKey::CcwLimit(Num::dec(u64::from(n))));
+        }
+        if self.storage_keys {
+            keys.push(MachineKey::StorageKeys(true));
         }
         Statement::Machine(keys)
     }

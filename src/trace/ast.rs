@@ -83,6 +83,13 @@ pub enum MachineKey {
     /// consecutive CCWs without data transfer once the program came back
     /// ([`zcss_ccw::Limits::max_idle_ccws`], default 1024).
     CcwLoopLimit(Num),
+    /// `ccw-limit=<n>`: the most CCWs per start or resume of a program
+    /// that has looped back ([`zcss_ccw::Limits::max_ccws`], default
+    /// 2^20).
+    CcwLimit(Num),
+    /// `storage-keys=on|off`: guest storage has storage keys (default
+    /// off: no key-controlled protection; `skey` statements need on).
+    StorageKeys(OnOff),
 }
 
 /// The device kinds the format names.
@@ -574,6 +581,26 @@ pub enum Statement {
         sch: SchAddr,
         /// The bytes.
         data: HexBytes,
+    },
+    /// `skey <addr> <key>`: the storage key of the 4K frame holding
+    /// `addr` (access-control bits, fetch protection, reference and
+    /// change bits: the byte SET STORAGE KEY EXTENDED takes), with
+    /// `machine storage-keys=on`.
+    Skey {
+        /// Guest absolute address in the frame.
+        addr: Num,
+        /// The storage-key byte.
+        key: Num,
+    },
+    /// `unsolicited <sch> <dstat> [sense=<hex-bytes>]`: the device at
+    /// `sch` presents unsolicited status (and sense with unit check).
+    Unsolicited {
+        /// The device's subchannel.
+        sch: SchAddr,
+        /// The device-status byte.
+        dstat: Num,
+        /// The sense bytes, if given.
+        sense: Option<HexBytes>,
     },
 }
 

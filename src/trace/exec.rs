@@ -9,7 +9,8 @@
 //! instruction executes; an `expect` (bytes or symbolic `expect irb|schib`)
 //! reads the storage it compares; `wait` lets asynchronous work finish;
 //! the host events — a `device` after the trace's first instruction (a hot
-//! plug), `detach`, `reset`, `console-input` — act on the machine. The
+//! plug), `detach`, `reset`, `console-input`, `unsolicited` — act on the
+//! machine; `skey` sets a storage key. The
 //! header, `machine` and the `device` statements before the first
 //! instruction built the machine and do nothing here.
 
@@ -89,6 +90,14 @@ impl<'a> Executor<'a> {
                 Executed::Host(Ok(()))
             }
             Statement::ConsoleInput { sch, data } => Executed::Host(m.console_input(*sch, &data.bytes)),
+            Statement::Unsolicited { sch, dstat, sense } => Executed::Host(m.unsolicited(
+                *sch,
+                u8::try_from(dstat.value).unwrap_or(0),
+                sense.as_ref().map(|s| s.bytes.as_slice()),
+            )),
+            Statement::Skey { addr, key } => {
+                Executed::Stored(m.set_storage_key(addr.value, u8::try_from(key.value).unwrap_or(0)))
+            }
             Statement::Store { addr, data } => Executed::Stored(m.mem.store(addr.value, &data.bytes)),
             Statement::Expect { addr, data } => Executed::Fetched(m.mem.fetch(addr.value, data.bytes.len())),
             Statement::Insn(s) => {
@@ -131,6 +140,7 @@ pub fn host_event_name(stmt: &Statement) -> Option<&'static str> {
         Statement::Detach(_) => Some("detach"),
         Statement::Reset => Some("reset"),
         Statement::ConsoleInput { .. } => Some("console-input"),
+        Statement::Unsolicited { .. } => Some("unsolicited"),
         _ => None,
     }
 }

@@ -122,6 +122,13 @@ pub enum SyntaxError {
     /// A `console-input` for a device that is no virtio-console.
     #[error("subchannel {0} holds no virtio-console")]
     NotAConsole(SchAddr),
+    /// An `unsolicited` for a passthrough device (its status comes from
+    /// its host).
+    #[error("subchannel {0} holds a passthrough device: its unsolicited status comes from the host")]
+    PassthroughUnsolicited(SchAddr),
+    /// An `skey` on a machine without storage keys.
+    #[error("`skey` needs `machine storage-keys=on`")]
+    NoStorageKeys,
     /// Generic syntax error.
     #[error("syntax error")]
     Syntax,
@@ -285,6 +292,15 @@ fn hex_field(tok: &str, what: &'static str, max: u64) -> Result<Num, SyntaxError
         NumStyle::BareHex(w)
     };
     Ok(Num { value, style })
+}
+
+/// A number of at most 0xff.
+fn byte_value(tok: &str, what: &'static str) -> Result<Num, SyntaxError> {
+    let n = num_value(tok, what)?;
+    if n.value > 0xff {
+        return Err(SyntaxError::NumberOutOfRange(what));
+    }
+    Ok(n)
 }
 
 /// Runs a token-level check and turns its error into a failure at the token.
@@ -523,6 +539,14 @@ fn machine(mut i: &str) -> Res<'_, Statement> {
                 }
                 MachineKey::CcwLoopLimit(n)
             }
+            "ccw-limit" => {
+                let n = at(val, num_value(v, "ccw-limit"))?;
+                if n.value == 0 || n.value > u64::from(u32::MAX) {
+                    return fail(val, SyntaxError::NumberOutOfRange("ccw-limit (1 to 4294967295)"));
+                }
+                MachineKey::CcwLimit(n)
+            }
+            "storage-keys" => MachineKey::StorageKeys(at(val, on_off(k, v))?),
             _ => return fail(tok, SyntaxError::UnknownKey(k.to_owned())),
         };
         if keys
@@ -822,6 +846,38 @@ fn statement(i: &str) -> Res<'_, Statement> {
         "idal2" => symbolic(i, SymKind::Idal2),
         "midaw" => symbolic(i, SymKind::Midaw),
         "reset" => Ok((i, Statement::Reset)),
+        "skey" => {
+            let (i, addr) = num(i, "address")?;
+            let (i, tok) = operand(i, "storage key")?;
+            let key = at(tok, byte_value(tok, "storage key (0 to 0xff)"))?;
+            Ok((i, Statement::Skey { addr, key }))
+        }
+        "unsolicited" => {
+            let (i, tok) = operand(i, "subchannel")?;
+            let sch = at(tok, sch_value(tok))?;
+            let (i, tok) = operand(i, "device status")?;
+            let dstat = at(tok, byte_value(tok, "device status (0 to 0xff)"))?;
+            let (i, sense) = match peek_token(i) {
+                Some(_) => {
+                    let (i, tok) = operand(i, "sense=<hex-bytes>")?;
+                    let Some(hex) = tok.strip_prefix("sense=") else {
+                        return fail(
+                            tok,
+                            SyntaxError::UnknownKey(tok.split('=').next().unwrap_or(tok).to_owned()),
+                        );
+                    };
+                    let (mut bytes, mut groups) = (Vec::new(), Vec::new());
+                    hex_token(hex, false, &mut bytes, &mut groups)?;
+                    if bytes.is_empty() || bytes.len() > 32 {
+                        return fail(tok, SyntaxError::NumberOutOfRange("sense (1 to 32 bytes)"));
+                    }
+                    let bytes = bytes.into_iter().map(|b| b.unwrap_or(0)).collect();
+                    (i, Some(HexBytes { bytes, groups }))
+                }
+                None => (i, None),
+            };
+            Ok((i, Statement::Unsolicited { sch, dstat, sense }))
+        }
         "detach" => {
             let (i, tok) = operand(i, "subchannel")?;
             Ok((i, Statement::Detach(at(tok, sch_value(tok))?)))
@@ -898,6 +954,8 @@ struct Checks {
     /// The devices attached at this point: subchannel → (devno, kind).
     schs: std::collections::HashMap<SchAddr, (u16, DeviceKind)>,
     devnos: std::collections::HashSet<(u8, u8, u16)>,
+    /// `machine storage-keys=on`.
+    storage_keys: bool,
 }
 
 impl Checks {
@@ -915,8 +973,9 @@ impl Checks {
             Statement::Header(_) => Err(SyntaxError::DuplicateHeader),
             Statement::Machine(_) if self.machine => Err(SyntaxError::DuplicateMachine),
             Statement::Machine(_) if self.device => Err(SyntaxError::MachineAfterDevice),
-            Statement::Machine(_) => {
+            Statement::Machine(keys) => {
                 self.machine = true;
+                self.storage_keys = keys.contains(&MachineKey::StorageKeys(true));
                 Ok(())
             }
             Statement::Device(d) => {
@@ -944,6 +1003,12 @@ impl Checks {
                 Some((_, DeviceKind::VirtioConsole)) => Ok(()),
                 Some(_) => Err(SyntaxError::NotAConsole(*sch)),
             },
+            Statement::Unsolicited { sch, .. } => match self.schs.get(sch) {
+                None => Err(SyntaxError::NoDevice(*sch)),
+                Some((_, kind)) if kind.is_passthrough() => Err(SyntaxError::PassthroughUnsolicited(*sch)),
+                Some(_) => Ok(()),
+            },
+            Statement::Skey { .. } if !self.storage_keys => Err(SyntaxError::NoStorageKeys),
             _ => Ok(()),
         }
     }

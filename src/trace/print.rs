@@ -104,6 +104,8 @@ impl fmt::Display for Statement {
                         MachineKey::DefaultCss(n) => write!(f, " default-css={n}")?,
                         MachineKey::MapCss(b) => write!(f, " map-css={}", on_off(*b))?,
                         MachineKey::CcwLoopLimit(n) => write!(f, " ccw-loop-limit={n}")?,
+                        MachineKey::CcwLimit(n) => write!(f, " ccw-limit={n}")?,
+                        MachineKey::StorageKeys(b) => write!(f, " storage-keys={}", on_off(*b))?,
                     }
                 }
                 Ok(())
@@ -128,6 +130,17 @@ impl fmt::Display for Statement {
             Self::Symbolic(s) => write!(f, "{s}"),
             Self::Detach(sch) => write!(f, "detach {sch}"),
             Self::Reset => f.write_str("reset"),
+            Self::Skey { addr, key } => write!(f, "skey {addr} {key}"),
+            Self::Unsolicited { sch, dstat, sense } => {
+                write!(f, "unsolicited {sch} {dstat}")?;
+                if let Some(s) = sense {
+                    f.write_str(" sense=")?;
+                    for b in &s.bytes {
+                        write!(f, "{b:02x}")?;
+                    }
+                }
+                Ok(())
+            }
             Self::ConsoleInput { sch, data } => {
                 write!(f, "console-input {sch}")?;
                 write_groups(f, &data.groups, |f, k| match data.bytes.get(k) {

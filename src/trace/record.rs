@@ -836,6 +836,17 @@ impl Observer for Recorder {
                 st.record(Statement::Detach(sch_of(sid)), accesses);
             }
             HostEvent::Reset => st.record(Statement::Reset, accesses),
+            HostEvent::Unsolicited { sid, status, sense } => st.record(
+                Statement::Unsolicited {
+                    sch: sch_of(sid),
+                    dstat: Num {
+                        value: u64::from(status.into_bits()),
+                        style: crate::trace::NumStyle::Hex(2),
+                    },
+                    sense: sense.map(|s| HexBytes::grouped(s.as_slice().to_vec(), 32)),
+                },
+                accesses,
+            ),
             HostEvent::Input { sid, data } => st.record(
                 Statement::ConsoleInput {
                     sch: sch_of(sid),
