@@ -461,6 +461,39 @@ impl Machine {
         }
     }
 
+    /// The interpreted device a trace's `device` line describes — its kind
+    /// and keys, e.g. `virtio-blk size=65536` or `dasd-3390 cu=3990-3
+    /// cylinders=2` — built exactly as replay builds it: a fuzz target
+    /// whose findings print as traces tests the device its trace names.
+    /// Image paths are relative to the current directory.
+    ///
+    /// # Errors
+    /// A kind and keys the format refuses, a passthrough kind (it needs the
+    /// simulated host of a machine), `io=async` (its I/O thread needs the
+    /// machine's storage), or a device that cannot be built.
+    pub fn interpreted_device(kind_and_keys: &str) -> Result<Box<dyn Device>, String> {
+        let text = format!("zcss-trace 1\ndevice fe.0.0000 devno=0000 {kind_and_keys}\n");
+        let trace = crate::trace::parse(&text).map_err(|e| e.to_string())?;
+        let Some((_, d)) = trace.devices().next() else {
+            return Err("no device".into());
+        };
+        if d.kind.is_passthrough() {
+            return Err(format!("{}: a passthrough kind needs a machine", d.kind.name()));
+        }
+        if d.param(IO_KEY) == Some("async") {
+            return Err("io=async needs the machine's storage".into());
+        }
+        let mut entropy = Vec::new();
+        let mut io_threads = Vec::new();
+        let parts = Parts {
+            console: &Arc::new(Mutex::new(Vec::new())),
+            entropy: &mut entropy,
+            io_threads: &mut io_threads,
+            dma: Arc::new(VecMemory::new(MIN_MEMORY)),
+        };
+        Self::device(d, Path::new("."), parts, false).map_err(|e| e.to_string())
+    }
+
     fn device(
         d: &DeviceStmt,
         base: &Path,

@@ -98,3 +98,18 @@ fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
     eprintln!("{compared} scenarios, steps seen: {kinds:?}");
     assert!(kinds.len() >= 20, "steps seen: {kinds:?}");
 }
+
+#[test]
+fn interpreted_device_builds_trace_kinds_and_refuses_what_needs_a_machine() {
+    use zcss::machine::Machine;
+    let blk = Machine::interpreted_device("virtio-blk size=65536").unwrap();
+    assert_eq!(blk.info().cu_type, 0x3832);
+    let dasd = Machine::interpreted_device("dasd-3390 cu=3990-3 cylinders=2").unwrap();
+    assert_eq!(dasd.info().cu_type, 0x3990);
+    let Err(e) = Machine::interpreted_device("vfio-dasd host=0.0.0001 cylinders=2") else {
+        panic!("a passthrough kind was built");
+    };
+    assert!(e.contains("passthrough"), "{e}");
+    assert!(Machine::interpreted_device("virtio-blk size=4096 io=async").is_err());
+    assert!(Machine::interpreted_device("no-such-kind").is_err());
+}
