@@ -89,6 +89,16 @@ fn positions(t: &Trace) -> Vec<usize> {
     v
 }
 
+/// Guest storage's keys (`machine storage-keys=on`) go with its bytes.
+fn copy_storage_keys(from: &Machine, to: &Machine) {
+    use zcss::ccw::memory::GuestMemory;
+    for frame in (0..from.mem.size()).step_by(4096) {
+        if let Some(k) = from.mem.storage_key(frame) {
+            to.mem.set_storage_key(frame, k);
+        }
+    }
+}
+
 fn storage(m: &Machine) -> Vec<u8> {
     m.mem.fetch(0, usize::try_from(m.mem.size()).unwrap()).unwrap()
 }
@@ -144,6 +154,7 @@ fn check_trace(name: &str, text: &str, base: &Path) -> Count {
         let json = snap.to_json().unwrap();
         let mut fresh = restore_target(&trace, base, p).unwrap();
         fresh.mem.store(0, &storage(&run)).unwrap();
+        copy_storage_keys(&run, &fresh);
         fresh
             .restore(&MachineSnapshot::from_json(&json).unwrap())
             .unwrap_or_else(|e| panic!("{name}: restore before line {}: {e}", p + 1));
@@ -222,7 +233,7 @@ fn machine_snapshot_of_another_version_or_machine_is_refused() {
 /// hot-plugged and typed into before it has buffers, an entropy device
 /// plugged and unplugged, an I/O-system reset, and the disk used again.
 const HOST_EVENTS: &str = "zcss-trace 1
-machine memory=0x100000
+machine memory=0x100000 storage-keys=on
 device fe.0.0000 devno=0000 virtio-blk size=65536
 stsch fe.0.0000 0x1000 => cc=0
 expect schib 0x1000 devno=0x0000 ena=0
@@ -264,6 +275,22 @@ ccw1 0x2000 cmd=0xe4 flags=sli count=8 cda=0x3000
 ssch fe.0.0000 0x1800 => cc=0
 tsch fe.0.0000 0x4000 => cc=0
 expect irb 0x4000 dstat=CE|DE cpa=0x2008 count=0
+unsolicited fe.0.0000 0x80
+tsch fe.0.0000 0x4000 => cc=0
+expect irb 0x4000 stctl=ALERT|PEND dstat=ATTN
+store 0x3000 00000000 00000000
+skey 0x3000 0x18
+orb 0x1800 intparm=0x4 key=3 controls=format1 lpm=0x80 cpa=0x2000
+ccw1 0x2000 cmd=0xe4 flags=sli count=8 cda=0x3000
+ssch fe.0.0000 0x1800 => cc=0
+tsch fe.0.0000 0x4000 => cc=0
+expect irb 0x4000 cstat=PROT
+expect 0x3000 00000000 00000000
+skey 0x3000 0x38
+ssch fe.0.0000 0x1800 => cc=0
+tsch fe.0.0000 0x4000 => cc=0
+expect irb 0x4000 dstat=CE|DE cstat=0 count=0
+expect 0x3000 ff383202 ........
 stcrw 0x0100 => cc=1
 ";
 

@@ -636,3 +636,41 @@ fn parse_line_with_repeated_carriage_returns_is_print_stable() {
     assert_eq!(again, t);
     assert!(!print(&t).contains('\r'));
 }
+
+#[test]
+fn print_parse_storage_keys_and_unsolicited_is_identity() {
+    let text = "zcss-trace 1\n\
+                machine memory=0x00100000 storage-keys=on ccw-loop-limit=64 ccw-limit=2048\n\
+                device fe.0.0000 devno=0000 mock\n\
+                skey 0x00011000 0x38\n\
+                unsolicited fe.0.0000 0x80\n\
+                unsolicited fe.0.0000 0x0e sense=10000000\n";
+    let t = parse(text).unwrap();
+    assert_eq!(print(&t), text);
+    let stmts: Vec<&Statement> = t.statements().map(|(_, s)| s).collect();
+    assert!(matches!(stmts[3], Statement::Skey { addr, key } if addr.value == 0x11000 && key.value == 0x38));
+    assert!(matches!(
+        stmts[5],
+        Statement::Unsolicited { dstat, sense: Some(s), .. } if dstat.value == 0x0e && s.bytes == [0x10, 0, 0, 0]
+    ));
+}
+
+#[test]
+fn parse_skey_without_storage_keys_reports_it() {
+    let e = err_in_body("skey 0x1000 0x30");
+    assert!(matches!(e, (2, 1, SyntaxError::NoStorageKeys)), "{e:?}");
+    let e = err("zcss-trace 1\nmachine storage-keys=on\nskey 0x1000 0x130\n");
+    assert!(matches!(e, (3, 13, SyntaxError::NumberOutOfRange(_))), "{e:?}");
+}
+
+#[test]
+fn parse_unsolicited_needs_an_interpreted_device_and_a_status_byte() {
+    let e = err_in_body("unsolicited fe.0.0002 0x80");
+    assert!(matches!(e, (2, 1, SyntaxError::NoDevice(s)) if s.schno == 2), "{e:?}");
+    let e = err_in_body("device fe.0.0000 devno=0000 vfio-dasd host=0.0.0000 cylinders=1\nunsolicited fe.0.0000 0x80");
+    assert!(matches!(e, (3, 1, SyntaxError::PassthroughUnsolicited(_))), "{e:?}");
+    let e = err_in_body("device fe.0.0000 devno=0000 mock\nunsolicited fe.0.0000 0x180");
+    assert!(matches!(e, (3, 23, SyntaxError::NumberOutOfRange(_))), "{e:?}");
+    let e = err_in_body("device fe.0.0000 devno=0000 mock\nunsolicited fe.0.0000 0x80 sens=00");
+    assert!(matches!(e, (3, 28, SyntaxError::UnknownKey(_))), "{e:?}");
+}

@@ -363,3 +363,31 @@ fn record_waker_taking_the_interruption_on_the_same_thread_writes_it_after_the_s
     let report = replay_in(&text, Path::new("."));
     assert_eq!(report.mismatches, vec![], "recording:\n{text}");
 }
+
+#[test]
+fn record_unsolicited_status_replays_to_the_same_irb() {
+    use zcss::css::{Css, CssConfig, IoCtx};
+    use zcss::virtio_ccw::{Rng, VirtioCcwDevice};
+    let css = Css::new(CssConfig::default());
+    let rng = Rng::with_source(Some(Box::new(zcss::machine::DeterministicEntropy::default())));
+    css.attach_cold(sid(3), 3, Box::new(VirtioCcwDevice::new(Box::new(rng))))
+        .unwrap();
+    let mem = Arc::new(zcss::ccw::VecMemory::new(1 << 20));
+    let rec = Recorder::start(&css, 1 << 20, None).unwrap();
+    let mut d = LinuxDriver::new(css.clone(), mem.clone(), sid(3));
+    d.enable().unwrap();
+    let attention = zcss::ccw::status::DeviceStatus::from_bits(0x80);
+    assert_eq!(css.unsolicited(sid(3), attention, None), Ok(true));
+    assert_eq!(
+        css.unsolicited(sid(3), attention, None),
+        Ok(false),
+        "already status pending"
+    );
+    assert!(css.unsolicited(sid(5), attention, None).is_err(), "no device");
+    let ctx = IoCtx::new(&*mem);
+    assert_eq!(css.tsch(&ctx, 0x0001_0003, 0x3000), Ok(zcss::css::Cc::Zero));
+    let text = rec.text();
+    assert_eq!(text.matches("unsolicited fe.0.0003 0x80\n").count(), 1, "{text}");
+    let report = replay_in(&text, Path::new("."));
+    assert_eq!(report.mismatches, vec![], "recording:\n{text}");
+}

@@ -1,8 +1,10 @@
-//! A byte-driven instruction interpreter for fuzzing (feature
-//! `test-utils`): arbitrary sequences of I/O instructions, device events and
-//! hot plugs against a machine with mock devices, checking the state
-//! invariants after every step. Used by the `css_insn` fuzz target and by
-//! property tests.
+//! A byte-driven instruction interpreter (feature `test-utils`):
+//! arbitrary sequences of I/O instructions, device events and hot plugs
+//! against a machine with mock devices, checking the state invariants
+//! after every step. The property tests below run it: it reaches what the
+//! fuzz harness ([`crate::fuzz`], behind the `css_insn` fuzz target) does
+//! not express as trace statements — guest stores of any bytes anywhere
+//! (ORBs, SCHIBs, CHSC blocks), PSW access keys and the problem state.
 
 use zcss_ccw::device::Sense;
 use zcss_ccw::memory::{AccessKey, GuestMemory, StorageKey, VecMemory};

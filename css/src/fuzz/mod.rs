@@ -69,12 +69,14 @@ use crate::{Cc, Css, CssConfig, Device, IoCtx, PassthroughDevice};
 mod action;
 mod check;
 mod css_step;
+mod mock_script;
 mod start;
 mod tap;
 
 pub use action::Action;
 pub use check::check_scsw;
 pub use css_step::{ChscDesc, CssStep, Operand, PmcwDesc, SchmDesc, SidInsn, SidWord};
+pub use mock_script::{MockScript, ScriptReply, MAX_REPLIES};
 pub use start::Start;
 
 use check::first_stray;
