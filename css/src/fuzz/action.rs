@@ -91,8 +91,21 @@ impl Action {
     /// timing facility on its devices.
     pub fn write_trace(&self, out: &mut String, device: &str, timing: bool) {
         let sch = |i: usize| Scenario::<zcss_ccw::generate::StartDesc>::sid(i);
+        // The harness leaves these out for a passthrough device (its
+        // status comes from its host; it is not hot plugged).
+        let passthrough = device.starts_with("vfio-");
         let _ = match self {
             Self::Comment(c) => writeln!(out, "# {c}"),
+            Self::Unsolicited(i, s) if passthrough => {
+                writeln!(
+                    out,
+                    "# unsolicited {} {s:#04x}: left out for a passthrough device",
+                    sch(*i)
+                )
+            }
+            Self::Attach(i) if passthrough => {
+                writeln!(out, "# hot plug {}: left out for a passthrough device", sch(*i))
+            }
             Self::Store(a, b) => writeln!(out, "store {a:#010x} {}", hex(b)),
             Self::Skey(a, k) => writeln!(out, "skey {a:#010x} {k:#04x}"),
             Self::Ssch(g, a) => writeln!(out, "ssch {g:#010x} {a:#010x}"),
@@ -114,12 +127,10 @@ impl Action {
             Self::Diag500(g1, g2, g3, g4) => writeln!(out, "diag500 {g1:#x} {g2:#x} {g3:#x} {g4:#x}"),
             Self::Unsolicited(i, s) => writeln!(out, "unsolicited {} {s:#04x}", sch(*i)),
             Self::Detach(i) => writeln!(out, "detach {}", sch(*i)),
-            Self::Attach(i) => writeln!(
-                out,
-                "device {} devno={i:04x} {device}{}",
-                sch(*i),
-                if timing { " timing=on" } else { "" }
-            ),
+            Self::Attach(i) => {
+                write_device(out, *i, device, timing);
+                Ok(())
+            }
             Self::Reset => writeln!(out, "reset"),
             // The format has console input for consoles only; to another
             // device it does nothing (Css::device_input refuses it).
@@ -129,6 +140,17 @@ impl Action {
             Self::Input(i, b) => writeln!(out, "console-input {} {}", sch(*i), hex(b)),
         };
     }
+}
+
+/// The `device` line of subchannel `i`: kind and keys `device`, with
+/// `timing=on` when the machine has the timing facility.
+pub(super) fn write_device(out: &mut String, i: usize, device: &str, timing: bool) {
+    let _ = writeln!(
+        out,
+        "device {} devno={i:04x} {device}{}",
+        Scenario::<zcss_ccw::generate::StartDesc>::sid(i),
+        if timing { " timing=on" } else { "" }
+    );
 }
 
 /// Bytes as trace hex: groups of four bytes.
@@ -165,9 +187,13 @@ mod tests {
         Action::Skey(0x11000, 0x38).write_trace(&mut t, "mock", false);
         Action::Attach(1).write_trace(&mut t, "mock", true);
         Action::Input(0, vec![0x68, 0x69]).write_trace(&mut t, "virtio-console", false);
+        Action::Unsolicited(1, 0x80).write_trace(&mut t, "vfio-dasd host=0.0.0001", false);
+        Action::Attach(1).write_trace(&mut t, "vfio-dasd host=0.0.0001", false);
         assert_eq!(
             t,
-            "unsolicited fe.0.0002 0x0c\nskey 0x00011000 0x38\ndevice fe.0.0001 devno=0001 mock timing=on\nconsole-input fe.0.0000 6869\n"
+            "unsolicited fe.0.0002 0x0c\nskey 0x00011000 0x38\ndevice fe.0.0001 devno=0001 mock timing=on\nconsole-input fe.0.0000 6869\n\
+             # unsolicited fe.0.0001 0x80: left out for a passthrough device\n\
+             # hot plug fe.0.0001: left out for a passthrough device\n"
         );
     }
 }

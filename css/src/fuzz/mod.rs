@@ -320,7 +320,7 @@ impl<S: Start> Scenario<S> {
             if m.mss { " mss=on" } else { "" }
         ));
         for i in 0..n {
-            Action::Attach(i).write_trace(&mut t, device, m.timing);
+            action::write_device(&mut t, i, device, m.timing);
         }
         for i in 0..n {
             for a in Self::enable(i, m.mcss) {
