@@ -57,7 +57,8 @@ fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
                 x.to_be_bytes()[0]
             })
             .collect();
-        let Ok(scenario) = Scenario::<zcss_ccw::generate::StartDesc>::arbitrary(&mut Unstructured::new(&bytes)) else {
+        let Ok(scenario) = Scenario::<zcss_ccw::generate::StartDesc>::arbitrary_take_rest(Unstructured::new(&bytes))
+        else {
             continue;
         };
         for s in &scenario.steps {

@@ -13,46 +13,31 @@
 //! `cargo fuzz fmt css_insn <input>` prints the `.zct` trace of what ran.
 #![no_main]
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use zcss::machine::Machine;
-use zcss_css::fuzz::{CssStep, DeviceUnderTest, Harness, MachineOpts, MockScript, Scenario, Step};
+use zcss_css::fuzz::{DeviceUnderTest, Harness, MockScript, Scenario};
 
-/// A step: css-level or any.
-#[derive(Arbitrary)]
-enum InsnStep {
-    Css(CssStep),
-    Any(Step),
-}
+/// About half of the steps css-level (of 255).
+const CSS_SHARE: u8 = 128;
 
-#[derive(Arbitrary)]
 struct Input {
     mock: MockScript,
-    machine: MachineOpts,
-    subchannels: u8,
-    steps: Vec<InsnStep>,
+    scenario: Scenario,
 }
 
-impl Input {
-    fn scenario(&self) -> Scenario {
-        Scenario {
-            machine: self.machine,
-            subchannels: self.subchannels,
-            steps: self
-                .steps
-                .iter()
-                .map(|s| match s {
-                    InsnStep::Css(c) => Step::Css(c.clone()),
-                    InsnStep::Any(s) => s.clone(),
-                })
-                .collect(),
-        }
+impl<'a> Arbitrary<'a> for Input {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Self {
+            mock: MockScript::arbitrary(u)?,
+            scenario: Scenario::arbitrary_mixed(u, CSS_SHARE)?,
+        })
     }
 }
 
 impl std::fmt::Debug for Input {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.scenario().trace(&self.mock.device()))
+        f.write_str(&self.scenario.trace(&self.mock.device()))
     }
 }
 
@@ -61,5 +46,5 @@ fuzz_target!(|input: Input| {
     Harness::new(|_| {
         DeviceUnderTest::Interpreted(Machine::interpreted_device(&device).expect("a mock device line builds"))
     })
-    .run(&input.scenario());
+    .run(&input.scenario);
 });

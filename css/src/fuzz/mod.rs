@@ -161,7 +161,11 @@ pub struct MachineOpts {
 
 /// A scenario: the machine, how many subchannels hold the device, and the
 /// steps.
-#[derive(Clone, PartialEq, Eq, Arbitrary)]
+///
+/// Drawn from fuzz input ([`Arbitrary`]), the steps go on while input is
+/// left (up to [`MAX_STEPS`]) rather than while a continuation byte says
+/// so: every input decodes to as many steps as its bytes hold.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Scenario<S = StartDesc> {
     /// The machine's options.
     pub machine: MachineOpts,
@@ -169,6 +173,42 @@ pub struct Scenario<S = StartDesc> {
     pub subchannels: u8,
     /// The steps, at most [`MAX_STEPS`] run.
     pub steps: Vec<Step<S>>,
+}
+
+impl<'a, S: Start> Arbitrary<'a> for Scenario<S> {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Self::arbitrary_mixed(u, 0)
+    }
+}
+
+impl<S: Start> Scenario<S> {
+    /// Draws a scenario in which, besides the css-level steps every step
+    /// may be, about `css_per_255` of 255 steps are css-level
+    /// ([`CssStep`]): the `css_insn` target's mix.
+    ///
+    /// # Errors
+    /// When `u` cannot give the machine and the subchannel count.
+    pub fn arbitrary_mixed(u: &mut Unstructured<'_>, css_per_255: u8) -> arbitrary::Result<Self> {
+        let machine = MachineOpts::arbitrary(u)?;
+        let subchannels = u8::arbitrary(u)?;
+        let mut steps = Vec::new();
+        while steps.len() < MAX_STEPS && !u.is_empty() {
+            let step = if css_per_255 > 0 && u.ratio(css_per_255, 255u8)? {
+                CssStep::arbitrary(u).map(Step::Css)
+            } else {
+                Step::arbitrary(u)
+            };
+            match step {
+                Ok(s) => steps.push(s),
+                Err(_) => break,
+            }
+        }
+        Ok(Self {
+            machine,
+            subchannels,
+            steps,
+        })
+    }
 }
 
 /// What the harness attaches to a subchannel: an interpreted device
@@ -726,14 +766,15 @@ impl Run<'_> {
     }
 }
 
-/// Runs `data` as a scenario against `make`'s devices: the one-line body
-/// of a fuzz target (`fuzz_target!(|data: &[u8]| { run_bytes(data, …) })`)
-/// and of a regression test replaying a crash file.
+/// Runs `data` as a scenario against `make`'s devices, decoded as
+/// `fuzz_target!(|scenario: Scenario| …)` decodes its input: the one-line
+/// body of a regression test replaying a crash file of such a target.
 ///
 /// # Panics
 /// When an invariant breaks.
 pub fn run_bytes(data: &[u8], make: impl FnMut(usize) -> DeviceUnderTest) -> Option<Report> {
-    let scenario = Scenario::<StartDesc>::arbitrary(&mut Unstructured::new(data)).ok()?;
+    // As `fuzz_target!` decodes its input: the steps take the rest.
+    let scenario = Scenario::<StartDesc>::arbitrary_take_rest(Unstructured::new(data)).ok()?;
     Some(Harness::new(make).run(&scenario))
 }
 
@@ -801,6 +842,34 @@ mod tests {
         assert_eq!(first_stray(&[0; 64], &b, &allowed), Some(0x30));
         let r = run_bytes(&bytes(3), |_| DeviceUnderTest::Interpreted(Box::new(Stray)));
         assert!(r.is_some());
+    }
+
+    #[test]
+    fn run_generated_scenarios_on_passthrough_waits_for_the_host_and_keeps_invariants() {
+        let mut started = 0;
+        let mut tested = 0;
+        for seed in 0..12 {
+            let r = run_bytes(&bytes(seed), |_| {
+                DeviceUnderTest::Passthrough(Box::new(crate::mock::MockPassthrough::new(0x3990)))
+            })
+            .unwrap();
+            started += r.started;
+            tested += r.tested;
+        }
+        assert!(started > 0 && tested > 0, "started {started}, tested {tested}");
+    }
+
+    #[test]
+    fn arbitrary_scenario_takes_steps_while_input_is_left() {
+        for seed in 0..8 {
+            let b = bytes(seed);
+            let s = Scenario::<StartDesc>::arbitrary(&mut Unstructured::new(&b)).unwrap();
+            assert_eq!(s.steps.len(), MAX_STEPS, "seed {seed}: 8 KiB hold {MAX_STEPS} steps");
+            let m = Scenario::<StartDesc>::arbitrary_mixed(&mut Unstructured::new(&b), 255).unwrap();
+            assert!(m.steps.iter().all(|s| matches!(s, Step::Css(_))), "seed {seed}");
+        }
+        let short = Scenario::<StartDesc>::arbitrary(&mut Unstructured::new(&[0, 1, 2])).unwrap();
+        assert!(short.steps.len() <= 1);
     }
 
     #[test]
