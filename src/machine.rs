@@ -494,6 +494,38 @@ impl Machine {
         Self::device(d, Path::new("."), parts, false).map_err(|e| e.to_string())
     }
 
+    /// The passthrough device a trace's `vfio-dasd` line describes — its
+    /// kind and keys, e.g. `vfio-dasd host=0.0.0001 cylinders=1` — with
+    /// its 3390 placed on `host` and opened on `guest` storage, built as
+    /// replay builds it: for a fuzz target that runs passthrough devices
+    /// through the harness (the devices of one machine share one host).
+    /// The device number is the subchannel number of `host=`.
+    ///
+    /// # Errors
+    /// Not a passthrough kind, keys the format refuses, or a DASD or host
+    /// that cannot be set up.
+    pub fn passthrough_device(
+        kind_and_keys: &str,
+        host: &SimHost,
+        guest: Arc<dyn GuestMemory>,
+    ) -> Result<Box<dyn zcss_css::PassthroughDevice>, String> {
+        let text = format!("zcss-trace 1\ndevice fe.0.0000 devno=0000 {kind_and_keys}\n");
+        let trace = crate::trace::parse(&text).map_err(|e| e.to_string())?;
+        let Some((_, d)) = trace.devices().next() else {
+            return Err("no device".into());
+        };
+        if !d.kind.is_passthrough() {
+            return Err(format!("{}: not a passthrough kind", d.kind.name()));
+        }
+        let mut d = d.clone();
+        if let Some(h) = d.param("host").and_then(|h| h.parse::<SubchannelId>().ok()) {
+            d.devno = h.schno;
+        }
+        dasd::vfio_dasd(host, &d, Path::new("."), false, guest)
+            .map(|v| Box::new(v) as Box<dyn zcss_css::PassthroughDevice>)
+            .map_err(|e| e.to_string())
+    }
+
     fn device(
         d: &DeviceStmt,
         base: &Path,

@@ -32,22 +32,23 @@ fn replay_fuzz_regression_traces_keeps_harness_invariants() {
     assert!(n > 0, "no traces in {}", dir.display());
 }
 
-/// The trace a scenario prints is what the harness ran: for generated
-/// scenarios on the scriptable mock (every kind of step: starts, the
-/// subchannel instructions, MODIFY SUBCHANNEL with arbitrary PMCW fields,
-/// measurement, CHSC, hot plug and unplug, reset, unsolicited status,
-/// storage keys, hostile operands), replaying the trace leaves guest
-/// storage byte for byte as the harness left it.
-#[test]
-fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
+/// Runs generated scenarios through the harness with `make`'s devices and
+/// replays each one's trace (devices `device(i)`): the replay must leave
+/// guest storage byte for byte as the harness left it. Returns the
+/// scenarios compared and the step kinds seen.
+fn trace_replays_to_harness_storage(
+    seeds: std::ops::Range<u32>,
+    mut make: impl FnMut(usize) -> zcss_css::fuzz::DeviceUnderTest,
+    device: &dyn Fn(usize) -> String,
+    prepare: &dyn Fn(&mut zcss_css::fuzz::Scenario),
+) -> (usize, std::collections::BTreeSet<String>) {
     use arbitrary::{Arbitrary, Unstructured};
     use zcss_ccw::memory::{AccessKey, GuestMemory};
-    use zcss_css::fuzz::{DeviceUnderTest, Harness, Scenario, Step, STORAGE};
-    use zcss_css::mock::MockDevice;
+    use zcss_css::fuzz::{Harness, Scenario, Step, STORAGE};
 
     let mut kinds = std::collections::BTreeSet::new();
     let mut compared = 0;
-    for seed in 0..160u32 {
+    for seed in seeds {
         let mut x = seed.wrapping_mul(2_654_435_761) | 1;
         let bytes: Vec<u8> = (0..16384)
             .map(|_| {
@@ -57,18 +58,21 @@ fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
                 x.to_be_bytes()[0]
             })
             .collect();
-        let Ok(scenario) = Scenario::<zcss_ccw::generate::StartDesc>::arbitrary_take_rest(Unstructured::new(&bytes))
+        let Ok(mut scenario) =
+            Scenario::<zcss_ccw::generate::StartDesc>::arbitrary_take_rest(Unstructured::new(&bytes))
         else {
             continue;
         };
+        prepare(&mut scenario);
         for s in &scenario.steps {
-            kinds.insert(match s {
-                Step::Css(c) => format!("{c:?}").split(['(', ' ']).next().unwrap_or("").to_owned(),
-                other => format!("{other:?}").split(['(', ' ']).next().unwrap_or("").to_owned(),
-            });
+            let name = match s {
+                Step::Css(c) => format!("{c:?}"),
+                other => format!("{other:?}"),
+            };
+            kinds.insert(name.split(['(', ' ']).next().unwrap_or("").to_owned());
         }
         let last = std::cell::RefCell::new(vec![0u8; usize::try_from(STORAGE).unwrap()]);
-        Harness::new(|_| DeviceUnderTest::Interpreted(Box::new(MockDevice::new(0x3832, 1))))
+        Harness::new(&mut make)
             .check_each_step(|v| {
                 let _ = v.mem.read(0, &mut last.borrow_mut(), AccessKey::ZERO);
                 Ok(())
@@ -77,7 +81,7 @@ fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
         if scenario.steps.is_empty() {
             continue;
         }
-        let text = scenario.trace("mock");
+        let text = scenario.trace_each(device);
         let trace = zcss::trace::parse(&text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
         let dir = std::path::Path::new(".");
         let mut m = zcss::machine::Machine::from_trace(&trace, dir).unwrap();
@@ -95,9 +99,64 @@ fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
         }
         compared += 1;
     }
-    assert!(compared > 60, "only {compared} scenarios compared");
-    eprintln!("{compared} scenarios, steps seen: {kinds:?}");
+    (compared, kinds)
+}
+
+/// The trace a scenario prints is what the harness ran: for generated
+/// scenarios on the scriptable mock (every kind of step: starts, the
+/// subchannel instructions, MODIFY SUBCHANNEL with arbitrary PMCW fields,
+/// measurement, CHSC, hot plug and unplug, reset, unsolicited status,
+/// storage keys, hostile operands), replaying the trace leaves guest
+/// storage byte for byte as the harness left it.
+#[test]
+fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
+    use zcss_css::fuzz::DeviceUnderTest;
+    let (compared, kinds) = trace_replays_to_harness_storage(
+        0..160,
+        |_| DeviceUnderTest::Interpreted(zcss::machine::Machine::interpreted_device("mock").unwrap()),
+        &|_| "mock".into(),
+        &|_| {},
+    );
+    assert!(compared > 100, "only {compared} scenarios compared");
     assert!(kinds.len() >= 20, "steps seen: {kinds:?}");
+}
+
+/// The same for 3390s passed through vfio-ccw (the `vfio_harness` target):
+/// the harness waits for the host after every step, the trace says `wait`.
+#[test]
+fn trace_of_generated_passthrough_scenario_replays_to_the_storage_the_harness_left() {
+    use zcss_css::fuzz::DeviceUnderTest;
+    let device = |i: usize| format!("vfio-dasd host=0.0.{i:04x} cu=3990-6 cylinders=1");
+    let mut host = std::sync::Arc::new(zcss::vfio_ccw::SimHost::new());
+    let mut last_run = usize::MAX;
+    let (compared, _) = trace_replays_to_harness_storage(
+        0..24,
+        |i| {
+            // A fresh host for every run: subchannel 0 comes first.
+            if i == 0 || last_run == usize::MAX {
+                host = std::sync::Arc::new(zcss::vfio_ccw::SimHost::new());
+            }
+            last_run = i;
+            let host = host.clone();
+            let d = device(i);
+            DeviceUnderTest::PassthroughOn(Box::new(move |guest| {
+                zcss::machine::Machine::passthrough_device(&d, &host, guest).unwrap()
+            }))
+        },
+        &device,
+        // As the vfio_harness target: suspension keeps its interruption
+        // (vfio-ccw does not support suspension; see the target).
+        &|s| {
+            for step in &mut s.steps {
+                if let zcss_css::fuzz::Step::Start(_, d) = step {
+                    if d.orb.suspend {
+                        d.orb.suppress_suspended = false;
+                    }
+                }
+            }
+        },
+    );
+    assert!(compared > 12, "only {compared} scenarios compared");
 }
 
 #[test]

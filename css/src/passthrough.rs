@@ -219,9 +219,19 @@ impl Shared {
                 solicited,
                 "passthrough status applied"
             );
+            let ends = solicited && w.irb.scsw.ctrl.actl().into_bits() == 0;
             if st.apply_report(&w.irb) {
                 let isc = self.queue_interrupt(sch.sid, st);
                 mask |= 0x80 >> isc;
+            }
+            if ends {
+                // The request is over: its token is forgotten, so that a
+                // HALT SUBCHANNEL of the idle subchannel is a function of
+                // its own (a fresh token) and late reports of the old one
+                // are dropped.
+                if let Some(pt) = st.pt.as_mut() {
+                    pt.token = 0;
+                }
             }
         }
     }

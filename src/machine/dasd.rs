@@ -182,23 +182,40 @@ pub fn attach_vfio_dasd(
             cssid,
         });
     }
+    let dev = vfio_dasd(host, d, base, cfg.write_images, guest)?;
+    let placement = Placement {
+        map_css: cfg.map_css,
+        schno: Some(d.sch.schno),
+        devno: Some(d.devno),
+    };
+    zcss_vfio_ccw::remap::attach(css, dev, &placement, false).map_err(|e| MachineError::Remap(Box::new(e)))
+}
+
+/// The 3390 a `vfio-dasd` line describes, placed on the simulated host at
+/// its `host=` subchannel and opened through vfio-ccw on `guest` storage:
+/// the passthrough device, not yet attached to a guest css.
+///
+/// # Errors
+/// A bad `host=`, a DASD that cannot be built, or a host that refuses it.
+pub fn vfio_dasd(
+    host: &SimHost,
+    d: &DeviceStmt,
+    base: &Path,
+    write_images: bool,
+    guest: Arc<dyn GuestMemory>,
+) -> Result<VfioCcw, MachineError> {
+    let host_sch = host_of(d)?;
     let spec = DasdSpec::from_statement(d, base)?;
     let paths = match d.chpids() {
         Some(c) => Some(ChannelPaths::with_chpids(&c, chpid_type::FICON).map_err(|e| bad("chpids", &e.to_string()))?),
         None => None,
     };
-    let dasd = spec.build(d.devno, paths, cfg.write_images)?;
+    let dasd = spec.build(d.devno, paths, write_images)?;
     let host_sid = sid_of(host_sch);
     host.add_device(host_sid, d.devno, Box::new(dasd))
         .map_err(|e| MachineError::Host(Box::new(e)))?;
     let backend = host
         .open(host_sid, guest)
         .map_err(|e| MachineError::Host(Box::new(e)))?;
-    let placement = Placement {
-        map_css: cfg.map_css,
-        schno: Some(d.sch.schno),
-        devno: Some(d.devno),
-    };
-    zcss_vfio_ccw::remap::attach(css, VfioCcw::new(Arc::new(backend)), &placement, false)
-        .map_err(|e| MachineError::Remap(Box::new(e)))
+    Ok(VfioCcw::new(Arc::new(backend)))
 }

@@ -85,15 +85,19 @@ impl Action {
         at.min(STORAGE)..at.saturating_add(len).min(STORAGE)
     }
 
-    /// The action as a trace line (`docs/trace-format.md`); `device` is the
-    /// device kind and keys of an `Attach` (a `device` line after the first
-    /// instruction is a hot plug), `timing` whether the machine has the
-    /// timing facility on its devices.
-    pub fn write_trace(&self, out: &mut String, device: &str, timing: bool) {
+    /// The action as a trace line (`docs/trace-format.md`); `device(i)` is
+    /// the device kind and keys of subchannel `i` (for an `Attach`: a
+    /// `device` line after the first instruction is a hot plug), `timing`
+    /// whether the machine has the timing facility on its devices.
+    pub fn write_trace(&self, out: &mut String, device: &dyn Fn(usize) -> String, timing: bool) {
         let sch = |i: usize| Scenario::<zcss_ccw::generate::StartDesc>::sid(i);
         // The harness leaves these out for a passthrough device (its
         // status comes from its host; it is not hot plugged).
-        let passthrough = device.starts_with("vfio-");
+        let kind = match self {
+            Self::Unsolicited(i, _) | Self::Attach(i) | Self::Input(i, _) => device(*i),
+            _ => String::new(),
+        };
+        let passthrough = is_passthrough(&kind);
         let _ = match self {
             Self::Comment(c) => writeln!(out, "# {c}"),
             Self::Unsolicited(i, s) if passthrough => {
@@ -128,18 +132,23 @@ impl Action {
             Self::Unsolicited(i, s) => writeln!(out, "unsolicited {} {s:#04x}", sch(*i)),
             Self::Detach(i) => writeln!(out, "detach {}", sch(*i)),
             Self::Attach(i) => {
-                write_device(out, *i, device, timing);
+                write_device(out, *i, &kind, timing);
                 Ok(())
             }
             Self::Reset => writeln!(out, "reset"),
             // The format has console input for consoles only; to another
             // device it does nothing (Css::device_input refuses it).
-            Self::Input(i, b) if b.is_empty() || !device.starts_with("virtio-console") => {
+            Self::Input(i, b) if b.is_empty() || !kind.starts_with("virtio-console") => {
                 writeln!(out, "# console input to {}: {}", sch(*i), hex(b))
             }
             Self::Input(i, b) => writeln!(out, "console-input {} {}", sch(*i), hex(b)),
         };
     }
+}
+
+/// Whether a trace device kind is a passthrough kind.
+pub(super) fn is_passthrough(kind: &str) -> bool {
+    kind.starts_with("vfio-")
 }
 
 /// The `device` line of subchannel `i`: kind and keys `device`, with
@@ -149,7 +158,13 @@ pub(super) fn write_device(out: &mut String, i: usize, device: &str, timing: boo
         out,
         "device {} devno={i:04x} {device}{}",
         Scenario::<zcss_ccw::generate::StartDesc>::sid(i),
-        if timing { " timing=on" } else { "" }
+        // The timing facility is the css's for its own channel programs;
+        // a passthrough subchannel's programs run on the host's.
+        if timing && !is_passthrough(device) {
+            " timing=on"
+        } else {
+            ""
+        }
     );
 }
 
@@ -183,12 +198,12 @@ mod tests {
     #[test]
     fn write_trace_prints_host_events_as_statements() {
         let mut t = String::new();
-        Action::Unsolicited(2, 0x0c).write_trace(&mut t, "mock", false);
-        Action::Skey(0x11000, 0x38).write_trace(&mut t, "mock", false);
-        Action::Attach(1).write_trace(&mut t, "mock", true);
-        Action::Input(0, vec![0x68, 0x69]).write_trace(&mut t, "virtio-console", false);
-        Action::Unsolicited(1, 0x80).write_trace(&mut t, "vfio-dasd host=0.0.0001", false);
-        Action::Attach(1).write_trace(&mut t, "vfio-dasd host=0.0.0001", false);
+        Action::Unsolicited(2, 0x0c).write_trace(&mut t, &|_| "mock".into(), false);
+        Action::Skey(0x11000, 0x38).write_trace(&mut t, &|_| "mock".into(), false);
+        Action::Attach(1).write_trace(&mut t, &|_| "mock".into(), true);
+        Action::Input(0, vec![0x68, 0x69]).write_trace(&mut t, &|_| "virtio-console".into(), false);
+        Action::Unsolicited(1, 0x80).write_trace(&mut t, &|_| "vfio-dasd host=0.0.0001".into(), false);
+        Action::Attach(1).write_trace(&mut t, &|_| "vfio-dasd host=0.0.0001".into(), false);
         assert_eq!(
             t,
             "unsolicited fe.0.0002 0x0c\nskey 0x00011000 0x38\ndevice fe.0.0001 devno=0001 mock timing=on\nconsole-input fe.0.0000 6869\n\

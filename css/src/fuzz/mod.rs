@@ -120,6 +120,9 @@ pub const CRW_ADDR: u64 = 0x500;
 pub const MEASUREMENT_ADDR: u64 = 0x800;
 /// The CHSC request block (its response follows in the same page).
 pub const CHSC_ADDR: u64 = 0x1000;
+/// How long the harness waits for a passthrough device's host after a
+/// step; a function still without its status then is a finding.
+pub const PASSTHROUGH_WAIT: Duration = Duration::from_secs(5);
 /// The ISC of every subchannel (until a MODIFY SUBCHANNEL step changes it).
 const ISC: u8 = 3;
 
@@ -218,17 +221,26 @@ pub enum DeviceUnderTest {
     /// A [`Device`].
     Interpreted(Box<dyn Device>),
     /// A [`PassthroughDevice`]; the harness waits for its reports after
-    /// every step (up to a second). Hot plug and unsolicited status are
+    /// every step (a function still waiting for its status after
+    /// [`PASSTHROUGH_WAIT`] is a finding). Hot plug and unsolicited status are
     /// left out (comments in the trace): a passthrough device is not hot
     /// plugged, and its unsolicited status comes from its host.
     Passthrough(Box<dyn PassthroughDevice>),
+    /// A [`PassthroughDevice`] whose host moves data to and from guest
+    /// storage itself (vfio-ccw's host channel): built from the run's
+    /// guest storage, then as [`DeviceUnderTest::Passthrough`].
+    PassthroughOn(PassthroughMaker),
 }
+
+/// Builds a passthrough device on the run's guest storage.
+pub type PassthroughMaker = Box<dyn FnOnce(Arc<dyn GuestMemory>) -> Box<dyn PassthroughDevice>>;
 
 impl std::fmt::Debug for DeviceUnderTest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Self::Interpreted(_) => "Interpreted",
             Self::Passthrough(_) => "Passthrough",
+            Self::PassthroughOn(_) => "PassthroughOn",
         })
     }
 }
@@ -266,7 +278,7 @@ pub struct StepView<'a> {
     /// The channel subsystem.
     pub css: &'a Css,
     /// Guest storage.
-    pub mem: &'a VecMemory,
+    pub mem: &'a Arc<VecMemory>,
 }
 
 impl<S: Start> Scenario<S> {
@@ -351,6 +363,15 @@ impl<S: Start> Scenario<S> {
     /// out (replay runs them unchecked, `--bless` fills them in).
     #[must_use]
     pub fn trace(&self, device: &str) -> String {
+        self.trace_each(&|_| device.to_owned())
+    }
+
+    /// [`Scenario::trace`] with the device kind and keys of subchannel `i`
+    /// given by `device(i)` (passthrough devices name their host
+    /// subchannel: `vfio-dasd host=0.0.000i …`). With a passthrough kind,
+    /// a `wait` follows every step, as the harness waits for the host.
+    #[must_use]
+    pub fn trace_each(&self, device: &dyn Fn(usize) -> String) -> String {
         let n = self.subchannel_count();
         let m = self.machine;
         let mut t = String::from("zcss-trace 1\n# a zcss_css::fuzz scenario\n");
@@ -359,8 +380,9 @@ impl<S: Start> Scenario<S> {
             if m.mcss { " mcss=on" } else { "" },
             if m.mss { " mss=on" } else { "" }
         ));
+        let passthrough = (0..n).any(|i| action::is_passthrough(&device(i)));
         for i in 0..n {
-            action::write_device(&mut t, i, device, m.timing);
+            action::write_device(&mut t, i, &device(i), m.timing);
         }
         for i in 0..n {
             for a in Self::enable(i, m.mcss) {
@@ -370,6 +392,9 @@ impl<S: Start> Scenario<S> {
         for p in self.plan() {
             for a in &p.actions {
                 a.write_trace(&mut t, device, m.timing);
+            }
+            if passthrough {
+                t.push_str("wait\n");
             }
         }
         t
@@ -456,7 +481,7 @@ struct Sub {
 /// One run's machine and bookkeeping.
 struct Run<'r> {
     css: Css,
-    mem: VecMemory,
+    mem: Arc<VecMemory>,
     ccws: Arc<AtomicUsize>,
     subs: Vec<Sub>,
     mcss: bool,
@@ -515,7 +540,7 @@ impl<'h, F: FnMut(usize) -> DeviceUnderTest> Harness<'h, F> {
         let mut report = Report::default();
         let mut run = Run {
             css,
-            mem: VecMemory::with_storage_keys(STORAGE),
+            mem: Arc::new(VecMemory::with_storage_keys(STORAGE)),
             ccws: Arc::new(AtomicUsize::new(0)),
             subs: (0..n).map(|_| Sub::default()).collect(),
             mcss: m.mcss,
@@ -573,12 +598,26 @@ impl<'h, F: FnMut(usize) -> DeviceUnderTest> Harness<'h, F> {
                 }
             }
             if run.subs.iter().any(|s| s.passthrough) {
-                let _ = run.css.wait_until(Duration::from_secs(1), |c| {
+                let done = run.css.wait_until(PASSTHROUGH_WAIT, |c| {
                     (0..n).all(|i| {
                         c.schib(Scenario::<StartDesc>::sid(i))
                             .is_none_or(|s| !s.scsw.awaits_status())
                     })
                 });
+                if !done {
+                    let late: Vec<String> = (0..n)
+                        .filter_map(|i| {
+                            let s = run.css.schib(Scenario::<StartDesc>::sid(i))?;
+                            s.scsw
+                                .awaits_status()
+                                .then(|| format!("fe.0.{i:04x} ({:?})", s.scsw.ctrl))
+                        })
+                        .collect();
+                    panic!(
+                        "step {k} ({step:?}): the passthrough device did not end its function within {PASSTHROUGH_WAIT:?}: {}",
+                        late.join(", ")
+                    );
+                }
             }
             let used = run.ccws.load(Ordering::Relaxed) - before;
             run.report.ccws += used;
@@ -635,6 +674,11 @@ impl Run<'_> {
                     self.css.attach_cold(sid, devno, tap)
                 }
             }
+            DeviceUnderTest::PassthroughOn(build) => {
+                self.subs[i].passthrough = true;
+                let d = build(self.mem.clone());
+                self.css.attach_passthrough(sid, devno, d, hot)
+            }
             DeviceUnderTest::Passthrough(d) => {
                 self.subs[i].passthrough = true;
                 self.css.attach_passthrough(sid, devno, d, hot)
@@ -649,7 +693,7 @@ impl Run<'_> {
     /// Runs one action; for an instruction, its condition code
     /// (`Some(None)`: a program check; `None`: not an instruction with one).
     fn act(&mut self, a: &Action, make: &mut impl FnMut(usize) -> DeviceUnderTest) -> Option<Option<Cc>> {
-        let ctx = IoCtx::new(&self.mem);
+        let ctx = IoCtx::new(&*self.mem);
         let css = &self.css;
         let cc = |r: crate::InsnResult| Some(r.ok());
         match a {
@@ -718,7 +762,7 @@ impl Run<'_> {
                 None
             }
             Action::Input(i, b) => {
-                let _ = css.device_input(Self::sid(*i), &self.mem, b);
+                let _ = css.device_input(Self::sid(*i), &*self.mem, b);
                 None
             }
         }
