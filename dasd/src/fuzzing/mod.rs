@@ -8,6 +8,12 @@
 //! (IBM 3990 Storage Control Reference GA32-0099, "Define Extent": every
 //! track accessed lies in the extent, file protected otherwise): a write
 //! under an extent never reaches a track outside it.
+//!
+//! With the feature `arbitrary`: [`EckdStart`], an arbitrary ECKD channel
+//! program as a start of the `zcss_css::fuzz` harness, and
+//! [`run_scenario`], which runs a scenario of them against DASDs with the
+//! DASD's oracles checked after every step — the body of the `dasd_eckd`
+//! fuzz target and of the tests that replay its traces.
 
 use std::sync::Arc;
 
@@ -20,6 +26,18 @@ use crate::eckd::{Dasd, DasdConfig};
 use crate::geometry::HEADS;
 use crate::store::{StoreError, TrackStore};
 use crate::track::TrackAddr;
+
+#[cfg(feature = "arbitrary")]
+mod program;
+#[cfg(feature = "arbitrary")]
+mod run;
+#[cfg(feature = "arbitrary")]
+mod start;
+
+#[cfg(feature = "arbitrary")]
+pub use run::{run_scenario, run_scenario_observed};
+#[cfg(feature = "arbitrary")]
+pub use start::EckdStart;
 
 /// An extent: its first and last track.
 pub type Extent = (TrackAddr, TrackAddr);
@@ -68,6 +86,19 @@ impl Probe {
     #[must_use]
     pub fn tracks(&self) -> Vec<Vec<u8>> {
         self.0.lock().tracks.clone()
+    }
+
+    /// The stored image of track `t` (`None`: not a track of the volume).
+    #[must_use]
+    pub fn track(&self, t: TrackAddr) -> Option<Vec<u8>> {
+        let i = usize::try_from(t.index()).ok()?;
+        self.0.lock().tracks.get(i).cloned()
+    }
+
+    /// Tracks of the volume.
+    #[must_use]
+    pub fn track_count(&self) -> u64 {
+        u64::try_from(self.0.lock().tracks.len()).unwrap_or(0)
     }
 }
 
@@ -138,8 +169,20 @@ impl Probed {
     ///
     /// # Errors
     /// A track of `store` that cannot be read.
-    pub fn new(cfg: DasdConfig, mut store: Box<dyn TrackStore>) -> Result<(Self, Probe), StoreError> {
-        let n = u64::from(store.cylinders()) * u64::from(HEADS);
+    pub fn new(cfg: DasdConfig, store: Box<dyn TrackStore>) -> Result<(Self, Probe), StoreError> {
+        Self::wrap(Dasd::new(cfg, store))
+    }
+
+    /// `dasd` (built by whoever builds devices, e.g. as a trace's
+    /// `device` line names it) with its store observed, and its probe.
+    /// Every track of the volume is copied here: meant for small volumes.
+    ///
+    /// # Errors
+    /// A track that cannot be read, or a pending edit that cannot be
+    /// stored.
+    pub fn wrap(mut dasd: Dasd) -> Result<(Self, Probe), StoreError> {
+        let n = u64::from(dasd.cylinders()) * u64::from(HEADS);
+        let store = dasd.store_mut();
         let tracks = (0..n)
             .map(|i| store.read(TrackAddr::from_index(i)).map(<[u8]>::to_vec))
             .collect::<Result<Vec<_>, _>>()?;
@@ -147,12 +190,12 @@ impl Probed {
             tracks,
             ..State::default()
         }));
-        let store = ProbeStore {
-            inner: store,
-            state: state.clone(),
-        };
+        let shared = state.clone();
+        dasd.vol
+            .wrap_store(|inner| Box::new(ProbeStore { inner, state: shared }))
+            .map_err(|f| StoreError::Damaged(format!("pending edit not stored: {f:?}")))?;
         let dev = Self {
-            dasd: Dasd::new(cfg, Box::new(store)),
+            dasd,
             state: state.clone(),
         };
         Ok((dev, Probe(state)))
