@@ -23,6 +23,24 @@ fn bytes(seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Replays `text` and compares guest storage with `want`.
+fn assert_replays_to(text: &str, want: &[u8], seed: u32) {
+    let trace = zcss::trace::parse(text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
+    let dir = std::path::Path::new(".");
+    let mut m = Machine::from_trace(&trace, dir).unwrap();
+    let mut ex = zcss::trace::exec::Executor::new(dir);
+    for (_, s) in trace.statements() {
+        ex.step(&mut m, s);
+    }
+    let got = m.mem.fetch(0, usize::try_from(STORAGE).unwrap()).unwrap();
+    if let Some(k) = (0..got.len()).find(|&k| got[k] != want[k]) {
+        panic!(
+            "seed {seed}: storage at {k:#x} is {:#04x} after the replay, {:#04x} after the harness\n{text}",
+            got[k], want[k]
+        );
+    }
+}
+
 #[test]
 fn trace_of_generated_eckd_scenario_replays_to_the_storage_the_harness_left() {
     let cus = ["3990", "3990-3", "3990-6"];
@@ -71,22 +89,7 @@ fn trace_of_generated_eckd_scenario_replays_to_the_storage_the_harness_left() {
         );
         starts += report.started;
         ccws += report.ccws;
-        let text = scenario.trace(&device);
-        let trace = zcss::trace::parse(&text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-        let dir = std::path::Path::new(".");
-        let mut m = Machine::from_trace(&trace, dir).unwrap();
-        let mut ex = zcss::trace::exec::Executor::new(dir);
-        for (_, s) in trace.statements() {
-            ex.step(&mut m, s);
-        }
-        let got = m.mem.fetch(0, usize::try_from(STORAGE).unwrap()).unwrap();
-        let want = last.borrow();
-        if let Some(k) = (0..got.len()).find(|&k| got[k] != want[k]) {
-            panic!(
-                "seed {seed}: storage at {k:#x} is {:#04x} after the replay, {:#04x} after the harness\n{text}",
-                got[k], want[k]
-            );
-        }
+        assert_replays_to(&scenario.trace(&device), &last.borrow(), seed);
         compared += 1;
     }
     assert!(compared > 160, "only {compared} scenarios compared");
@@ -108,4 +111,37 @@ fn dasd_of_device_line_has_the_devno_identity_and_refuses_other_kinds() {
     };
     assert!(e.contains("not a dasd-3390"), "{e}");
     assert!(Machine::dasd("dasd-3390 cylinders=0", 0).is_err());
+}
+
+/// The `dasd_harness` target: generated starts (`zcss_ccw::generate`) on
+/// 3390s built from its device line, one per subchannel with its device
+/// number; the trace replays to the storage the harness left.
+#[test]
+fn trace_of_generated_scenario_on_dasd_replays_to_the_storage_the_harness_left() {
+    use zcss_css::fuzz::{DeviceUnderTest, Harness};
+    const DEVICE: &str = "dasd-3390 cu=3990-6 cylinders=2";
+    let mut compared = 0;
+    let mut ccws = 0;
+    for seed in 0..160u32 {
+        let Ok(scenario) = Scenario::<zcss_ccw::generate::StartDesc>::arbitrary(&mut Unstructured::new(&bytes(seed)))
+        else {
+            continue;
+        };
+        if scenario.steps.is_empty() {
+            continue;
+        }
+        let last = std::cell::RefCell::new(vec![0u8; usize::try_from(STORAGE).unwrap()]);
+        let report = Harness::new(|i| {
+            DeviceUnderTest::Interpreted(Box::new(Machine::dasd(DEVICE, u16::try_from(i).unwrap()).unwrap()))
+        })
+        .check_each_step(|v| {
+            let _ = v.mem.read(0, &mut last.borrow_mut(), AccessKey::ZERO);
+            Ok(())
+        })
+        .run(&scenario);
+        ccws += report.ccws;
+        assert_replays_to(&scenario.trace(DEVICE), &last.borrow(), seed);
+        compared += 1;
+    }
+    assert!(compared > 60 && ccws > 0, "{compared} scenarios compared, {ccws} CCWs");
 }
