@@ -3,8 +3,6 @@
 //! storage (PoO chapter 15, "Operation-Request Block", "Channel-Command
 //! Word", "Indirect Data Addressing").
 
-use std::ops::Range;
-
 use arbitrary::Arbitrary;
 use zcss_ccw::generate::{LaidOut, Layout};
 use zcss_ccw::{Ccw, Ccw0, CcwFlags, Orb, OrbControls};
@@ -302,12 +300,6 @@ impl EckdStart {
             (Some(a), Some(z)) if a <= z => Some((a, z)),
             _ => None,
         })
-    }
-
-    /// The data areas the program names in `at` (for tests).
-    #[must_use]
-    pub fn data_areas(&self, at: &Layout) -> Vec<Range<u64>> {
-        self.build(at).laid.data_areas
     }
 }
 
