@@ -461,19 +461,20 @@ impl Machine {
         }
     }
 
-    /// The interpreted device a trace's `device` line describes — its kind
-    /// and keys, e.g. `virtio-blk size=65536` or `dasd-3390 cu=3990-3
-    /// cylinders=2` — built exactly as replay builds it: a fuzz target
-    /// whose findings print as traces tests the device its trace names.
-    /// Image paths are relative to the current directory.
+    /// The interpreted device a trace's line `device … devno=<devno>
+    /// <kind_and_keys>` describes — e.g. `virtio-blk size=65536` or
+    /// `dasd-3390 cu=3990-3 cylinders=2` — built exactly as replay builds
+    /// it (the device number matters to some kinds: a DASD's unit address,
+    /// subsystem id and serial): a fuzz target whose findings print as
+    /// traces tests the device its trace names. Image paths are relative
+    /// to the current directory.
     ///
     /// # Errors
     /// A kind and keys the format refuses, a passthrough kind (it needs the
     /// simulated host of a machine), `io=async` (its I/O thread needs the
     /// machine's storage), or a device that cannot be built.
-    pub fn interpreted_device(kind_and_keys: &str) -> Result<Box<dyn Device>, String> {
-        let text = format!("zcss-trace 1\ndevice fe.0.0000 devno=0000 {kind_and_keys}\n");
-        let trace = crate::trace::parse(&text).map_err(|e| e.to_string())?;
+    pub fn interpreted_device(kind_and_keys: &str, devno: u16) -> Result<Box<dyn Device>, String> {
+        let trace = Self::device_line(kind_and_keys, devno)?;
         let Some((_, d)) = trace.devices().next() else {
             return Err("no device".into());
         };
@@ -509,8 +510,7 @@ impl Machine {
         host: &SimHost,
         guest: Arc<dyn GuestMemory>,
     ) -> Result<Box<dyn zcss_css::PassthroughDevice>, String> {
-        let text = format!("zcss-trace 1\ndevice fe.0.0000 devno=0000 {kind_and_keys}\n");
-        let trace = crate::trace::parse(&text).map_err(|e| e.to_string())?;
+        let trace = Self::device_line(kind_and_keys, 0)?;
         let Some((_, d)) = trace.devices().next() else {
             return Err("no device".into());
         };
@@ -524,6 +524,36 @@ impl Machine {
         dasd::vfio_dasd(host, &d, Path::new("."), false, guest)
             .map(|v| Box::new(v) as Box<dyn zcss_css::PassthroughDevice>)
             .map_err(|e| e.to_string())
+    }
+
+    /// The DASD a trace's line `device … devno=<devno> <kind_and_keys>`
+    /// describes (kind `dasd-3390`, e.g. `dasd-3390 cu=3990-3
+    /// cylinders=2`), built exactly as replay builds it — the device
+    /// number gives the unit address, subsystem id and serial its
+    /// identifying data reports. For a fuzz target that observes the
+    /// device itself (`zcss_dasd::fuzzing::Probed`) and prints its
+    /// findings as traces. Image paths are relative to the current
+    /// directory.
+    ///
+    /// # Errors
+    /// A kind and keys the format refuses, another kind, or a volume that
+    /// cannot be built.
+    pub fn dasd(kind_and_keys: &str, devno: u16) -> Result<zcss_dasd::Dasd, String> {
+        let trace = Self::device_line(kind_and_keys, devno)?;
+        let Some((_, d)) = trace.devices().next() else {
+            return Err("no device".into());
+        };
+        if d.kind != DeviceKind::Dasd3390 {
+            return Err(format!("{}: not a dasd-3390", d.kind.name()));
+        }
+        let spec = dasd::DasdSpec::from_statement(d, Path::new(".")).map_err(|e| e.to_string())?;
+        spec.build(d.devno, None, false).map_err(|e| e.to_string())
+    }
+
+    /// A trace holding only the line `device fe.0.0000 devno=<devno> <kind_and_keys>`.
+    fn device_line(kind_and_keys: &str, devno: u16) -> Result<Trace, String> {
+        let text = format!("zcss-trace 1\ndevice fe.0.0000 devno={devno:04x} {kind_and_keys}\n");
+        crate::trace::parse(&text).map_err(|e| e.to_string())
     }
 
     fn device(

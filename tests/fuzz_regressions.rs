@@ -113,7 +113,11 @@ fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
     use zcss_css::fuzz::DeviceUnderTest;
     let (compared, kinds) = trace_replays_to_harness_storage(
         0..160,
-        |_| DeviceUnderTest::Interpreted(zcss::machine::Machine::interpreted_device("mock").unwrap()),
+        |i| {
+            DeviceUnderTest::Interpreted(
+                zcss::machine::Machine::interpreted_device("mock", u16::try_from(i).unwrap()).unwrap(),
+            )
+        },
         &|_| "mock".into(),
         &|_| {},
     );
@@ -162,14 +166,14 @@ fn trace_of_generated_passthrough_scenario_replays_to_the_storage_the_harness_le
 #[test]
 fn interpreted_device_builds_trace_kinds_and_refuses_what_needs_a_machine() {
     use zcss::machine::Machine;
-    let blk = Machine::interpreted_device("virtio-blk size=65536").unwrap();
+    let blk = Machine::interpreted_device("virtio-blk size=65536", 0).unwrap();
     assert_eq!(blk.info().cu_type, 0x3832);
-    let dasd = Machine::interpreted_device("dasd-3390 cu=3990-3 cylinders=2").unwrap();
+    let dasd = Machine::interpreted_device("dasd-3390 cu=3990-3 cylinders=2", 0).unwrap();
     assert_eq!(dasd.info().cu_type, 0x3990);
-    let Err(e) = Machine::interpreted_device("vfio-dasd host=0.0.0001 cylinders=2") else {
+    let Err(e) = Machine::interpreted_device("vfio-dasd host=0.0.0001 cylinders=2", 0) else {
         panic!("a passthrough kind was built");
     };
     assert!(e.contains("passthrough"), "{e}");
-    assert!(Machine::interpreted_device("virtio-blk size=4096 io=async").is_err());
-    assert!(Machine::interpreted_device("no-such-kind").is_err());
+    assert!(Machine::interpreted_device("virtio-blk size=4096 io=async", 0).is_err());
+    assert!(Machine::interpreted_device("no-such-kind", 0).is_err());
 }

@@ -23,7 +23,8 @@
 //!   subsystem: the engine of `zcss dasd format`;
 //! * `mock` (feature `test-utils`) — the device and the Linux sessions the
 //!   driver's tests (and other crates' tests) use.
-//! * `fuzzing` (feature `test-utils`) — a DASD whose store writes are
+//! * `fuzzing` (feature `test-utils`; with `arbitrary`, ECKD starts for the
+//!   fuzz harness) — a DASD whose store writes are
 //!   observed, with the extent in force, for the `dasd_eckd` fuzz target;
 //!
 //! Reference facts: `shared/spec/dasd-notes.md` of the project; the IBM

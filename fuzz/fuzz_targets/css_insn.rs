@@ -43,8 +43,9 @@ impl std::fmt::Debug for Input {
 
 fuzz_target!(|input: Input| {
     let device = input.mock.device();
-    Harness::new(|_| {
-        DeviceUnderTest::Interpreted(Machine::interpreted_device(&device).expect("a mock device line builds"))
+    Harness::new(|i| {
+        let devno = u16::try_from(i).unwrap_or(0);
+        DeviceUnderTest::Interpreted(Machine::interpreted_device(&device, devno).expect("a mock device line builds"))
     })
     .run(&input.scenario);
 });

@@ -1,37 +1,42 @@
-//! `dasd_harness`: the `zcss_css::fuzz` harness (structured starts, HSCH/
-//! CSCH/XSCH/RSCH, TSCH, TPI, unsolicited status on up to four
-//! subchannels) against emulated 3390s (`zcss_dasd::Dasd`, 3990-6, two
-//! cylinders with cylinder 0 formatted as four 512-byte records per track),
-//! checking the harness's invariants. `dasd_eckd` keeps the DASD-specific
-//! oracles (extents, track validity); this target adds the channel-side
-//! ones (SCSW consistency, stores only into the programs' data areas).
-//! `cargo fuzz fmt dasd_harness <input>` prints its trace.
+//! `dasd_harness`: the `zcss_css::fuzz` harness (generated starts of
+//! `zcss_ccw::generate`, HSCH/CSCH/XSCH/RSCH, TSCH, TPI, unsolicited status
+//! and css-level steps on up to four subchannels) against emulated 3390s
+//! (`zcss_dasd::Dasd`, 3990-6, a fresh two-cylinder volume), built exactly
+//! as the trace's `device … dasd-3390 cu=3990-6 cylinders=2` line builds
+//! them, checking the harness's invariants. `dasd_eckd` runs ECKD
+//! programs with the DASD-specific oracles (extents, track validity); this
+//! target adds the channel-side view of arbitrary programs.
+//!
+//! `cargo fuzz fmt dasd_harness <input>` prints the input as a `.zct`
+//! trace that `zcss replay` runs on the same volumes.
 #![no_main]
 
+use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use zcss::machine::Machine;
 use zcss_css::fuzz::{DeviceUnderTest, Harness, Scenario};
-use zcss_dasd::track::{Count, TrackAddr, TrackBuilder};
-use zcss_dasd::{Dasd, DasdConfig, MemStore, TrackStore};
 
-fn volume() -> MemStore {
-    let mut s = MemStore::new(2);
-    let mut b = TrackBuilder::default();
-    for i in 0..15u64 {
-        let t = TrackAddr::from_index(i);
-        let h = u16::try_from(t.head).unwrap_or(0);
-        b.start(t);
-        for r in 1..=4u8 {
-            b.record(Count::new(0, h, r, 0, 512), &[], &[r; 512]);
-        }
-        s.write(t, b.finish()).expect("well-formed track");
-    }
-    s
+/// The trace's device kind and keys.
+const DEVICE: &str = "dasd-3390 cu=3990-6 cylinders=2";
+
+#[derive(Arbitrary)]
+struct Input {
+    scenario: Scenario,
 }
 
-fuzz_target!(|scenario: Scenario| {
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.scenario.trace(DEVICE))
+    }
+}
+
+fuzz_target!(|input: Input| {
     Harness::new(|i| {
-        let devno = 0x0120 + u16::try_from(i).unwrap_or(0);
-        DeviceUnderTest::Interpreted(Box::new(Dasd::new(DasdConfig::for_devno(devno), Box::new(volume()))))
+        let devno = u16::try_from(i).unwrap_or(0);
+        match Machine::dasd(DEVICE, devno) {
+            Ok(d) => DeviceUnderTest::Interpreted(Box::new(d)),
+            Err(e) => panic!("{DEVICE}: {e}"),
+        }
     })
-    .run(&scenario);
+    .run(&input.scenario);
 });

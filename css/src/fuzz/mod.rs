@@ -302,6 +302,8 @@ impl<S: Start> Scenario<S> {
             .take(MAX_STEPS)
             .map(|step| {
                 let (mut actions, start) = self.actions(step);
+                // A store of nothing has no trace statement (and does nothing).
+                actions.retain(|a| !matches!(a, Action::Store(_, b) if b.is_empty()));
                 for a in &mut actions {
                     let sid = |i: &usize| Scenario::<StartDesc>::sid(*i);
                     let skip = match a {

@@ -78,6 +78,22 @@ impl Volume {
         self.store.as_mut()
     }
 
+    /// Puts `wrap(store)` in the store's place — a wrapper that observes
+    /// it (the fuzzing probe); a pending edit is stored first.
+    ///
+    /// # Errors
+    /// The pending edit cannot be stored (the store stays as it was).
+    #[cfg(any(test, feature = "test-utils"))]
+    pub(crate) fn wrap_store(
+        &mut self,
+        wrap: impl FnOnce(Box<dyn TrackStore>) -> Box<dyn TrackStore>,
+    ) -> Result<(), Fault> {
+        self.flush()?;
+        let store = std::mem::replace(&mut self.store, Box::new(crate::store::MemStore::new(0)));
+        self.store = wrap(store);
+        Ok(())
+    }
+
     /// The image of track `t` (the edited copy while it is pending).
     ///
     /// # Errors
