@@ -1,0 +1,154 @@
+//! Fuzzing virtio-ccw behind a real channel subsystem (feature
+//! `arbitrary`): [`VirtioStart`], the channel programs a virtio-ccw driver
+//! issues (virtio 1.x §4.3 "Virtio Over Channel I/O": SET_VIRTIO_REV,
+//! READ/WRITE_FEAT, READ/WRITE_CONF, WRITE/READ_STATUS, SET_VQ in both
+//! layouts, READ_VQ_CONF, SET_IND, SET_CONF_IND, SET_IND_ADAPTER, NOP,
+//! SENSE ID, BASIC SENSE, raw commands), for the starts of the
+//! [`zcss_css::fuzz`] harness; and [`Guarded`], a wrapper around the
+//! virtio-ccw device that checks every store the device makes into guest
+//! storage against what the guest gave it
+//! ([`VirtioCcwDevice::writable_areas`](crate::VirtioCcwDevice::writable_areas)).
+//!
+//! Where a start lays things out in its subchannel's region
+//! ([`zcss_css::fuzz::Scenario::layout`], offsets from [`Layout::data`]):
+//!
+//! | offset | what |
+//! |---|---|
+//! | `0x0000..0x2800` | the CCWs' payloads, 256 bytes each (the programs' data areas) |
+//! | `0x4000..0x4100` | indicators (32 doublewords) |
+//! | `0x5000..0xb000` | virtqueues (descriptor tables, available and used rings) |
+//! | `0xb000..0xc000` | the buffers the descriptors name |
+//!
+//! Everything from `0x4000` on is where the device may store
+//! ([`writable_areas`], for [`zcss_css::fuzz::Harness::writable`]); a
+//! descriptor the guest points elsewhere makes the device store there
+//! legitimately, and [`Guarded`] reports such stores
+//! ([`Guarded::log`]) for [`zcss_css::fuzz::Harness::writable_each_step`].
+//!
+//! ```
+//! use arbitrary::{Arbitrary, Unstructured};
+//! use zcss_css::fuzz::{Harness, Scenario};
+//! use zcss_virtio_ccw::fuzzing::{writable_areas, Guarded, VirtioStart};
+//!
+//! let bytes: Vec<u8> = (0..4096u32).map(|i| (i * 13 % 251) as u8).collect();
+//! let scenario = Scenario::<VirtioStart>::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
+//! let guard = Guarded::counters();
+//! let log = guard.log.clone();
+//! let report = Harness::new(|_| Guarded::rng(&guard).under_test())
+//!     .writable(&writable_areas())
+//!     .writable_each_step(move || std::mem::take(&mut *log.lock()))
+//!     .run(&scenario);
+//! assert!(report.steps <= zcss_css::fuzz::MAX_STEPS);
+//! ```
+
+mod guard;
+mod start;
+
+use std::ops::Range;
+
+use zcss_ccw::generate::{Layout, StartDesc};
+use zcss_css::fuzz::{Scenario, MAX_SUBCHANNELS};
+
+pub use guard::{Counters, Guarded};
+pub use start::{
+    Addr, Chain, Command, Desc, Head, QueueSpec, Setup, Variant, VirtioCcw, VirtioGen, VirtioStart, VqSpec,
+};
+
+/// Offset of the CCW payloads from [`Layout::data`], and the room of each.
+pub const PAYLOADS: u64 = 0;
+/// Bytes of each CCW's payload area.
+pub const PAYLOAD_ROOM: u64 = 0x100;
+/// Offset of the part the device may write (indicators, rings, buffers).
+pub const WRITABLE: u64 = 0x4000;
+/// Offset of the indicator doublewords.
+pub const INDICATORS: u64 = 0x4000;
+/// Offset of the virtqueue area.
+pub const RINGS: u64 = 0x5000;
+/// Offset of the buffer area.
+pub const BUFFERS: u64 = 0xb000;
+
+/// The part of every harness subchannel's region the device may write:
+/// from [`WRITABLE`] to the end of the data region.
+#[must_use]
+pub fn writable_areas() -> Vec<Range<u64>> {
+    (0..MAX_SUBCHANNELS)
+        .map(|i| {
+            let l: Layout = Scenario::<StartDesc>::layout(i);
+            l.data + WRITABLE..l.data_end
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{CCW_CMD_SET_VQ, CCW_CMD_WRITE_STATUS};
+    use zcss_css::fuzz::{CssStep, Harness, MachineOpts, Step};
+
+    fn setup(revision: u8) -> VirtioStart {
+        VirtioStart {
+            intparm: 1,
+            format0: false,
+            setup: Some(Setup {
+                revision,
+                features: 0,
+                queues: vec![QueueSpec {
+                    num: 6,
+                    fill: vec![Chain {
+                        head: Head::Bytes(vec![]),
+                        first: Desc {
+                            buf: 1,
+                            len: 64,
+                            write: true,
+                        },
+                        more: Vec::new(),
+                    }],
+                }],
+                adapter: None,
+                indicator: 0,
+                config_indicator: 1,
+            }),
+            commands: Vec::new(),
+            hostile: false,
+        }
+    }
+
+    #[test]
+    fn setup_start_sets_up_queue_and_notify_fills_the_buffer() {
+        for (revision, mcss) in [(0, false), (1, true), (2, false), (2, true)] {
+            let scenario = Scenario {
+                machine: MachineOpts {
+                    mcss,
+                    ..MachineOpts::default()
+                },
+                subchannels: 0,
+                steps: vec![
+                    Step::Start(0, setup(revision)),
+                    Step::Test(0),
+                    Step::Css(CssStep::Notify(0, 0, 0)),
+                ],
+            };
+            let counters = Guarded::counters();
+            let log = counters.log.clone();
+            let report = Harness::new(|_| Guarded::rng(&counters).under_test())
+                .writable(&writable_areas())
+                .writable_each_step(move || std::mem::take(&mut *log.lock()))
+                .run(&scenario);
+            assert_eq!(report.started, 1, "revision {revision}");
+            assert_eq!(
+                counters.accepted(CCW_CMD_SET_VQ),
+                1,
+                "revision {revision}: {counters:?}"
+            );
+            assert!(
+                counters.accepted(CCW_CMD_WRITE_STATUS) >= 2,
+                "revision {revision}: {counters:?}"
+            );
+            // The buffer, the used ring and the indicator.
+            assert!(
+                counters.stores.load(std::sync::atomic::Ordering::Relaxed) >= 3,
+                "revision {revision}: {counters:?}"
+            );
+        }
+    }
+}
