@@ -24,7 +24,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use zcss::machine::Machine;
 use zcss_css::fuzz::{Harness, Scenario};
-use zcss_virtio_ccw::fuzzing::{writable_areas, Guarded, VirtioStart};
+use zcss_virtio_ccw::fuzzing::{aim, writable_areas, Guarded, VirtioStart};
 
 /// The device kind on every subchannel.
 #[derive(Arbitrary, Clone, Copy, Debug)]
@@ -45,10 +45,27 @@ impl Kind {
     }
 }
 
-#[derive(Arbitrary)]
+/// The device kind and the scenario, its notifications aimed at queues
+/// that exist (`fuzzing::aim`).
 struct Input {
     kind: Kind,
     scenario: Scenario<VirtioStart>,
+}
+
+impl<'a> Arbitrary<'a> for Input {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind = Kind::arbitrary(u)?;
+        let mut scenario = Scenario::arbitrary(u)?;
+        aim(&mut scenario);
+        Ok(Self { kind, scenario })
+    }
+
+    fn arbitrary_take_rest(mut u: arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind = Kind::arbitrary(&mut u)?;
+        let mut scenario = Scenario::arbitrary_take_rest(u)?;
+        aim(&mut scenario);
+        Ok(Self { kind, scenario })
+    }
 }
 
 impl std::fmt::Debug for Input {
