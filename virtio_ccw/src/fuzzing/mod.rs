@@ -144,6 +144,52 @@ mod tests {
     }
 
     #[test]
+    fn run_with_descriptor_outside_the_region_allows_the_store_the_guard_logged() {
+        // Revision 1: little-endian descriptors. The guest rewrites
+        // descriptor 0 to name 16 writable bytes next to the ORB, outside
+        // every declared area: the rng fills them, the guard allows it (the
+        // guest gave them), and the harness takes the guard's log.
+        let region = Scenario::<StartDesc>::layout(0);
+        let outside = region.orb + 0x100;
+        let mut desc = outside.to_le_bytes().to_vec();
+        desc.extend_from_slice(&16u32.to_le_bytes());
+        desc.extend_from_slice(&2u16.to_le_bytes());
+        desc.extend_from_slice(&0u16.to_le_bytes());
+        let scenario = Scenario {
+            machine: MachineOpts::default(),
+            subchannels: 0,
+            steps: vec![
+                Step::Start(0, setup(1)),
+                Step::Test(0),
+                Step::Css(CssStep::Store(0, u16::try_from(RINGS).unwrap(), desc)),
+                Step::Css(CssStep::Notify(0, 0, 0)),
+            ],
+        };
+        let counters = Guarded::counters();
+        let log = counters.log.clone();
+        Harness::new(|_| Guarded::rng(&counters).under_test())
+            .writable(&writable_areas())
+            .writable_each_step(move || std::mem::take(&mut *log.lock()))
+            .check_each_step(|v| {
+                let mut b = [0u8; 16];
+                let _ = zcss_ccw::memory::GuestMemory::read(v.mem, outside, &mut b, zcss_ccw::memory::AccessKey::ZERO);
+                match v.index {
+                    3 if b != [0xa5; 16] => Err(format!("the rng filled {b:02x?}")),
+                    _ => Ok(()),
+                }
+            })
+            .run(&scenario);
+        let unlogged = std::panic::catch_unwind(|| {
+            Harness::new(|_| Guarded::rng(&Guarded::counters()).under_test())
+                .writable(&writable_areas())
+                .run(&scenario)
+        });
+        let msg = unlogged.expect_err("the harness took a store outside its areas");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains(&format!("storage at {outside:#x} changed")), "{msg}");
+    }
+
+    #[test]
     fn aim_folds_queue_indices_and_kicks_set_up_queues() {
         let mut s = Scenario {
             machine: MachineOpts::default(),
