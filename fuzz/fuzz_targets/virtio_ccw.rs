@@ -1,43 +1,88 @@
-//! Fuzz target `virtio_ccw`: arbitrary virtio-ccw command sequences with
-//! arbitrary payloads, arbitrary guest stores into rings and buffers,
-//! notifications and console input. The harness
-//! (`zcss_virtio_ccw::mock::run_hostile`) panics on any device store
-//! outside the guest-given ranges; the device itself must never panic.
+//! `virtio_ccw`: virtio-ccw channel programs (`zcss_virtio_ccw::fuzzing::VirtioStart`:
+//! a driver's set-up sequence and arbitrary commands — SET_VIRTIO_REV,
+//! features, configuration, status, SET_VQ in both layouts with ring
+//! contents, indicators classic and adapter, raw commands — with mostly
+//! well-formed payloads and a share of hostile ones), guest stores into
+//! rings and buffers, DIAG 0x500 notifications, console input, MODIFY
+//! SUBCHANNEL, HALT/CLEAR, hot plug and the I/O-system reset, on up to four
+//! subchannels holding a virtio-blk, virtio-rng or virtio-console built as
+//! `zcss replay` builds it (`Machine::interpreted_device`), through the
+//! `zcss_css::fuzz` harness and its invariants.
+//!
+//! Stores: the harness allows the programs' data areas, the instructions'
+//! operands and the writable part of each subchannel's region (indicators,
+//! rings, buffers); the device itself is wrapped (`fuzzing::Guarded`) so
+//! that every store it makes in a notification or for console input must
+//! lie in a device-writable descriptor buffer, a used ring or an indicator
+//! the guest gave it at that moment.
+//!
+//! `cargo fuzz fmt virtio_ccw <input>` prints the input as a `.zct` trace
+//! that `zcss replay` runs.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use zcss_virtio_ccw::mock::{run_hostile, HostileOp};
+use zcss::machine::Machine;
+use zcss_css::fuzz::{Harness, Scenario};
+use zcss_virtio_ccw::fuzzing::{aim, writable_areas, Guarded, VirtioStart};
 
-#[derive(Debug, Arbitrary)]
-enum Op {
-    Command { cmd: u8, sli: bool, data: Vec<u8> },
-    Store { addr: u32, bytes: Vec<u8> },
-    Notify { queue: u8 },
-    Input { bytes: Vec<u8> },
-    Disable,
+/// The device kind on every subchannel.
+#[derive(Arbitrary, Clone, Copy, Debug)]
+enum Kind {
+    Blk,
+    Rng,
+    Console,
 }
 
-#[derive(Debug, Arbitrary)]
+impl Kind {
+    /// The trace's device kind and keys.
+    fn device(self) -> &'static str {
+        match self {
+            Self::Blk => "virtio-blk size=65536",
+            Self::Rng => "virtio-rng",
+            Self::Console => "virtio-console",
+        }
+    }
+}
+
+/// The device kind and the scenario, its notifications aimed at queues
+/// that exist (`fuzzing::aim`).
 struct Input {
-    device: u8,
-    ops: Vec<Op>,
+    kind: Kind,
+    scenario: Scenario<VirtioStart>,
+}
+
+impl<'a> Arbitrary<'a> for Input {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind = Kind::arbitrary(u)?;
+        let mut scenario = Scenario::arbitrary(u)?;
+        aim(&mut scenario);
+        Ok(Self { kind, scenario })
+    }
+
+    fn arbitrary_take_rest(mut u: arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind = Kind::arbitrary(&mut u)?;
+        let mut scenario = Scenario::arbitrary_take_rest(u)?;
+        aim(&mut scenario);
+        Ok(Self { kind, scenario })
+    }
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.scenario.trace(self.kind.device()))
+    }
 }
 
 fuzz_target!(|input: Input| {
-    let ops: Vec<HostileOp> = input
-        .ops
-        .into_iter()
-        .take(256)
-        .map(|op| match op {
-            Op::Command { cmd, sli, data } => HostileOp::Command { cmd, sli, data },
-            Op::Store { addr, bytes } => HostileOp::Store { addr, bytes },
-            Op::Notify { queue } => HostileOp::Notify {
-                queue: u64::from(queue),
-            },
-            Op::Input { bytes } => HostileOp::Input { bytes },
-            Op::Disable => HostileOp::Disable,
-        })
-        .collect();
-    let _ = run_hostile(input.device, &ops);
+    let counters = Guarded::counters();
+    let log = counters.log.clone();
+    Harness::new(|i| {
+        let devno = u16::try_from(i).unwrap_or(0);
+        let d = Machine::interpreted_device(input.kind.device(), devno).expect("the device kind builds");
+        Guarded::new(d, &counters).expect("a virtio-ccw device").under_test()
+    })
+    .writable(&writable_areas())
+    .writable_each_step(move || std::mem::take(&mut *log.lock()))
+    .run(&input.scenario);
 });

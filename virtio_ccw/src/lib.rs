@@ -15,6 +15,8 @@
 //! - [`transfer`]: the data path of one command.
 //! - `driver_model` (feature `test-utils`): the Linux guest driver's probe
 //!   sequence and I/O over the public `Css` API.
+//! - `fuzzing` (feature `arbitrary`): virtio-ccw channel programs for the
+//!   `zcss_css::fuzz` harness, and the device with its stores checked.
 //! - `mock` (feature `test-utils`): recording storage and sink, the
 //!   hostile-guest harness used by the fuzz target.
 #![deny(missing_docs)]
@@ -25,6 +27,8 @@ pub mod console;
 pub mod device;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod driver_model;
+#[cfg(feature = "arbitrary")]
+pub mod fuzzing;
 pub mod io_thread;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod mock;

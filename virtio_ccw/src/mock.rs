@@ -13,7 +13,6 @@ use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{Ccw, CcwFlags, DeviceStatus, VecMemory};
 use zcss_css::{Device, InterruptSink, SubchannelHandle};
 
-use crate::queue::{Endian, VIRTQ_DESC_F_WRITE};
 use crate::{Block, Console, ConsoleInput, Rng, VirtioCcwDevice};
 
 /// Guest storage that records the ranges the device stores into.
@@ -197,46 +196,10 @@ fn check(mem: &RecordingMemory, allowed: &[(u64, u64)]) -> usize {
     writes.len()
 }
 
-/// The ranges the device may store into now: every device-writable
-/// descriptor of every ready queue, the used rings and the indicators.
+/// The ranges the device may store into now
+/// ([`VirtioCcwDevice::writable_areas`]), as `(start, end)`.
 fn permitted(d: &VirtioCcwDevice, mem: &VecMemory) -> Vec<(u64, u64)> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(q) = d.queue(i) {
-        i += 1;
-        if !q.ready() {
-            continue;
-        }
-        let (desc, _, used) = q.addresses();
-        let s = u64::from(q.size());
-        out.push((used, used + 4 + 8 * s));
-        for k in 0..s {
-            let mut raw = [0u8; 16];
-            if mem.read(desc + 16 * k, &mut raw, AccessKey::ZERO).is_err() {
-                continue;
-            }
-            let e: Endian = q.endian();
-            let addr = e.u64([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]);
-            let len = e.u32([raw[8], raw[9], raw[10], raw[11]]);
-            let flags = e.u16([raw[12], raw[13]]);
-            if flags & VIRTQ_DESC_F_WRITE != 0 {
-                out.push((addr, addr.saturating_add(u64::from(len))));
-            }
-        }
-    }
-    let ind = d.indicators();
-    if let Some(a) = ind.classic {
-        out.push((a, a + 8));
-    }
-    if let Some(a) = ind.config {
-        out.push((a, a + 8));
-    }
-    if let Some(a) = ind.adapter {
-        out.push((a.summary, a.summary + 1));
-        let last = a.bit.saturating_add(64) / 8 + 1;
-        out.push((a.indicator, a.indicator.saturating_add(last)));
-    }
-    out
+    d.writable_areas(mem).into_iter().map(|r| (r.start, r.end)).collect()
 }
 
 #[cfg(test)]

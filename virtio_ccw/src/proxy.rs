@@ -185,6 +185,51 @@ impl VirtioCcwDevice {
         self.ind
     }
 
+    /// The guest storage the device may store into now, as the guest gave
+    /// it (virtio 1.x §2.7 "Split Virtqueues", §4.3.2.6 "Setting Up
+    /// Indicators"): the buffer of every device-writable descriptor in the
+    /// descriptor table of every ready queue, as the table reads in `mem`
+    /// now, each ready queue's used ring, and the indicators (classic,
+    /// configuration change, and the adapter summary byte and indicator
+    /// bits). A fuzzer's oracle: whatever else the device stores into is a
+    /// bug. Allocates; not for the data path.
+    #[must_use]
+    pub fn writable_areas(&self, mem: &dyn GuestMemory) -> Vec<std::ops::Range<u64>> {
+        let mut out = Vec::new();
+        for q in self.queues.iter().filter(|q| q.ready()) {
+            let (desc, _, used) = q.addresses();
+            let s = u64::from(q.size());
+            out.push(used..used.saturating_add(4 + 8 * s));
+            let e = q.endian();
+            for k in 0..s {
+                let mut raw = [0u8; 16];
+                if mem
+                    .read(desc.saturating_add(16 * k), &mut raw, AccessKey::ZERO)
+                    .is_err()
+                {
+                    continue;
+                }
+                let addr = e.u64([raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7]]);
+                let len = e.u32([raw[8], raw[9], raw[10], raw[11]]);
+                if e.u16([raw[12], raw[13]]) & crate::queue::VIRTQ_DESC_F_WRITE != 0 {
+                    out.push(addr..addr.saturating_add(u64::from(len)));
+                }
+            }
+        }
+        if let Some(a) = self.ind.classic {
+            out.push(a..a.saturating_add(8));
+        }
+        if let Some(a) = self.ind.config {
+            out.push(a..a.saturating_add(8));
+        }
+        if let Some(a) = self.ind.adapter {
+            out.push(a.summary..a.summary.saturating_add(1));
+            let last = a.bit.saturating_add(64) / 8 + 1;
+            out.push(a.indicator..a.indicator.saturating_add(last));
+        }
+        out
+    }
+
     /// Queue `i`.
     #[must_use]
     pub fn queue(&self, i: usize) -> Option<&SplitQueue> {

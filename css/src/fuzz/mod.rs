@@ -455,10 +455,14 @@ impl<S: Start> std::fmt::Debug for Scenario<S> {
 /// A target's own check after every step.
 type StepCheck<'h> = Box<dyn FnMut(&StepView<'_>) -> Result<(), String> + 'h>;
 
+/// The storage a device declares writable as the guest goes.
+type WritableNow<'h> = Box<dyn FnMut() -> Vec<Range<u64>> + 'h>;
+
 /// Runs scenarios against a device.
 pub struct Harness<'h, F> {
     make: F,
     writable: Vec<Range<u64>>,
+    writable_now: Option<WritableNow<'h>>,
     check: Option<StepCheck<'h>>,
 }
 
@@ -502,6 +506,7 @@ impl<'h, F: FnMut(usize) -> DeviceUnderTest> Harness<'h, F> {
         Self {
             make,
             writable: Vec::new(),
+            writable_now: None,
             check: None,
         }
     }
@@ -511,6 +516,18 @@ impl<'h, F: FnMut(usize) -> DeviceUnderTest> Harness<'h, F> {
     #[must_use]
     pub fn writable(mut self, areas: &[Range<u64>]) -> Self {
         self.writable.extend_from_slice(areas);
+        self
+    }
+
+    /// Declares guest storage the device may write that the guest names as
+    /// it goes (the buffers of a virtio driver's descriptors, anywhere in
+    /// storage): `f` is asked after every step, and the areas it returns
+    /// are allowed for that step's stores. The target answers for them —
+    /// e.g. a wrapper that checks each store against the descriptors when
+    /// the device makes it, and returns the stores it allowed.
+    #[must_use]
+    pub fn writable_each_step(mut self, f: impl FnMut() -> Vec<Range<u64>> + 'h) -> Self {
+        self.writable_now = Some(Box::new(f));
         self
     }
 
@@ -629,6 +646,9 @@ impl<'h, F: FnMut(usize) -> DeviceUnderTest> Harness<'h, F> {
             );
             if let Err(e) = run.css.check_invariants() {
                 panic!("step {k} ({step:?}): css invariant broken: {e}");
+            }
+            if let Some(f) = &mut self.writable_now {
+                operands.extend(f());
             }
             run.check_stores(&operands, k, step);
             if let Some(check) = &mut self.check {
@@ -916,6 +936,37 @@ mod tests {
         }
         let short = Scenario::<StartDesc>::arbitrary(&mut Unstructured::new(&[0, 1, 2])).unwrap();
         assert!(short.steps.len() <= 1);
+    }
+
+    #[test]
+    fn run_with_writable_each_step_allows_the_stores_it_names() {
+        struct Poker;
+        impl CcwDevice for Poker {
+            fn execute(&mut self, _: &Ccw, _: &mut DataStream<'_>) -> DeviceResult {
+                DeviceResult::OK
+            }
+        }
+        impl Device for Poker {
+            fn info(&self) -> DeviceInfo {
+                DeviceInfo::virtual_device(0x3832, 1)
+            }
+            fn notify(&mut self, mem: &dyn GuestMemory, _: u64, _: u64) -> Option<crate::NotifyResult> {
+                let _ = mem.write(0x3000, &[0xee], AccessKey::ZERO);
+                Some(0)
+            }
+        }
+        let s = Scenario {
+            machine: MachineOpts::default(),
+            subchannels: 0,
+            steps: vec![Step::<StartDesc>::Css(CssStep::Notify(0, 0, 0))],
+        };
+        let make = |_| DeviceUnderTest::Interpreted(Box::new(Poker));
+        let r = Harness::new(make)
+            .writable_each_step(|| std::iter::once(0x3000..0x3001).collect())
+            .run(&s);
+        assert_eq!(r.steps, 1);
+        let stray = std::panic::catch_unwind(|| Harness::new(make).run(&s));
+        assert!(stray.is_err(), "the store at 0x3000 went unnoticed");
     }
 
     #[test]
