@@ -6,17 +6,35 @@ use std::ops::Range;
 use zcss_ccw::generate::LaidOut;
 use zcss_ccw::scsw::Scsw;
 
+/// Bytes compared at once by [`first_stray`].
+const CHUNK: usize = 64;
+
 /// The first byte that differs between `a` and `b` outside `allowed`.
+/// Compares 64-byte chunks and looks into a chunk only where it differs
+/// and is not wholly allowed: a step changes a few places of storage.
 pub(super) fn first_stray(a: &[u8], b: &[u8], allowed: &[Range<u64>]) -> Option<u64> {
-    if a == b {
-        return None;
+    let off = |i: usize| u64::try_from(i).unwrap_or(u64::MAX);
+    for (k, (x, y)) in a.chunks(CHUNK).zip(b.chunks(CHUNK)).enumerate() {
+        if x == y {
+            continue;
+        }
+        let base = k * CHUNK;
+        let whole = off(base)..off(base + x.len());
+        if allowed.iter().any(|r| r.start <= whole.start && whole.end <= r.end) {
+            continue;
+        }
+        let stray = x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .filter(|(_, (p, q))| p != q)
+            .map(|(i, _)| off(base + i))
+            .find(|o| !allowed.iter().any(|r| r.contains(o)));
+        if stray.is_some() {
+            return stray;
+        }
     }
-    a.iter()
-        .zip(b)
-        .enumerate()
-        .filter(|(_, (x, y))| x != y)
-        .map(|(i, _)| u64::try_from(i).unwrap_or(u64::MAX))
-        .find(|off| !allowed.iter().any(|r| r.contains(off)))
+    None
 }
 
 /// The architected consistency of an SCSW TEST SUBCHANNEL stored with
@@ -79,5 +97,24 @@ pub fn check_scsw(scsw: &Scsw, last: Option<&(LaidOut, bool)>) -> Result<(), Str
             scsw.count, laid.ccw_addrs[k]
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_stray_finds_the_first_change_outside_the_allowed_areas() {
+        let a = vec![0u8; 1000];
+        let mut b = a.clone();
+        assert_eq!(first_stray(&a, &b, &[]), None);
+        b[70] = 1; // inside an allowed area that covers its whole chunk
+        b[130] = 1; // inside an allowed area covering part of its chunk
+        assert_eq!(first_stray(&a, &b, &[64..128, 129..131]), None);
+        b[999] = 2; // the last, short chunk
+        assert_eq!(first_stray(&a, &b, &[64..128, 129..131]), Some(999));
+        b[131] = 3;
+        assert_eq!(first_stray(&a, &b, &[64..128, 129..131]), Some(131));
     }
 }
