@@ -31,10 +31,12 @@ use zcss_ccw::sid::SubchannelId;
 use zcss_ccw::{CcwDevice, DeviceStatus, Sense};
 
 mod state;
+mod wrapper;
 pub use handle::DeviceHandle;
 pub use passthrough::{PassthroughDevice, PassthroughError, PassthroughEvent, PassthroughReply, PathState};
 pub use paths::{chpid_type, ChannelPaths, PathsError};
 pub use state::{DeviceState, DeviceStateError};
+pub use wrapper::{wrapped, DeviceWrapper};
 
 /// Identity a device reports: what SENSE ID and the SCHIB show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

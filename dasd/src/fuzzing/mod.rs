@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, ProgramEnd};
-use zcss_css::{Device, DeviceInfo, SubchannelHandle};
+use zcss_css::device::DeviceWrapper;
+use zcss_css::Device;
 
 use crate::eckd::domain::ExtentSource;
 use crate::eckd::{Dasd, DasdConfig};
@@ -212,7 +213,17 @@ impl Probed {
     }
 }
 
-impl CcwDevice for Probed {
+impl DeviceWrapper for Probed {
+    type Inner = Dasd;
+
+    fn inner(&self) -> &Dasd {
+        &self.dasd
+    }
+
+    fn inner_mut(&mut self) -> &mut Dasd {
+        &mut self.dasd
+    }
+
     fn program_start(&mut self, lpum: u8) {
         self.enter();
         self.dasd.program_start(lpum);
@@ -239,16 +250,6 @@ impl CcwDevice for Probed {
         self.enter();
         self.dasd.program_end(how);
     }
-}
-
-impl Device for Probed {
-    fn info(&self) -> DeviceInfo {
-        self.dasd.info()
-    }
-
-    fn attached(&mut self, handle: SubchannelHandle) {
-        self.dasd.attached(handle);
-    }
 
     fn subchannel_reset(&mut self) {
         self.enter();
@@ -258,10 +259,6 @@ impl Device for Probed {
     fn io_system_reset(&mut self) {
         self.enter();
         self.dasd.io_system_reset();
-    }
-
-    fn save_state(&mut self) -> Result<zcss_css::DeviceState, zcss_css::DeviceStateError> {
-        self.dasd.save_state()
     }
 
     fn restore_state(&mut self, state: &zcss_css::DeviceState) -> Result<(), zcss_css::DeviceStateError> {
@@ -274,6 +271,8 @@ impl Device for Probed {
         self.dasd.subchannel_disabled();
     }
 }
+
+zcss_css::device_wrapper!(Probed);
 
 impl Drop for Probed {
     /// The device stores a pending edit when it is dropped: under the

@@ -12,8 +12,8 @@ use zcss_ccw::orb::Orb;
 use zcss_ccw::schib::Schib;
 use zcss_ccw::scsw::StatusControl;
 use zcss_ccw::sid::SubchannelId;
-use zcss_ccw::{CcwDevice, DataStream, DeviceResult, ProgramEnd};
-use zcss_css::{Cc, Css, Device, DeviceInfo, IoCtx, NotifyResult, SubchannelHandle};
+use zcss_css::device::DeviceWrapper;
+use zcss_css::{Cc, Css, Device, IoCtx};
 
 use crate::cp::{ChannelProgram, HostLayout, MAX_IDAWS};
 use crate::fsm::{action, Action, Event, State};
@@ -55,54 +55,24 @@ pub(super) struct Gated {
     pub gate: Arc<Gate>,
 }
 
-impl CcwDevice for Gated {
+impl DeviceWrapper for Gated {
+    type Inner = dyn Device;
+
+    fn inner(&self) -> &dyn Device {
+        &*self.inner
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn Device {
+        &mut *self.inner
+    }
+
     fn program_start(&mut self, lpum: u8) {
         self.gate.fire(Cc::Zero);
         self.inner.program_start(lpum);
     }
-
-    fn execute(&mut self, ccw: &zcss_ccw::Ccw, data: &mut DataStream<'_>) -> DeviceResult {
-        self.inner.execute(ccw, data)
-    }
-
-    fn program_end(&mut self, how: ProgramEnd) {
-        self.inner.program_end(how);
-    }
 }
 
-impl Device for Gated {
-    fn info(&self) -> DeviceInfo {
-        self.inner.info()
-    }
-
-    fn attached(&mut self, handle: SubchannelHandle) {
-        self.inner.attached(handle);
-    }
-
-    fn subchannel_reset(&mut self) {
-        self.inner.subchannel_reset();
-    }
-
-    fn io_system_reset(&mut self) {
-        self.inner.io_system_reset();
-    }
-
-    fn save_state(&mut self) -> Result<zcss_css::DeviceState, zcss_css::DeviceStateError> {
-        self.inner.save_state()
-    }
-
-    fn restore_state(&mut self, state: &zcss_css::DeviceState) -> Result<(), zcss_css::DeviceStateError> {
-        self.inner.restore_state(state)
-    }
-
-    fn subchannel_disabled(&mut self) {
-        self.inner.subchannel_disabled();
-    }
-
-    fn notify(&mut self, mem: &dyn zcss_ccw::GuestMemory, queue: u64, cookie: u64) -> Option<NotifyResult> {
-        self.inner.notify(mem, queue, cookie)
-    }
-}
+zcss_css::device_wrapper!(Gated);
 
 /// What the device's I/O lock (`io_mutex`) guards: the state, the channel
 /// program, the regions.

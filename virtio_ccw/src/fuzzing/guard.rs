@@ -14,10 +14,11 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use zcss_ccw::memory::GuestMemory;
-use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult, ProgramEnd};
+use zcss_ccw::{Ccw, CcwDevice, DataStream, DeviceResult};
+use zcss_css::device::DeviceWrapper;
 use zcss_css::fuzz::DeviceUnderTest;
 use zcss_css::observer::RecordingMemory;
-use zcss_css::{Device, DeviceInfo, DeviceState, DeviceStateError, NotifyResult, SubchannelHandle, DIAG500_EINVAL};
+use zcss_css::{Device, NotifyResult, DIAG500_EINVAL};
 
 use crate::VirtioCcwDevice;
 
@@ -122,9 +123,15 @@ impl Guarded {
     }
 }
 
-impl CcwDevice for Guarded {
-    fn program_start(&mut self, lpum: u8) {
-        self.inner.program_start(lpum);
+impl DeviceWrapper for Guarded {
+    type Inner = VirtioCcwDevice;
+
+    fn inner(&self) -> &VirtioCcwDevice {
+        &self.inner
+    }
+
+    fn inner_mut(&mut self) -> &mut VirtioCcwDevice {
+        &mut self.inner
     }
 
     fn execute(&mut self, ccw: &Ccw, data: &mut DataStream<'_>) -> DeviceResult {
@@ -133,40 +140,6 @@ impl CcwDevice for Guarded {
             *self.counters.accepted.lock().entry(ccw.cmd).or_default() += 1;
         }
         r
-    }
-
-    fn program_end(&mut self, how: ProgramEnd) {
-        self.inner.program_end(how);
-    }
-}
-
-impl Device for Guarded {
-    fn info(&self) -> DeviceInfo {
-        self.inner.info()
-    }
-
-    fn attached(&mut self, handle: SubchannelHandle) {
-        self.inner.attached(handle);
-    }
-
-    fn subchannel_reset(&mut self) {
-        self.inner.subchannel_reset();
-    }
-
-    fn subchannel_disabled(&mut self) {
-        self.inner.subchannel_disabled();
-    }
-
-    fn io_system_reset(&mut self) {
-        self.inner.io_system_reset();
-    }
-
-    fn save_state(&mut self) -> Result<DeviceState, DeviceStateError> {
-        self.inner.save_state()
-    }
-
-    fn restore_state(&mut self, state: &DeviceState) -> Result<(), DeviceStateError> {
-        self.inner.restore_state(state)
     }
 
     /// The notification, guarded; the result is a cookie (0) or -EINVAL.
@@ -183,3 +156,5 @@ impl Device for Guarded {
         self.guarded(mem, "host input", |d, m| d.host_input(m, data))
     }
 }
+
+zcss_css::device_wrapper!(Guarded);

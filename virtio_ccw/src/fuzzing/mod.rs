@@ -172,7 +172,8 @@ mod tests {
             .writable_each_step(move || std::mem::take(&mut *log.lock()))
             .check_each_step(|v| {
                 let mut b = [0u8; 16];
-                let _ = zcss_ccw::memory::GuestMemory::read(v.mem, outside, &mut b, zcss_ccw::memory::AccessKey::ZERO);
+                let _ =
+                    zcss_ccw::memory::GuestMemory::read(&**v.mem, outside, &mut b, zcss_ccw::memory::AccessKey::ZERO);
                 match v.index {
                     3 if b != [0xa5; 16] => Err(format!("the rng filled {b:02x?}")),
                     _ => Ok(()),
