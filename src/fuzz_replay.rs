@@ -48,3 +48,27 @@ pub fn replay_checked(trace: &Trace, base: &Path) -> Result<usize, String> {
     }
     Ok(insns)
 }
+
+/// Runs every statement of the trace `text` (image paths relative to
+/// `base`) on the machine it names and compares guest storage afterwards
+/// with `want` — the storage the fuzz harness left after running the
+/// scenario the trace was printed from: the trace is what ran.
+///
+/// # Errors
+/// The trace does not parse or build, or the first byte that differs.
+pub fn check_replays_to(text: &str, base: &Path, want: &[u8]) -> Result<(), String> {
+    let trace = crate::trace::parse(text).map_err(|e| e.to_string())?;
+    let mut m = Machine::from_trace(&trace, base).map_err(|(line, e)| format!("line {line}: {e}"))?;
+    let mut x = Executor::new(base);
+    for (_, stmt) in trace.statements() {
+        x.step(&mut m, stmt);
+    }
+    let got = m.mem.fetch(0, want.len()).map_err(|e| e.to_string())?;
+    match got.iter().zip(want).position(|(g, w)| g != w) {
+        None => Ok(()),
+        Some(k) => Err(format!(
+            "storage at {k:#x} is {:#04x} after the replay, {:#04x} after the harness",
+            got[k], want[k]
+        )),
+    }
+}

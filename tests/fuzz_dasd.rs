@@ -10,35 +10,14 @@ use zcss_ccw::memory::{AccessKey, GuestMemory};
 use zcss_css::fuzz::{MachineOpts, Scenario, Step, STORAGE};
 use zcss_dasd::fuzzing::{run_scenario_observed, EckdStart};
 
-/// xorshift32 bytes: every bit pattern.
 fn bytes(seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..16384)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_be_bytes()[0]
-        })
-        .collect()
+    zcss_css::fuzz::noise(seed, 16384)
 }
 
 /// Replays `text` and compares guest storage with `want`.
 fn assert_replays_to(text: &str, want: &[u8], seed: u32) {
-    let trace = zcss::trace::parse(text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-    let dir = std::path::Path::new(".");
-    let mut m = Machine::from_trace(&trace, dir).unwrap();
-    let mut ex = zcss::trace::exec::Executor::new(dir);
-    for (_, s) in trace.statements() {
-        ex.step(&mut m, s);
-    }
-    let got = m.mem.fetch(0, usize::try_from(STORAGE).unwrap()).unwrap();
-    if let Some(k) = (0..got.len()).find(|&k| got[k] != want[k]) {
-        panic!(
-            "seed {seed}: storage at {k:#x} is {:#04x} after the replay, {:#04x} after the harness\n{text}",
-            got[k], want[k]
-        );
-    }
+    zcss::fuzz_replay::check_replays_to(text, std::path::Path::new("."), want)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
 }
 
 #[test]

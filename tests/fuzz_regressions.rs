@@ -49,15 +49,7 @@ fn trace_replays_to_harness_storage(
     let mut kinds = std::collections::BTreeSet::new();
     let mut compared = 0;
     for seed in seeds {
-        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-        let bytes: Vec<u8> = (0..16384)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x.to_be_bytes()[0]
-            })
-            .collect();
+        let bytes = zcss_css::fuzz::noise(seed, 16384);
         let Ok(mut scenario) =
             Scenario::<zcss_ccw::generate::StartDesc>::arbitrary_take_rest(Unstructured::new(&bytes))
         else {
@@ -82,21 +74,8 @@ fn trace_replays_to_harness_storage(
             continue;
         }
         let text = scenario.trace_each(device);
-        let trace = zcss::trace::parse(&text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-        let dir = std::path::Path::new(".");
-        let mut m = zcss::machine::Machine::from_trace(&trace, dir).unwrap();
-        let mut ex = zcss::trace::exec::Executor::new(dir);
-        for (_, s) in trace.statements() {
-            ex.step(&mut m, s);
-        }
-        let got = m.mem.fetch(0, usize::try_from(STORAGE).unwrap()).unwrap();
-        let want = last.borrow();
-        if let Some(k) = (0..got.len()).find(|&k| got[k] != want[k]) {
-            panic!(
-                "seed {seed}: storage at {k:#x} is {:#04x} after the replay, {:#04x} after the harness\n{text}",
-                got[k], want[k]
-            );
-        }
+        zcss::fuzz_replay::check_replays_to(&text, std::path::Path::new("."), &last.borrow())
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
         compared += 1;
     }
     (compared, kinds)

@@ -14,16 +14,7 @@ use zcss_virtio_ccw::fuzzing::{writable_areas, Counters, Guarded, VirtioStart};
 const KINDS: [&str; 3] = ["virtio-blk size=65536", "virtio-rng", "virtio-console"];
 
 fn bytes(seed: u32) -> Vec<u8> {
-    // xorshift32: every bit pattern, so continuation bytes go on.
-    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-    (0..6144)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_be_bytes()[0]
-        })
-        .collect()
+    zcss_css::fuzz::noise(seed, 6144)
 }
 
 /// The scenario of `seed`: machine, subchannels and 24 steps drawn from
@@ -90,20 +81,8 @@ fn trace_of_generated_virtio_scenario_replays_to_the_storage_the_harness_left() 
         let kind = KINDS[usize::try_from(seed).unwrap() % KINDS.len()];
         let want = run(&s, kind, &Guarded::counters());
         let text = s.trace(kind);
-        let trace = zcss::trace::parse(&text).unwrap_or_else(|e| panic!("seed {seed}: {e}\n{text}"));
-        let dir = std::path::Path::new(".");
-        let mut m = Machine::from_trace(&trace, dir).unwrap();
-        let mut ex = zcss::trace::exec::Executor::new(dir);
-        for (_, st) in trace.statements() {
-            ex.step(&mut m, st);
-        }
-        let got = m.mem.fetch(0, usize::try_from(STORAGE).unwrap()).unwrap();
-        if let Some(k) = (0..got.len()).find(|&k| got[k] != want[k]) {
-            panic!(
-                "seed {seed} ({kind}): storage at {k:#x} is {:#04x} after the replay, {:#04x} after the harness\n{text}",
-                got[k], want[k]
-            );
-        }
+        zcss::fuzz_replay::check_replays_to(&text, std::path::Path::new("."), &want)
+            .unwrap_or_else(|e| panic!("seed {seed} ({kind}): {e}\n{text}"));
         compared += 1;
     }
     assert!(compared > 30, "only {compared} scenarios compared");

@@ -116,6 +116,22 @@ pub const PASSTHROUGH_WAIT: Duration = Duration::from_secs(5);
 /// The ISC of every subchannel (until a MODIFY SUBCHANNEL step changes it).
 const ISC: u8 = 3;
 
+/// `len` bytes of xorshift32 noise from `seed`: input for tests that draw
+/// scenarios without a fuzzer. Every bit pattern occurs, so the choices a
+/// scenario's `Arbitrary` makes vary from seed to seed.
+#[must_use]
+pub fn noise(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_be_bytes()[0]
+        })
+        .collect()
+}
+
 /// Runs `data` as a scenario against `make`'s devices, decoded as
 /// `fuzz_target!(|scenario: Scenario| …)` decodes its input: the one-line
 /// body of a regression test replaying a crash file of such a target.
@@ -144,16 +160,7 @@ mod tests {
     }
 
     pub(super) fn bytes(seed: u32) -> Vec<u8> {
-        // xorshift32: every bit pattern, so continuation bytes go on.
-        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..8192)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x.to_be_bytes()[0]
-            })
-            .collect()
+        noise(seed, 8192)
     }
 
     #[test]

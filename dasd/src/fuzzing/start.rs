@@ -354,15 +354,7 @@ mod tests {
     use arbitrary::Unstructured;
 
     fn bytes(seed: u32) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
-        (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                x.to_be_bytes()[0]
-            })
-            .collect()
+        zcss_css::fuzz::noise(seed, 16384)
     }
 
     #[test]
