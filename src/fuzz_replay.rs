@@ -72,3 +72,22 @@ pub fn check_replays_to(text: &str, base: &Path, want: &[u8]) -> Result<(), Stri
         )),
     }
 }
+
+/// The harness's device maker for the device kind and keys of a trace's
+/// `device` line (`mock replies=…`, `virtio-rng`, `dasd-3390 …`): the
+/// device of subchannel `i` is built as replay builds the line
+/// `device fe.0.000i devno=000i <kind_and_keys>`
+/// ([`Machine::interpreted_device`]).
+///
+/// # Panics
+/// When the kind and keys do not build (the maker is called by the
+/// harness, whose findings are panics).
+pub fn interpreted_devices(kind_and_keys: &str) -> impl FnMut(usize) -> zcss_css::fuzz::DeviceUnderTest + '_ {
+    move |i| {
+        let devno = u16::try_from(i).unwrap_or(0);
+        match Machine::interpreted_device(kind_and_keys, devno) {
+            Ok(d) => zcss_css::fuzz::DeviceUnderTest::Interpreted(d),
+            Err(e) => panic!("device `{kind_and_keys}`: {e}"),
+        }
+    }
+}

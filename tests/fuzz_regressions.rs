@@ -89,14 +89,9 @@ fn trace_replays_to_harness_storage(
 /// storage byte for byte as the harness left it.
 #[test]
 fn trace_of_generated_scenario_replays_to_the_storage_the_harness_left() {
-    use zcss_css::fuzz::DeviceUnderTest;
     let (compared, kinds) = trace_replays_to_harness_storage(
         0..160,
-        |i| {
-            DeviceUnderTest::Interpreted(
-                zcss::machine::Machine::interpreted_device("mock", u16::try_from(i).unwrap()).unwrap(),
-            )
-        },
+        zcss::fuzz_replay::interpreted_devices("mock"),
         &|_| "mock".into(),
         &|_| {},
     );

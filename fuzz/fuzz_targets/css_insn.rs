@@ -15,8 +15,8 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use zcss::machine::Machine;
-use zcss_css::fuzz::{DeviceUnderTest, Harness, MockScript, Scenario};
+use zcss::fuzz_replay::interpreted_devices;
+use zcss_css::fuzz::{Harness, MockScript, Scenario};
 
 /// About half of the steps css-level (of 255).
 const CSS_SHARE: u8 = 128;
@@ -43,9 +43,5 @@ impl std::fmt::Debug for Input {
 
 fuzz_target!(|input: Input| {
     let device = input.mock.device();
-    Harness::new(|i| {
-        let devno = u16::try_from(i).unwrap_or(0);
-        DeviceUnderTest::Interpreted(Machine::interpreted_device(&device, devno).expect("a mock device line builds"))
-    })
-    .run(&input.scenario);
+    Harness::new(interpreted_devices(&device)).run(&input.scenario);
 });

@@ -6,30 +6,13 @@
 
 use arbitrary::Arbitrary;
 
+use zcss_ccw::mock::flags;
+
 use crate::track::Count;
 
 /// Cylinder numbers drawn: 0 ..= this (a small volume has fewer: the rest
 /// are beyond it).
 pub(super) const DRAWN_CYLINDERS: u16 = 4;
-
-/// CCW flag bytes (PoO chapter 15, "Channel-Command Word", format-1 bits
-/// 8–15).
-pub(super) mod flags {
-    /// Chain data.
-    pub const CD: u8 = 0x80;
-    /// Chain command.
-    pub const CC: u8 = 0x40;
-    /// Suppress length indication.
-    pub const SLI: u8 = 0x20;
-    /// Skip.
-    pub const SKIP: u8 = 0x10;
-    /// Program-controlled interruption.
-    pub const PCI: u8 = 0x08;
-    /// Indirect data addressing.
-    pub const IDA: u8 = 0x04;
-    /// Suspend.
-    pub const SUSP: u8 = 0x02;
-}
 
 /// DEFINE EXTENT fields.
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,9 @@ use zcss_ccw::generate::{LaidOut, Layout};
 use zcss_ccw::{Ccw, Ccw0, CcwFlags, Orb, OrbControls};
 use zcss_css::fuzz::Start;
 
-use super::program::{flags, Dir, FuzzCcw, Planned, Recipe};
+use zcss_ccw::mock::flags;
+
+use super::program::{Dir, FuzzCcw, Planned, Recipe};
 use super::Extent;
 use crate::geometry::HEADS;
 use crate::track::TrackAddr;
@@ -384,17 +386,7 @@ mod tests {
     #[test]
     fn lay_out_of_dx_recipe_states_its_extent() {
         // Recipe: kind 3 (read), DEFINE EXTENT from (0, 1) to (1, 2).
-        let s = EckdStart {
-            recipe: Some(Recipe::for_test(3, (0, 1), (1, 2))),
-            format0: false,
-            c64: false,
-            i2k: false,
-            prefetch: false,
-            suspend: false,
-            lpm: 0,
-            stop: 0,
-            ccws: Vec::new(),
-        };
+        let s = EckdStart::for_test(3);
         assert_eq!(
             s.stated_extent(2),
             Some(Some((TrackAddr::new(0, 1), TrackAddr::new(1, 2))))
